@@ -1,0 +1,43 @@
+# Two commands for a fresh machine with Python 3.11 and Node.js 20:
+#   make run   - install everything, start moto + mountebank + chalice local, print demo keys
+#   make test  - install everything, lint, run every test (the tests start their own stack)
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PY_STAMP := $(VENV)/.installed
+MB_STAMP := mountebank/node_modules/.installed
+
+.PHONY: install run test lint bench package clean
+
+install: $(PY_STAMP) $(MB_STAMP)
+
+$(PY_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+$(MB_STAMP): mountebank/package-lock.json
+	cd mountebank && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+run: install
+	$(PY) -m payments_admin.stack
+
+lint: $(PY_STAMP)
+	$(VENV)/bin/ruff check .
+
+test: install lint
+	$(PY) -m pytest
+
+bench: install
+	$(PY) scripts/bench.py
+
+# Lambda bundle for Pulumi (see README, "Deploy").
+package: $(PY_STAMP)
+	rm -rf build/chalice
+	cd chalice_app && AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} \
+		../$(VENV)/bin/chalice package --stage dev ../build/chalice
+
+clean:
+	rm -rf $(VENV) mountebank/node_modules build .run .pytest_cache .ruff_cache

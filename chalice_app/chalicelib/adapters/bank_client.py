@@ -1,0 +1,143 @@
+"""HTTP client of the bank (the mountebank imposter locally; see mountebank/README.md).
+
+Every answer is classified, never retried blindly:
+
+* ``approved`` / ``declined``: the bank decided;
+* ``error``: the bank certainly did not act (connection refused, 5xx, a malformed answer);
+* ``unknown``: the request may have reached the bank (timeout after sending) - settle it
+  later with a status query, never by asking again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import urllib3
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    HTTPError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+)
+
+log = logging.getLogger("platform.bank")
+
+Kind = Literal["approved", "declined", "error", "unknown", "not_found"]
+
+
+@dataclass(frozen=True)
+class BankOutcome:
+    kind: Kind
+    authorization_code: str | None = None
+    decline_code: str | None = None
+
+
+@dataclass(frozen=True)
+class CardDetails:
+    number: str
+    exp_month: int
+    exp_year: int
+    cvv: str | None
+
+    def __repr__(self) -> str:  # keep the number and CVV out of any log or traceback
+        return "CardDetails(<redacted>)"
+
+
+class BankClient:
+    """One pooled HTTP connection manager per container."""
+
+    def __init__(self, base_url: str, *, connect_timeout: float, read_timeout: float) -> None:
+        self._base = base_url.rstrip("/")
+        self._pool = urllib3.PoolManager(
+            num_pools=2,
+            maxsize=20,
+            timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
+            retries=False,
+        )
+
+    def authorize(
+        self, reference: str, amount: int, currency: str, card: CardDetails
+    ) -> BankOutcome:
+        """Ask for an authorization; the reference makes a repeat the same operation."""
+        body = {
+            "reference": reference,
+            "amount": amount,
+            "currency": currency,
+            "card": {
+                "number": card.number,
+                "exp_month": card.exp_month,
+                "exp_year": card.exp_year,
+                "cvv": card.cvv,
+            },
+        }
+        return self._decision("POST", "/authorizations", body)
+
+    def refund(self, reference: str, authorization_reference: str, amount: int) -> BankOutcome:
+        """Ask for a refund of ``amount`` against an authorization."""
+        body = {
+            "reference": reference,
+            "authorization_reference": authorization_reference,
+            "amount": amount,
+        }
+        return self._decision("POST", "/refunds", body)
+
+    def authorization_status(self, reference: str) -> BankOutcome:
+        """What the bank recorded for an authorization (``not_found`` if never received)."""
+        return self._decision("GET", f"/authorizations/{reference}", None)
+
+    def refund_status(self, reference: str) -> BankOutcome:
+        return self._decision("GET", f"/refunds/{reference}", None)
+
+    def _decision(self, method: str, path: str, body: dict[str, Any] | None) -> BankOutcome:
+        try:
+            response = self._pool.request(
+                method,
+                self._base + path,
+                body=json.dumps(body).encode() if body is not None else None,
+                headers={"Content-Type": "application/json"},
+            )
+        except (ConnectTimeoutError, NewConnectionError):
+            return self._failed("error", method, path)
+        except ReadTimeoutError:
+            return self._failed("unknown", method, path)
+        except ProtocolError:
+            # The connection broke after the request was sent: it may have been processed.
+            return self._failed("unknown", method, path)
+        except HTTPError:
+            return self._failed("error", method, path)
+        if response.status == 404 and method == "GET":
+            return BankOutcome("not_found")
+        if response.status != 200:
+            return self._failed("error", method, path, response.status)
+        try:
+            answer = json.loads(response.data)
+            status = answer["status"]
+        except (ValueError, KeyError, TypeError):
+            return self._failed("error", method, path, response.status)
+        if status == "approved":
+            return BankOutcome("approved", authorization_code=answer.get("authorization_code"))
+        if status == "declined":
+            return BankOutcome(
+                "declined", decline_code=str(answer.get("decline_code") or "generic_decline")
+            )
+        return self._failed("error", method, path, response.status)
+
+    @staticmethod
+    def _failed(kind: Kind, method: str, path: str, status: int | None = None) -> BankOutcome:
+        # Path and status only: bodies carry card data.
+        log.warning(
+            json.dumps(
+                {
+                    "event": "bank_call_failed",
+                    "kind": kind,
+                    "method": method,
+                    "path": path.split("/")[1],
+                    "http_status": status,
+                }
+            )
+        )
+        return BankOutcome(kind)

@@ -1,0 +1,189 @@
+"""The composition root: builds clients, adapters and services once per container.
+
+Everything is built lazily, so a cold start pays only for what the first route uses
+(the authorizer never imports the KMS or bank code). Tests build a ``Container`` from
+their own ``Settings`` against moto and mountebank; nothing here is replaced by mocks.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from chalicelib import tables
+from chalicelib.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from chalicelib.adapters.api_keys import ApiKeyRepository
+    from chalicelib.adapters.audit_log import AuditLog
+    from chalicelib.adapters.bank_client import BankClient
+    from chalicelib.adapters.card_vault import CardFingerprinter, CardVault
+    from chalicelib.adapters.charge_repository import ChargeRepository
+    from chalicelib.adapters.dynamo import UnitOfWork
+    from chalicelib.adapters.idempotency import IdempotencyStore
+    from chalicelib.adapters.token_repository import TokenRepository
+    from chalicelib.services.authentication import Authenticator
+    from chalicelib.services.charges import ChargeService
+    from chalicelib.services.merchants import MerchantService
+    from chalicelib.services.refunds import RefundService
+    from chalicelib.services.settlement import SettlementService
+    from chalicelib.services.tokens import TokenService
+
+# boto3's default session is not thread-safe, and chalice local serves requests on threads.
+_build_lock = threading.RLock()
+
+
+class Container:
+    """Lazily built dependencies of one stage."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or get_settings()
+
+    def _client(self, service: str) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        with _build_lock:
+            return boto3.session.Session().client(
+                service,
+                config=Config(
+                    retries={"mode": "standard", "max_attempts": 3},
+                    connect_timeout=2,
+                    read_timeout=5,
+                    max_pool_connections=50,
+                ),
+            )
+
+    @cached_property
+    def dynamodb(self) -> Any:
+        return self._client("dynamodb")
+
+    @cached_property
+    def kms(self) -> Any:
+        return self._client("kms")
+
+    def unit_of_work(self) -> UnitOfWork:
+        from chalicelib.adapters.dynamo import UnitOfWork
+
+        return UnitOfWork(self.dynamodb)
+
+    # ---- adapters ------------------------------------------------------------------------
+
+    @cached_property
+    def api_keys(self) -> ApiKeyRepository:
+        from chalicelib.adapters.api_keys import ApiKeyRepository
+
+        return ApiKeyRepository(self.dynamodb, self.settings.table(tables.API_KEYS.name))
+
+    @cached_property
+    def audit_log(self) -> AuditLog:
+        from chalicelib.adapters.audit_log import AuditLog
+
+        return AuditLog(self.dynamodb, self.settings.table(tables.AUDIT_LOG.name))
+
+    @cached_property
+    def idempotency(self) -> IdempotencyStore:
+        from chalicelib.adapters.idempotency import IdempotencyStore
+
+        return IdempotencyStore(
+            self.dynamodb,
+            self.settings.table(tables.IDEMPOTENCY_KEYS.name),
+            ttl_seconds=self.settings.idempotency_ttl_seconds,
+            lease_seconds=self.settings.idempotency_lease_seconds,
+        )
+
+    @cached_property
+    def tokens(self) -> TokenRepository:
+        from chalicelib.adapters.token_repository import TokenRepository
+
+        return TokenRepository(self.dynamodb, self.settings.table(tables.TOKENS.name))
+
+    @cached_property
+    def charges(self) -> ChargeRepository:
+        from chalicelib.adapters.charge_repository import ChargeRepository
+
+        return ChargeRepository(self.dynamodb, self.settings.table(tables.CHARGES.name))
+
+    @cached_property
+    def vault(self) -> CardVault:
+        from chalicelib.adapters.card_vault import CardVault
+
+        return CardVault(self.kms, self.settings.kms_key_id)
+
+    @cached_property
+    def fingerprinter(self) -> CardFingerprinter:
+        from chalicelib.adapters.card_vault import CardFingerprinter
+
+        return CardFingerprinter(self.kms, self.settings.hmac_key_id)
+
+    @cached_property
+    def bank(self) -> BankClient:
+        from chalicelib.adapters.bank_client import BankClient
+
+        return BankClient(
+            self.settings.bank_url,
+            connect_timeout=self.settings.bank_connect_timeout,
+            read_timeout=self.settings.bank_read_timeout,
+        )
+
+    # ---- services ------------------------------------------------------------------------
+
+    @cached_property
+    def authenticator(self) -> Authenticator:
+        from chalicelib.services.authentication import Authenticator
+
+        return Authenticator(self.api_keys)
+
+    @cached_property
+    def merchant_service(self) -> MerchantService:
+        from chalicelib.services.merchants import MerchantService
+
+        return MerchantService(self.api_keys, self.audit_log, self.dynamodb)
+
+    @cached_property
+    def token_service(self) -> TokenService:
+        from chalicelib.services.tokens import TokenService
+
+        return TokenService(
+            self.tokens, self.vault, self.fingerprinter, self.settings.token_ttl_seconds
+        )
+
+    @cached_property
+    def settlement(self) -> SettlementService:
+        from chalicelib.services.settlement import SettlementService
+
+        return SettlementService(
+            self.charges, self.bank, self.settings.pending_settle_after_seconds, self.dynamodb
+        )
+
+    @cached_property
+    def charge_service(self) -> ChargeService:
+        from chalicelib.services.charges import ChargeService
+
+        return ChargeService(self.tokens, self.charges, self.vault, self.bank, self.settlement)
+
+    @cached_property
+    def refund_service(self) -> RefundService:
+        from chalicelib.services.refunds import RefundService
+
+        return RefundService(self.charges, self.bank)
+
+
+_container: Container | None = None
+
+
+def get_container() -> Container:
+    """The container of this Lambda container (or chalice local process)."""
+    global _container
+    if _container is None:
+        with _build_lock:
+            if _container is None:
+                _container = Container()
+    return _container
+
+
+def reset_container(container: Container | None = None) -> None:
+    """Replace the process-wide container (tests point it at their own stack)."""
+    global _container
+    _container = container

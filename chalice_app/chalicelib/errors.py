@@ -1,0 +1,178 @@
+"""Every error code of the API, written once.
+
+Handlers raise ``ApiError(CODE)``; the envelope turns it into a response; tests and the
+README's error table read ``CATALOGUE``. Messages are fixed text: they never echo input,
+so no card number or key can leak through an error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ErrorSpec:
+    """How one error code is answered."""
+
+    code: str
+    type: str
+    status: int
+    message: str
+
+
+INVALID_REQUEST = "invalid_request_error"
+AUTHENTICATION = "authentication_error"
+PERMISSION = "permission_error"
+CARD = "card_error"
+IDEMPOTENCY = "idempotency_error"
+API = "api_error"
+
+_SPECS = [
+    # Request shape (any route)
+    ErrorSpec("invalid_json", INVALID_REQUEST, 400, "The request body must be a JSON object."),
+    ErrorSpec("missing_parameter", INVALID_REQUEST, 400, "A required parameter is missing."),
+    ErrorSpec("unknown_parameter", INVALID_REQUEST, 400, "The request has an unknown parameter."),
+    ErrorSpec("resource_missing", INVALID_REQUEST, 404, "No such resource."),
+    ErrorSpec("method_not_allowed", INVALID_REQUEST, 405, "This method is not allowed here."),
+    ErrorSpec("request_too_large", INVALID_REQUEST, 413, "The request body exceeds 64 KiB."),
+    ErrorSpec(
+        "unsupported_media_type", INVALID_REQUEST, 415, "Content-Type must be application/json."
+    ),
+    # Authentication
+    ErrorSpec("invalid_api_key", AUTHENTICATION, 401, "Missing, malformed or invalid API key."),
+    ErrorSpec("secret_key_required", PERMISSION, 403, "This route requires a secret API key."),
+    # POST /token
+    ErrorSpec("invalid_card_number", INVALID_REQUEST, 400, "The card number is not valid."),
+    ErrorSpec(
+        "invalid_expiry_month", INVALID_REQUEST, 400, "exp_month must be an integer from 1 to 12."
+    ),
+    ErrorSpec(
+        "invalid_expiry_year", INVALID_REQUEST, 400, "exp_year must be a four-digit integer."
+    ),
+    ErrorSpec("expired_card", INVALID_REQUEST, 400, "The card has expired."),
+    ErrorSpec("invalid_cvv", INVALID_REQUEST, 400, "The CVV is not valid for this card."),
+    ErrorSpec(
+        "invalid_cardholder_name",
+        INVALID_REQUEST,
+        400,
+        "cardholder_name must be a string of at most 100 characters.",
+    ),
+    ErrorSpec("invalid_email", INVALID_REQUEST, 400, "The email address is not valid."),
+    # POST /charge
+    ErrorSpec(
+        "invalid_idempotency_key",
+        INVALID_REQUEST,
+        400,
+        "Idempotency-Key must be 1 to 255 printable ASCII characters.",
+    ),
+    ErrorSpec("invalid_token", INVALID_REQUEST, 400, "No such token, or it has expired."),
+    ErrorSpec("token_already_used", INVALID_REQUEST, 400, "This token has already been used."),
+    ErrorSpec(
+        "invalid_amount",
+        INVALID_REQUEST,
+        400,
+        "amount must be an integer in minor units from 1 to 99999999.",
+    ),
+    ErrorSpec("invalid_currency", INVALID_REQUEST, 400, "The currency is not supported."),
+    ErrorSpec(
+        "invalid_description",
+        INVALID_REQUEST,
+        400,
+        "description must be a string of at most 500 characters.",
+    ),
+    ErrorSpec(
+        "invalid_metadata",
+        INVALID_REQUEST,
+        400,
+        "metadata must be an object of at most 20 string values "
+        "(keys up to 40, values up to 500 characters).",
+    ),
+    ErrorSpec("card_declined", CARD, 402, "The card was declined."),
+    ErrorSpec("bank_unavailable", API, 502, "The bank could not be reached. Try again later."),
+    # Idempotency
+    ErrorSpec(
+        "idempotency_key_reused",
+        IDEMPOTENCY,
+        422,
+        "This Idempotency-Key was used with a different request.",
+    ),
+    ErrorSpec(
+        "request_in_progress",
+        IDEMPOTENCY,
+        409,
+        "A request with this Idempotency-Key is still in progress.",
+    ),
+    # POST /refund
+    ErrorSpec("invalid_charge_id", INVALID_REQUEST, 400, "charge_id must be a string."),
+    ErrorSpec(
+        "invalid_reason",
+        INVALID_REQUEST,
+        400,
+        "reason must be requested_by_customer, duplicate or fraudulent.",
+    ),
+    ErrorSpec(
+        "charge_not_refundable", INVALID_REQUEST, 409, "Only a succeeded charge can be refunded."
+    ),
+    ErrorSpec(
+        "charge_already_refunded", INVALID_REQUEST, 409, "This charge is already fully refunded."
+    ),
+    ErrorSpec(
+        "amount_too_large",
+        INVALID_REQUEST,
+        400,
+        "The amount exceeds what remains refundable on this charge.",
+    ),
+    ErrorSpec("refund_failed", CARD, 402, "The bank declined the refund."),
+    # GET /charges
+    ErrorSpec("invalid_limit", INVALID_REQUEST, 400, "limit must be an integer from 1 to 100."),
+    ErrorSpec(
+        "invalid_starting_after",
+        INVALID_REQUEST,
+        400,
+        "starting_after must be the id of one of your charges.",
+    ),
+    # Faults
+    ErrorSpec("internal_error", API, 500, "An internal error occurred."),
+]
+
+CATALOGUE: dict[str, ErrorSpec] = {spec.code: spec for spec in _SPECS}
+
+
+class ApiError(Exception):
+    """An error answered to the client with the contract's envelope."""
+
+    def __init__(
+        self,
+        code: str,
+        *,
+        param: str | None = None,
+        message: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        self.spec = CATALOGUE[code]
+        self.param = param
+        self.message = message or self.spec.message
+        # Fields beside code/message, e.g. decline_code and charge on a 402.
+        self.extra = extra or {}
+        super().__init__(code)
+
+    @property
+    def code(self) -> str:
+        return self.spec.code
+
+    @property
+    def status(self) -> int:
+        return self.spec.status
+
+    def body(self) -> dict[str, Any]:
+        """The ``error`` object of the envelope."""
+        error: dict[str, Any] = {
+            "type": self.spec.type,
+            "code": self.spec.code,
+            "message": self.message,
+        }
+        if self.param is not None:
+            error["param"] = self.param
+        error.update(self.extra)
+        return error

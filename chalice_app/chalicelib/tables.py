@@ -1,0 +1,91 @@
+"""DynamoDB table definitions: the one source of truth.
+
+The local bootstrap (``payments_admin.bootstrap``) and the Pulumi program both build
+their tables from ``TABLES``; the adapters use the attribute and index names below.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Index:
+    """A global secondary index (projection ALL)."""
+
+    name: str
+    hash_key: str
+    range_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Table:
+    """One table: logical name (the stage prefix is added), keys, indexes, TTL."""
+
+    name: str
+    hash_key: str
+    range_key: str | None = None
+    indexes: tuple[Index, ...] = ()
+    # Every key attribute is a string in this design.
+    ttl_attribute: str | None = None
+
+    def key_attributes(self) -> list[str]:
+        """Every attribute used as a key by the table or one of its indexes."""
+        names = [self.hash_key, *([self.range_key] if self.range_key else [])]
+        for index in self.indexes:
+            names += [index.hash_key, *([index.range_key] if index.range_key else [])]
+        return list(dict.fromkeys(names))
+
+
+# Charges and their refunds share a partition (pk = charge id) so that
+# GET /charge/{id} is one Query. Only charge items carry the list keys, and only
+# pending items carry the pending keys, so both indexes are sparse.
+CHARGES_LIST_INDEX = Index("by_merchant", hash_key="list_pk", range_key="list_sk")
+PENDING_INDEX = Index("pending", hash_key="pending_pk", range_key="pending_sk")
+
+TOKENS = Table("Tokens", hash_key="token_id", ttl_attribute="ttl")
+CHARGES = Table(
+    "Charges",
+    hash_key="pk",
+    range_key="sk",
+    indexes=(CHARGES_LIST_INDEX, PENDING_INDEX),
+)
+API_KEYS = Table("ApiKeys", hash_key="key_hash")
+IDEMPOTENCY_KEYS = Table("IdempotencyKeys", hash_key="idempotency_key", ttl_attribute="ttl")
+AUDIT_LOG = Table("AuditLog", hash_key="partition", range_key="sort")
+
+TABLES: tuple[Table, ...] = (TOKENS, CHARGES, API_KEYS, IDEMPOTENCY_KEYS, AUDIT_LOG)
+
+
+def physical_name(prefix: str, table: Table) -> str:
+    """The deployed name of ``table`` for a stage prefix such as ``payments-dev-``."""
+    return f"{prefix}{table.name}"
+
+
+def create_table_params(prefix: str, table: Table) -> dict[str, object]:
+    """``CreateTable`` parameters for ``table`` (on-demand billing), for boto3 callers."""
+
+    def key_schema(hash_key: str, range_key: str | None) -> list[dict[str, str]]:
+        schema = [{"AttributeName": hash_key, "KeyType": "HASH"}]
+        if range_key:
+            schema.append({"AttributeName": range_key, "KeyType": "RANGE"})
+        return schema
+
+    params: dict[str, object] = {
+        "TableName": physical_name(prefix, table),
+        "BillingMode": "PAY_PER_REQUEST",
+        "KeySchema": key_schema(table.hash_key, table.range_key),
+        "AttributeDefinitions": [
+            {"AttributeName": name, "AttributeType": "S"} for name in table.key_attributes()
+        ],
+    }
+    if table.indexes:
+        params["GlobalSecondaryIndexes"] = [
+            {
+                "IndexName": index.name,
+                "KeySchema": key_schema(index.hash_key, index.range_key),
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for index in table.indexes
+        ]
+    return params

@@ -1,0 +1,1 @@
+"""Operator tools: the local stack, its bootstrap, and the ``payments-admin`` CLI."""

@@ -1,0 +1,302 @@
+"""The local stack: moto server, mountebank with the bank imposter, and ``chalice local``.
+
+``make run`` runs ``python -m payments_admin.stack`` in the foreground; the test session
+uses ``LocalStack`` on free ports. Either way every process started here is stopped here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+ROOT = Path(__file__).resolve().parent.parent
+APP_DIR = ROOT / "chalice_app"
+MB_DIR = ROOT / "mountebank"
+HOST = "127.0.0.1"
+
+
+class StackError(RuntimeError):
+    """The stack could not start (a port in use, a process that died)."""
+
+
+@dataclass(frozen=True)
+class Ports:
+    api: int = 8000
+    aws: int = 8001
+    bank: int = 4545
+    mb_admin: int = 2525
+
+    @classmethod
+    def from_env(cls) -> Ports:
+        return cls(
+            api=int(os.environ.get("PAYMENTS_API_PORT", 8000)),
+            aws=int(os.environ.get("PAYMENTS_AWS_PORT", 8001)),
+            bank=int(os.environ.get("PAYMENTS_BANK_PORT", 4545)),
+            mb_admin=int(os.environ.get("PAYMENTS_MB_ADMIN_PORT", 2525)),
+        )
+
+    @classmethod
+    def free(cls) -> Ports:
+        return cls(api=free_port(), aws=free_port(), bank=free_port(), mb_admin=free_port())
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return True
+    return False
+
+
+def local_env(ports: Ports) -> dict[str, str]:
+    """Environment of every process that talks to this stack (app, CLI, tests)."""
+    aws = f"http://{HOST}:{ports.aws}"
+    return {
+        "AWS_ENDPOINT_URL_DYNAMODB": aws,
+        "AWS_ENDPOINT_URL_KMS": aws,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "PAYMENTS_STAGE": "local",
+        "PAYMENTS_TABLE_PREFIX": "payments-local-",
+        "PAYMENTS_BANK_URL": f"http://{HOST}:{ports.bank}",
+    }
+
+
+def _wait_http(url: str, process: subprocess.Popen[bytes], name: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise StackError(f"{name} exited with code {process.returncode}; see its log")
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except urllib.error.HTTPError:
+            return  # it answered
+        except OSError:
+            time.sleep(0.1)
+    raise StackError(f"{name} did not answer at {url} within {timeout:.0f}s")
+
+
+class LocalStack:
+    """Starts and stops the three local services."""
+
+    def __init__(self, ports: Ports, log_dir: Path, *, api_output: IO[Any] | None = None) -> None:
+        self.ports = ports
+        self.log_dir = log_dir
+        self._api_output = api_output
+        self._processes: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self._logs: list[IO[Any]] = []
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{HOST}:{self.ports.api}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return local_env(self.ports)
+
+    def _spawn(self, name: str, args: list[str], cwd: Path, output: IO[Any] | None = None) -> Any:
+        if output is None:
+            output = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed in stop()
+            self._logs.append(output)
+        process = subprocess.Popen(
+            args,
+            cwd=cwd,
+            env={**os.environ, **self.env},
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # our own process group, so stop() reaches its children
+        )
+        self._processes.append((name, process))
+        return process
+
+    def start(self) -> LocalStack:
+        busy = [
+            p
+            for p in (self.ports.api, self.ports.aws, self.ports.bank, self.ports.mb_admin)
+            if port_in_use(p)
+        ]
+        if busy:
+            raise StackError(
+                f"port(s) {', '.join(map(str, busy))} already in use on {HOST}; stop what uses "
+                "them or choose others (PAYMENTS_API_PORT, PAYMENTS_AWS_PORT, "
+                "PAYMENTS_BANK_PORT, PAYMENTS_MB_ADMIN_PORT)"
+            )
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self._start_moto()
+            self._start_bank()
+            self._bootstrap()
+            self._start_api()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start_moto(self) -> None:
+        process = self._spawn(
+            "moto",
+            [sys.executable, "-m", "payments_admin.moto_server", "--port", str(self.ports.aws)],
+            ROOT,
+        )
+        _wait_http(f"http://{HOST}:{self.ports.aws}/moto-api/", process, "moto server", 30)
+
+    def _start_bank(self) -> None:
+        mb = MB_DIR / "node_modules" / ".bin" / "mb"
+        if not mb.exists():
+            raise StackError("mountebank is not installed: run `npm ci` in mountebank/")
+        process = self._spawn(
+            "mountebank",
+            [
+                str(mb),
+                "start",
+                "--port",
+                str(self.ports.mb_admin),
+                "--host",
+                HOST,
+                "--allowInjection",
+                "--localOnly",
+                "--logfile",
+                str(self.log_dir / "mb-file.log"),
+                "--pidfile",
+                str(self.log_dir / "mb.pid"),
+            ],
+            MB_DIR,
+        )
+        admin = f"http://{HOST}:{self.ports.mb_admin}"
+        _wait_http(f"{admin}/config", process, "mountebank", 30)
+        imposter = {
+            "port": self.ports.bank,
+            "protocol": "http",
+            "recordRequests": True,
+            "stubs": [{"responses": [{"inject": (MB_DIR / "bank.js").read_text()}]}],
+        }
+        request = urllib.request.Request(
+            f"{admin}/imposters",
+            data=json.dumps(imposter).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            if response.status != 201:
+                raise StackError(f"mountebank refused the bank imposter ({response.status})")
+
+    def _bootstrap(self) -> None:
+        subprocess.run(
+            [sys.executable, "-m", "payments_admin.cli", "bootstrap"],
+            cwd=ROOT,
+            env={**os.environ, **self.env},
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+
+    def _start_api(self) -> None:
+        process = self._spawn(
+            "chalice",
+            [
+                sys.executable,
+                "-m",
+                "payments_admin.chalice_local",
+                "--project-dir",
+                str(APP_DIR),
+                "local",
+                "--host",
+                HOST,
+                "--port",
+                str(self.ports.api),
+                "--stage",
+                "local",
+                "--no-autoreload",
+            ],
+            APP_DIR,
+            self._api_output,
+        )
+        _wait_http(f"{self.api_url}/health", process, "chalice local", 60)
+
+    def dead(self) -> list[str]:
+        return [name for name, p in self._processes if p.poll() is not None]
+
+    def stop(self) -> None:
+        """Stop every process this stack started (whole process groups), then close logs."""
+        for _, process in reversed(self._processes):
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGTERM)
+        for _, process in reversed(self._processes):
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        self._processes.clear()
+        for log in self._logs:
+            log.close()
+        self._logs.clear()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def main() -> int:
+    """``make run``: serve the stack until SIGINT/SIGTERM, in the foreground or background."""
+    from payments_admin.bootstrap import DEMO_PUBLISHABLE_KEY, DEMO_SECRET_KEY
+
+    stack = LocalStack(Ports.from_env(), ROOT / ".run", api_output=sys.stdout.buffer)
+
+    def shutdown(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGHUP, shutdown)
+    try:
+        stack.start()
+        print(
+            "\nPayment platform is up.\n"
+            f"  API            {stack.api_url}\n"
+            f"  DynamoDB/KMS   http://{HOST}:{stack.ports.aws} (moto server)\n"
+            f"  bank           http://{HOST}:{stack.ports.bank} "
+            f"(mountebank admin http://{HOST}:{stack.ports.mb_admin})\n"
+            f"  demo secret key       {DEMO_SECRET_KEY}\n"
+            f"  demo publishable key  {DEMO_PUBLISHABLE_KEY}\n"
+            f"  logs           {stack.log_dir}/\n"
+            "Stop with Ctrl-C (or SIGTERM).\n",
+            flush=True,
+        )
+        while not stack.dead():
+            time.sleep(0.5)
+        print(f"stopping: {', '.join(stack.dead())} exited", file=sys.stderr)
+        return 1
+    except StackError as error:
+        print(f"make run: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

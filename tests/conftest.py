@@ -1,0 +1,100 @@
+"""Test session fixtures.
+
+Tests that need AWS or the bank get the real local stack, started once per session on free
+ports (so a running ``make run`` does not collide) and stopped at the end: moto server,
+mountebank with the bank imposter, and ``chalice local``. Handler tests drive the same app
+in-process with Chalice's test client against that moto server and bank.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from payments_admin.stack import APP_DIR, LocalStack, Ports
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    log_dir = Path(tmp_path_factory.mktemp("stack-logs"))
+    local = LocalStack(Ports.free(), log_dir)
+    saved = dict(os.environ)
+    local.start()
+    os.environ.update(local.env)
+    from chalicelib.container import reset_container
+    from chalicelib.settings import get_settings
+
+    get_settings.cache_clear()
+    reset_container()
+    try:
+        yield local
+    finally:
+        local.stop()
+        os.environ.clear()
+        os.environ.update(saved)
+        get_settings.cache_clear()
+        reset_container()
+
+
+@pytest.fixture(scope="session")
+def api_url(stack: LocalStack) -> str:
+    return stack.api_url
+
+
+@pytest.fixture(scope="session")
+def bank_url(stack: LocalStack) -> str:
+    return f"http://127.0.0.1:{stack.ports.bank}"
+
+
+@pytest.fixture(scope="session")
+def mb_admin_url(stack: LocalStack) -> str:
+    return f"http://127.0.0.1:{stack.ports.mb_admin}"
+
+
+@pytest.fixture(scope="session")
+def services(stack: LocalStack) -> Any:
+    """The app's own composition root, pointed at the session's stack."""
+    from chalicelib.container import get_container
+
+    return get_container()
+
+
+@pytest.fixture
+def merchant(services: Any) -> Any:
+    """A fresh merchant per test, so tests never see each other's objects."""
+    return services.merchant_service.create_merchant("Test Merchant")
+
+
+@pytest.fixture(scope="session")
+def chalice_app(stack: LocalStack) -> Any:
+    return importlib.import_module("app").app
+
+
+@pytest.fixture
+def client(chalice_app: Any) -> Iterator[Any]:
+    from chalice.test import Client
+
+    with Client(chalice_app, stage_name="local", project_dir=str(APP_DIR)) as test_client:
+        yield test_client
+
+
+@pytest.fixture(params=["handler", "http"])
+def api(request: pytest.FixtureRequest) -> Any:
+    """The API through Chalice's test client ("handler") and over HTTP ("http")."""
+    from tests.helpers import HandlerApi, HttpApi
+
+    if request.param == "handler":
+        return HandlerApi(request.getfixturevalue("client"))
+    return HttpApi(request.getfixturevalue("api_url"))
+
+
+@pytest.fixture
+def http_api(api_url: str) -> Any:
+    from tests.helpers import HttpApi
+
+    return HttpApi(api_url)

@@ -1,0 +1,141 @@
+"""One client interface over Chalice's test client and over real HTTP, plus test data."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+import urllib3
+
+VISA = "4242424242424242"
+FUTURE_YEAR = 2031
+
+
+@dataclass
+class Resp:
+    status: int
+    headers: dict[str, str]
+    text: str
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.text)
+
+    @property
+    def data(self) -> Any:
+        return self.json["data"]
+
+    @property
+    def error(self) -> Any:
+        return self.json["error"]
+
+
+def _headers(key: str | None, headers: dict[str, str] | None, has_body: bool) -> dict[str, str]:
+    merged = {"Content-Type": "application/json"} if has_body else {}
+    if key is not None:
+        merged["Authorization"] = f"Bearer {key}"
+    merged.update(headers or {})
+    return merged
+
+
+def _encode(body: Any) -> bytes:
+    if body is None:
+        return b""
+    if isinstance(body, bytes):
+        return body
+    return json.dumps(body).encode()
+
+
+class HandlerApi:
+    """Chalice's test client: the app in-process, authorizer and middleware included."""
+
+    kind = "handler"
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Resp:
+        response = self._client.http.request(
+            method, path, headers=_headers(key, headers, body is not None), body=_encode(body)
+        )
+        text = response.body.decode() if isinstance(response.body, bytes) else response.body
+        return Resp(response.status_code, {k.lower(): v for k, v in response.headers.items()}, text)
+
+    def post(self, path: str, body: Any = None, **kwargs: Any) -> Resp:
+        return self.request("POST", path, body, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> Resp:
+        return self.request("GET", path, None, **kwargs)
+
+
+class HttpApi(HandlerApi):
+    """Real HTTP against ``chalice local``."""
+
+    kind = "http"
+    _pool = urllib3.PoolManager(maxsize=64, retries=False, timeout=urllib3.Timeout(30))
+
+    def __init__(self, base_url: str) -> None:
+        self._base = base_url
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Resp:
+        response = self._pool.request(
+            method,
+            self._base + path,
+            body=_encode(body) if body is not None else None,
+            headers=_headers(key, headers, body is not None),
+        )
+        return Resp(
+            response.status,
+            {k.lower(): v for k, v in response.headers.items()},
+            response.data.decode(),
+        )
+
+
+def card(number: str = VISA, **overrides: Any) -> dict[str, Any]:
+    """A valid tokenization body."""
+    cvv = "1234" if number.startswith(("34", "37")) else "123"
+    return {
+        "card_number": number,
+        "exp_month": 12,
+        "exp_year": FUTURE_YEAR,
+        "cvv": cvv,
+        **overrides,
+    }
+
+
+def tokenize(api: HandlerApi, key: str, number: str = VISA) -> str:
+    response = api.post("/token", card(number), key=key)
+    assert response.status == 201, response.text
+    return response.data["id"]
+
+
+def charge_body(token: str, amount: int = 2500, **overrides: Any) -> dict[str, Any]:
+    return {"token": token, "amount": amount, "currency": "USD", **overrides}
+
+
+def bank_record(bank_url: str, kind: str, reference: str) -> dict[str, Any] | None:
+    """What the bank's ledger holds for a reference (None if nothing)."""
+    try:
+        with urllib.request.urlopen(f"{bank_url}/{kind}/{reference}", timeout=5) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        if error.code == 404:
+            return None
+        raise
