@@ -24,6 +24,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     log_dir = Path(tmp_path_factory.mktemp("stack-logs"))
     local = LocalStack(Ports.free(), log_dir)
     saved = dict(os.environ)
+    # Pending items become eligible for the sweep after 4 s (above the 3 s bank timeout),
+    # so the reconcile tests need not wait the default 10 s.
+    os.environ["PAYMENTS_PENDING_SETTLE_AFTER_SECONDS"] = "4"
     local.start()
     os.environ.update(local.env)
     from chalicelib.container import reset_container

@@ -1,0 +1,293 @@
+/*
+ * Mock bank: a mountebank (2.9.1) `inject` response.
+ *
+ * This file is the SOURCE of exactly one JavaScript function expression.
+ * The stack runner reads it as a string and POSTs it to the mountebank
+ * admin API as `{"inject": "<this file>"}`; mountebank evaluates it as
+ * `(<this file>)(config, ...)`, so nothing but comments may come before
+ * or after the function and there must be no trailing semicolon.
+ * Protocol documentation: mountebank/README.md.
+ *
+ * The whole ledger lives in config.state (mountebank's per-imposter state).
+ * The full card number and the CVV are never stored: only last4 and the
+ * behaviour flags needed later (refunds_declined).
+ */
+function (config) {
+    var SLOW_DELAY_MS = 8000;
+    var CARD_DECLINES = {
+        '4000000000000002': 'generic_decline',
+        '4000000000009995': 'insufficient_funds',
+        '4000000000009987': 'lost_card',
+        '4000000000009979': 'stolen_card',
+        '4000000000000069': 'expired_card',
+        '4000000000000127': 'incorrect_cvc'
+    };
+    var CARD_ERROR = '4000000000000119';
+    var CARD_SLOW = '4000000000001000';
+    var CARD_REFUNDS_DECLINED = '4000000000005126';
+
+    var state = config.state;
+    state.authorizations = state.authorizations || {};
+    state.refunds = state.refunds || {};
+
+    var request = config.request;
+    var logger = config.logger;
+    var method = String(request.method || '').toUpperCase();
+    var path = request.path || '/';
+
+    function copy(obj) {
+        return JSON.parse(JSON.stringify(obj));
+    }
+
+    function answer(statusCode, body) {
+        return {
+            statusCode: statusCode,
+            headers: { 'Content-Type': 'application/json' },
+            body: JSON.stringify(body)
+        };
+    }
+
+    function respond(statusCode, body) {
+        config.callback(answer(statusCode, body));
+    }
+
+    function notFound() {
+        respond(404, { error: 'not_found' });
+    }
+
+    function badRequest() {
+        respond(400, { error: 'bad_request' });
+    }
+
+    function parseBody() {
+        var body = request.body;
+        if (body !== null && typeof body === 'object') {
+            return body;
+        }
+        if (typeof body !== 'string' || body === '') {
+            return null;
+        }
+        try {
+            var parsed = JSON.parse(body);
+            return (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) ? parsed : null;
+        }
+        catch (e) {
+            return null;
+        }
+    }
+
+    function isReference(value) {
+        return typeof value === 'string' && value.length > 0;
+    }
+
+    function isAmount(value) {
+        return typeof value === 'number' && Math.floor(value) === value && isFinite(value) && value > 0;
+    }
+
+    function has(map, key) {
+        return Object.prototype.hasOwnProperty.call(map, key);
+    }
+
+    function authorizationCode() {
+        var alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+        var code = '';
+        for (var i = 0; i < 6; i += 1) {
+            code += alphabet.charAt(Math.floor(Math.random() * alphabet.length));
+        }
+        return code;
+    }
+
+    function authorize() {
+        var body = parseBody();
+        if (!body || !isReference(body.reference) || !isAmount(body.amount) ||
+                !body.card || typeof body.card !== 'object' ||
+                typeof body.card.number !== 'string' || body.card.number === '') {
+            return badRequest();
+        }
+
+        if (has(state.authorizations, body.reference)) {
+            logger.info('bank: authorization ' + body.reference + ' replayed');
+            return respond(200, state.authorizations[body.reference].response);
+        }
+
+        var number = body.card.number.replace(/[\s-]/g, '');
+        var last4 = number.slice(-4);
+
+        if (number === CARD_ERROR) {
+            logger.info('bank: authorization ' + body.reference + ' -> 500 (card ****' + last4 + '), nothing recorded');
+            return respond(500, { error: 'internal_error' });
+        }
+
+        var currency = typeof body.currency === 'string' ? body.currency : null;
+        var response;
+        if (has(CARD_DECLINES, number)) {
+            response = {
+                reference: body.reference,
+                status: 'declined',
+                decline_code: CARD_DECLINES[number]
+            };
+        }
+        else {
+            response = {
+                reference: body.reference,
+                status: 'approved',
+                authorization_code: authorizationCode(),
+                amount: body.amount,
+                currency: currency
+            };
+        }
+
+        state.authorizations[body.reference] = {
+            reference: body.reference,
+            status: response.status,
+            authorization_code: response.authorization_code,
+            decline_code: response.decline_code,
+            amount: body.amount,
+            currency: currency,
+            amount_refunded: 0,
+            card_last4: last4,
+            refunds_declined: number === CARD_REFUNDS_DECLINED,
+            response: response
+        };
+        logger.info('bank: authorization ' + body.reference + ' ' + response.status +
+            (response.decline_code ? ' (' + response.decline_code + ')' : '') + ' card ****' + last4);
+
+        if (number === CARD_SLOW) {
+            logger.info('bank: authorization ' + body.reference + ' answer delayed by ' + SLOW_DELAY_MS + ' ms');
+            setTimeout(function () {
+                respond(200, response);
+            }, SLOW_DELAY_MS);
+            return undefined;
+        }
+        return respond(200, response);
+    }
+
+    function authorizationStatus(reference) {
+        if (!has(state.authorizations, reference)) {
+            return notFound();
+        }
+        var auth = state.authorizations[reference];
+        var result = {
+            reference: auth.reference,
+            status: auth.status
+        };
+        if (auth.status === 'approved') {
+            result.authorization_code = auth.authorization_code;
+        }
+        else {
+            result.decline_code = auth.decline_code;
+        }
+        result.amount = auth.amount;
+        result.currency = auth.currency;
+        result.amount_refunded = auth.amount_refunded;
+        return respond(200, result);
+    }
+
+    function refund() {
+        var body = parseBody();
+        if (!body || !isReference(body.reference) || !isReference(body.authorization_reference) ||
+                !isAmount(body.amount)) {
+            return badRequest();
+        }
+
+        if (has(state.refunds, body.reference)) {
+            logger.info('bank: refund ' + body.reference + ' replayed');
+            return respond(200, state.refunds[body.reference].response);
+        }
+
+        var auth = has(state.authorizations, body.authorization_reference)
+            ? state.authorizations[body.authorization_reference] : null;
+        var declineCode = null;
+        if (!auth) {
+            declineCode = 'authorization_not_found';
+        }
+        else if (auth.status !== 'approved') {
+            declineCode = 'authorization_not_approved';
+        }
+        else if (auth.refunds_declined) {
+            declineCode = 'refund_declined';
+        }
+        else if (body.amount > auth.amount - auth.amount_refunded) {
+            declineCode = 'amount_exceeds_authorization';
+        }
+
+        var response;
+        if (declineCode) {
+            response = {
+                reference: body.reference,
+                status: 'declined',
+                decline_code: declineCode
+            };
+        }
+        else {
+            auth.amount_refunded += body.amount;
+            response = {
+                reference: body.reference,
+                status: 'approved',
+                amount: body.amount,
+                authorization_reference: body.authorization_reference
+            };
+        }
+
+        state.refunds[body.reference] = {
+            reference: body.reference,
+            authorization_reference: body.authorization_reference,
+            amount: body.amount,
+            response: response
+        };
+        logger.info('bank: refund ' + body.reference + ' of ' + body.authorization_reference + ' ' +
+            response.status + (declineCode ? ' (' + declineCode + ')' : ''));
+        return respond(200, response);
+    }
+
+    function refundStatus(reference) {
+        if (!has(state.refunds, reference)) {
+            return notFound();
+        }
+        var stored = state.refunds[reference];
+        var result = copy(stored.response);
+        result.authorization_reference = stored.authorization_reference;
+        result.amount = stored.amount;
+        return respond(200, result);
+    }
+
+    function referenceFrom(prefix) {
+        if (path.indexOf(prefix) !== 0) {
+            return null;
+        }
+        var raw = path.slice(prefix.length);
+        if (raw === '' || raw.indexOf('/') !== -1) {
+            return null;
+        }
+        try {
+            return decodeURIComponent(raw);
+        }
+        catch (e) {
+            return null;
+        }
+    }
+
+    try {
+        var reference;
+        if (method === 'POST' && path === '/authorizations') {
+            authorize();
+        }
+        else if (method === 'POST' && path === '/refunds') {
+            refund();
+        }
+        else if (method === 'GET' && (reference = referenceFrom('/authorizations/')) !== null) {
+            authorizationStatus(reference);
+        }
+        else if (method === 'GET' && (reference = referenceFrom('/refunds/')) !== null) {
+            refundStatus(reference);
+        }
+        else {
+            notFound();
+        }
+    }
+    catch (e) {
+        logger.error('bank: unexpected error ' + e);
+        respond(500, { error: 'internal_error' });
+    }
+    return undefined;
+}
