@@ -10,6 +10,7 @@ from typing import Any
 
 from chalice import AuthResponse, Chalice, Rate
 from chalice.app import AuthRequest
+
 from chalicelib import logs
 from chalicelib.models import (
     ChargeRequest,
