@@ -59,6 +59,8 @@ def free_port() -> int:
 
 def port_in_use(port: int) -> bool:
     with socket.socket() as sock:
+        # Like the servers themselves: connections in TIME_WAIT from a previous run don't count.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((HOST, port))
         except OSError:
@@ -285,7 +287,12 @@ def main() -> int:
             "Stop with Ctrl-C (or SIGTERM).\n",
             flush=True,
         )
+        parent = os.getppid()
         while not stack.dead():
+            if os.getppid() != parent:
+                # `make` was killed (SIGTERM to make alone is not passed on): stop with it.
+                print("stopping: parent process exited", file=sys.stderr)
+                return 0
             time.sleep(0.5)
         print(f"stopping: {', '.join(stack.dead())} exited", file=sys.stderr)
         return 1

@@ -47,3 +47,6 @@ def configure(level: str = "INFO") -> None:
     logger.addHandler(handler)
     logger.setLevel(level)
     logger.propagate = False
+    # boto's INFO lines (credential and endpoint discovery) are not request logs.
+    for noisy in ("boto3", "botocore", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
