@@ -175,6 +175,7 @@ def gateway_responses() -> dict[str, dict[str, Any]]:
             404, _envelope("resource_missing", message="Unrecognized request URL.")
         ),
         "REQUEST_TOO_LARGE": response(413, _envelope("request_too_large")),
+        "THROTTLED": response(429, _envelope("rate_limited")),
         "UNSUPPORTED_MEDIA_TYPE": response(415, _envelope("unsupported_media_type")),
         # The DEFAULT_* types keep API Gateway's own status code (none is set).
         "DEFAULT_4XX": {
@@ -202,6 +203,8 @@ ACCESS_LOG_FORMAT = json.dumps(
         "latencyMs": "$context.responseLatency",
         "merchantId": "$context.authorizer.merchant_id",
         "errorType": "$context.error.responseType",
+        "authorizerRequestId": "$context.authorizer.requestId",
+        "authorizerStatus": "$context.authorizer.status",
     },
     separators=(",", ":"),
 )

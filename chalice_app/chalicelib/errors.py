@@ -26,6 +26,7 @@ AUTHENTICATION = "authentication_error"
 PERMISSION = "permission_error"
 CARD = "card_error"
 IDEMPOTENCY = "idempotency_error"
+RATE_LIMIT = "rate_limit_error"
 API = "api_error"
 
 _SPECS = [
@@ -132,6 +133,9 @@ _SPECS = [
         400,
         "starting_after must be the id of one of your charges.",
     ),
+    # Answered by API Gateway itself when deployed (gateway responses in pulumi/infra.py)
+    ErrorSpec("invalid_request", INVALID_REQUEST, 400, "The request was refused."),
+    ErrorSpec("rate_limited", RATE_LIMIT, 429, "Too many requests. Retry later."),
     # Faults
     ErrorSpec("internal_error", API, 500, "An internal error occurred."),
 ]

@@ -45,6 +45,7 @@ def test_error_types_match_their_statuses() -> None:
         "authentication_error": {401},
         "permission_error": {403},
         "card_error": {402},
+        "rate_limit_error": {429},
         "idempotency_error": {409, 422},
         "api_error": {500, 502, 503},
     }
@@ -66,7 +67,7 @@ def test_error_body_keeps_fixed_messages() -> None:
 
 
 # Codes only API Gateway itself can produce (deployed), never the local app.
-_GATEWAY_ONLY: set[str] = set()
+_GATEWAY_ONLY = {"invalid_request", "rate_limited"}
 
 
 def test_every_error_code_has_a_test_that_provokes_it() -> None:
