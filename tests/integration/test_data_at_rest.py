@@ -59,5 +59,6 @@ def test_no_card_data_in_any_table_or_log(
         assert number not in logs, f"card ending {number[-4:]} in a log"
     for cvv in CVVS:
         assert f"'{cvv}'" not in stored and f'"{cvv}"' not in logs
+    assert "Ana Perez" not in stored
     for secret in (merchant.secret_key, merchant.publishable_key):
         assert secret not in stored and secret not in logs

@@ -82,3 +82,17 @@ def test_every_error_code_has_a_test_that_provokes_it() -> None:
         if code not in _GATEWAY_ONLY and not re.search(rf'"{code}"', text)
     ]
     assert not missing, f"no test names these codes: {missing}"
+
+
+def test_final_charge_fields() -> None:
+    from chalicelib.domain.declines import final_charge_fields
+
+    assert final_charge_fields("approved", "A1B2C3") == {
+        "status": "succeeded",
+        "authorization_code": "A1B2C3",
+    }
+    declined = final_charge_fields("declined", decline_code="stolen_card")
+    assert (declined["status"], declined["failure_code"]) == ("failed", "stolen_card")
+    assert declined["failure_message"]
+    for kind in ("error", "not_found"):
+        assert final_charge_fields(kind)["failure_code"] == "processing_error"

@@ -8,7 +8,7 @@ from typing import Any
 from chalicelib.adapters.bank_client import CardDetails
 from chalicelib.adapters.card_vault import aad_for
 from chalicelib.adapters.dynamo import WriteConflict
-from chalicelib.domain.declines import PROCESSING_ERROR, failure_message
+from chalicelib.domain.declines import final_charge_fields
 from chalicelib.errors import ApiError
 from chalicelib.ids import iso, new_id, now_utc
 from chalicelib.models import Charge, ChargeList, ChargeRequest, ListChargesQuery
@@ -75,22 +75,7 @@ class ChargeService:
         if outcome.kind == "unknown":
             # No answer in time: the charge stays pending and is settled by status query.
             return 202, charge_resource(charge, [])
-        final: dict[str, Any]
-        if outcome.kind == "approved":
-            final = {"status": "succeeded", "authorization_code": outcome.authorization_code}
-        elif outcome.kind == "declined":
-            code = outcome.decline_code or "generic_decline"
-            final = {
-                "status": "failed",
-                "failure_code": code,
-                "failure_message": failure_message(code),
-            }
-        else:
-            final = {
-                "status": "failed",
-                "failure_code": PROCESSING_ERROR,
-                "failure_message": failure_message(PROCESSING_ERROR),
-            }
+        final = final_charge_fields(outcome.kind, outcome.authorization_code, outcome.decline_code)
         updated_at = iso(now_utc())
         uow.add(
             self._charges.finalize_charge_entry(

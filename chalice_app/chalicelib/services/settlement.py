@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from chalicelib.adapters.dynamo import UnitOfWork, WriteConflict
-from chalicelib.domain.declines import PROCESSING_ERROR, failure_message
+from chalicelib.domain.declines import PROCESSING_ERROR, final_charge_fields
 from chalicelib.ids import iso, now_utc, parse_iso
 
 
@@ -48,24 +48,11 @@ class SettlementService:
     def settle_charge(self, charge: dict[str, Any]) -> bool:
         """Finalize a pending charge if the bank's answer is final. True if it changed."""
         outcome = self._bank.authorization_status(charge["charge_id"])
-        fields: dict[str, Any]
-        if outcome.kind == "approved":
-            fields = {"status": "succeeded", "authorization_code": outcome.authorization_code}
-        elif outcome.kind == "declined":
-            code = outcome.decline_code or "generic_decline"
-            fields = {
-                "status": "failed",
-                "failure_code": code,
-                "failure_message": failure_message(code),
-            }
-        elif outcome.kind == "not_found" and self._old_enough(charge):
-            fields = {
-                "status": "failed",
-                "failure_code": PROCESSING_ERROR,
-                "failure_message": failure_message(PROCESSING_ERROR),
-            }
-        else:
-            return False
+        if outcome.kind not in ("approved", "declined") and not (
+            outcome.kind == "not_found" and self._old_enough(charge)
+        ):
+            return False  # no final answer yet (bank unreachable, or the request may be in flight)
+        fields = final_charge_fields(outcome.kind, outcome.authorization_code, outcome.decline_code)
         entry = self._charges.finalize_charge_entry(
             charge["charge_id"], amount=charge["amount"], updated_at=iso(now_utc()), **fields
         )

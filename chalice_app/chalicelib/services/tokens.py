@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -41,8 +42,8 @@ class TokenService:
             ),
             "cvv_ct": self._vault.seal(request.cvv.encode(), aad_for(merchant_id, token_id, "cvv")),
             **card.model_dump(),
-            "cardholder_name": request.cardholder_name,
-            "email": request.email,
+            # Cardholder data too: sealed like the number, not needed in clear by anything.
+            "holder_ct": self._seal_holder(merchant_id, token_id, request),
             "used": False,
             "created_at": iso(created),
             "expires_at": iso(expires),
@@ -58,3 +59,9 @@ class TokenService:
             expires_at=item["expires_at"],
             used=False,
         )
+
+    def _seal_holder(self, merchant_id: str, token_id: str, request: TokenRequest) -> bytes | None:
+        if request.cardholder_name is None and request.email is None:
+            return None
+        holder = json.dumps({"name": request.cardholder_name, "email": request.email})
+        return self._vault.seal(holder.encode(), aad_for(merchant_id, token_id, "holder"))
