@@ -40,7 +40,7 @@ class TokenRepository:
             "Update": {
                 "TableName": self._table,
                 "Key": {"token_id": {"S": token_id}},
-                "UpdateExpression": "SET used = :true REMOVE cvv_ct, card_number_ct",
+                "UpdateExpression": "SET used = :true REMOVE cvv_ct, card_number_ct, holder_ct",
                 "ConditionExpression": (
                     "merchant_id = :merchant AND used = :false AND expires_epoch > :now"
                 ),
