@@ -257,18 +257,22 @@ AUDIT_LOG_DENIED_ACTIONS = (
     "dynamodb:PartiQLDelete",
 )
 
-_LAMBDA_TRUST = json.dumps(
-    {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "lambda.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-)
+
+def _trust_policy(service: str) -> str:
+    """An assume-role policy letting ``service`` (e.g. ``lambda.amazonaws.com``) take the role."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": service},
+                    "Action": "sts:AssumeRole",
+                }
+            ],
+        }
+    )
+
 
 # ---- the component ---------------------------------------------------------------------
 
@@ -524,7 +528,7 @@ class PaymentsPlatform(pulumi.ComponentResource):
         role = aws.iam.Role(
             f"{spec.key}-role",
             name=f"{function_name}-role",
-            assume_role_policy=_LAMBDA_TRUST,
+            assume_role_policy=_trust_policy("lambda.amazonaws.com"),
             description=f"{spec.description} ({function_name})",
             opts=self._child,
         )
@@ -656,18 +660,7 @@ class PaymentsPlatform(pulumi.ComponentResource):
     def _create_apigateway_account(self) -> aws.apigateway.Account:
         role = aws.iam.Role(
             "apigateway-cloudwatch-role",
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "apigateway.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
-            ),
+            assume_role_policy=_trust_policy("apigateway.amazonaws.com"),
             opts=self._child,
         )
         attachment = aws.iam.RolePolicyAttachment(
