@@ -21,7 +21,7 @@ from chalicelib.models import (
 )
 from chalicelib.settings import get_settings
 from chalicelib.web import authorizer, middleware
-from chalicelib.web.endpoint import ANY_KEY, SECRET_KEY, Call, Result, endpoint
+from chalicelib.web.endpoint import ANY_KEY, SECRET_KEY, Call, Replayed, Result, endpoint
 
 app = Chalice(app_name="payments")
 logs.configure(get_settings().log_level)
@@ -53,7 +53,7 @@ def health(call: Call) -> Result:
     audit="token.create",
 )
 def create_token(call: Call) -> Result:
-    return Result(201, call.services.token_service.create(call.merchant_id, call.body, call.uow))
+    return call.services.token_service.create(call.merchant_id, call.body, call.record)
 
 
 @endpoint(
@@ -66,9 +66,8 @@ def create_token(call: Call) -> Result:
     idempotent=True,
     audit="charge.create",
 )
-def create_charge(call: Call) -> Result:
-    status, charge = call.services.charge_service.create(call.merchant_id, call.body, call.uow)
-    return Result(status, charge)
+def create_charge(call: Call) -> Result | Replayed:
+    return call.run(call.services.charge_service)
 
 
 @endpoint(app, "/charge/{charge_id}", "GET", authorizer=api_key_authorizer, keys=SECRET_KEY)
@@ -93,14 +92,17 @@ def list_charges(call: Call) -> Result:
     idempotent=True,
     audit="refund.create",
 )
-def create_refund(call: Call) -> Result:
-    return Result(201, call.services.refund_service.create(call.merchant_id, call.body, call.uow))
+def create_refund(call: Call) -> Result | Replayed:
+    return call.run(call.services.refund_service)
 
 
 @app.schedule(Rate(5, unit=Rate.MINUTES))
-def reconcile_pending(event: Any) -> dict[str, int]:
-    """Settle charges and refunds left pending by a timeout or a crash."""
+def reconcile_pending(event: Any) -> dict[str, float]:
+    """Settle charges and refunds left pending by a timeout or a crash, while time remains."""
     from chalicelib.container import get_container
 
-    report = get_container().settlement.sweep()
+    remaining_ms = event.context.get_remaining_time_in_millis() if event.context else None
+    report = get_container().settlement.sweep(
+        remaining_ms / 1000 if remaining_ms is not None else None
+    )
     return vars(report)

@@ -106,6 +106,7 @@ function (config) {
         }
 
         if (has(state.authorizations, body.reference)) {
+            state.authorizations[body.reference].attempts += 1;
             logger.info('bank: authorization ' + body.reference + ' replayed');
             return respond(200, state.authorizations[body.reference].response);
         }
@@ -147,6 +148,8 @@ function (config) {
             amount_refunded: 0,
             card_last4: last4,
             refunds_declined: number === CARD_REFUNDS_DECLINED,
+            voided: false,
+            attempts: 1,
             response: response
         };
         logger.info('bank: authorization ' + body.reference + ' ' + response.status +
@@ -180,6 +183,8 @@ function (config) {
         result.amount = auth.amount;
         result.currency = auth.currency;
         result.amount_refunded = auth.amount_refunded;
+        result.voided = auth.voided;
+        result.attempts = auth.attempts;
         return respond(200, result);
     }
 
@@ -191,6 +196,7 @@ function (config) {
         }
 
         if (has(state.refunds, body.reference)) {
+            state.refunds[body.reference].attempts += 1;
             logger.info('bank: refund ' + body.reference + ' replayed');
             return respond(200, state.refunds[body.reference].response);
         }
@@ -233,6 +239,9 @@ function (config) {
             reference: body.reference,
             authorization_reference: body.authorization_reference,
             amount: body.amount,
+            status: response.status,
+            voided: false,
+            attempts: 1,
             response: response
         };
         logger.info('bank: refund ' + body.reference + ' of ' + body.authorization_reference + ' ' +
@@ -246,9 +255,55 @@ function (config) {
         }
         var stored = state.refunds[reference];
         var result = copy(stored.response);
+        result.status = stored.status;
         result.authorization_reference = stored.authorization_reference;
         result.amount = stored.amount;
+        result.voided = stored.voided;
+        result.attempts = stored.attempts;
         return respond(200, result);
+    }
+
+    /*
+     * Reversal of an authorization or refund reference. From now on the bank refuses the
+     * reference for good: a later request with it is declined ('reversed'), its status reads
+     * 'reversed'. If the operation was approved it is voided (money moved back); if the bank
+     * never saw it, a tombstone is kept so that a late request cannot be approved.
+     */
+    function reverse(kind, reference) {
+        var ledger = kind === 'authorization' ? state.authorizations : state.refunds;
+        var refusal = { reference: reference, status: 'declined', decline_code: 'reversed' };
+        var entry = has(ledger, reference) ? ledger[reference] : null;
+        var voided = false;
+        if (!entry) {
+            entry = { reference: reference, amount: 0, amount_refunded: 0, attempts: 0, voided: false };
+            ledger[reference] = entry;
+        }
+        else if (entry.status === 'approved') {
+            voided = true;
+            entry.voided = true;
+            if (kind === 'refund' && has(state.authorizations, entry.authorization_reference)) {
+                state.authorizations[entry.authorization_reference].amount_refunded -= entry.amount;
+            }
+        }
+        if (entry.status !== 'reversed') {
+            entry.status = 'reversed';
+            entry.decline_code = 'reversed';
+            entry.response = refusal;
+        }
+        logger.info('bank: ' + kind + ' ' + reference + ' reversed' + (voided ? ' (voided)' : ''));
+        respond(200, { reference: reference, status: 'reversed', voided: entry.voided });
+    }
+
+    function reversalOf(prefix) {
+        var suffix = '/reversal';
+        if (path.length <= suffix.length || path.slice(-suffix.length) !== suffix) {
+            return null;
+        }
+        var saved = path;
+        path = path.slice(0, -suffix.length);
+        var reference = referenceFrom(prefix);
+        path = saved;
+        return reference;
     }
 
     function referenceFrom(prefix) {
@@ -274,6 +329,12 @@ function (config) {
         }
         else if (method === 'POST' && path === '/refunds') {
             refund();
+        }
+        else if (method === 'POST' && (reference = reversalOf('/authorizations/')) !== null) {
+            reverse('authorization', reference);
+        }
+        else if (method === 'POST' && (reference = reversalOf('/refunds/')) !== null) {
+            reverse('refund', reference);
         }
         else if (method === 'GET' && (reference = referenceFrom('/authorizations/')) !== null) {
             authorizationStatus(reference);

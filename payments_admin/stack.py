@@ -98,6 +98,25 @@ def _wait_http(url: str, process: subprocess.Popen[bytes], name: str, timeout: f
     raise StackError(f"{name} did not answer at {url} within {timeout:.0f}s")
 
 
+def chalice_local_command(port: int) -> list[str]:
+    """``chalice local`` serving the app on ``port`` (no autoreload: tests write files)."""
+    return [
+        sys.executable,
+        "-m",
+        "payments_admin.chalice_local",
+        "--project-dir",
+        str(APP_DIR),
+        "local",
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--stage",
+        "local",
+        "--no-autoreload",
+    ]
+
+
 class LocalStack:
     """Starts and stops the three local services."""
 
@@ -214,24 +233,7 @@ class LocalStack:
 
     def _start_api(self) -> None:
         process = self._spawn(
-            "chalice",
-            [
-                sys.executable,
-                "-m",
-                "payments_admin.chalice_local",
-                "--project-dir",
-                str(APP_DIR),
-                "local",
-                "--host",
-                HOST,
-                "--port",
-                str(self.ports.api),
-                "--stage",
-                "local",
-                "--no-autoreload",
-            ],
-            APP_DIR,
-            self._api_output,
+            "chalice", chalice_local_command(self.ports.api), APP_DIR, self._api_output
         )
         _wait_http(f"{self.api_url}/health", process, "chalice local", 60)
 

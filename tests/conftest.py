@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from payments_admin.stack import APP_DIR, LocalStack, Ports
+from tests.helpers import FUNCTION_TIMEOUT
 
 
 @pytest.fixture(scope="session")
@@ -24,9 +25,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     log_dir = Path(tmp_path_factory.mktemp("stack-logs"))
     local = LocalStack(Ports.free(), log_dir)
     saved = dict(os.environ)
-    # Pending items become eligible for the sweep after 4 s (above the 3 s bank timeout),
-    # so the reconcile tests need not wait the default 10 s.
-    os.environ["PAYMENTS_PENDING_SETTLE_AFTER_SECONDS"] = "4"
+    # A short function timeout (the default is 15 s) so recovery tests need not wait long:
+    # leases last 6 s, a bank call may start up to 2 s after its write-ahead (6 - 1 - 3),
+    # and pending items the bank never saw are reversed after 6 s.
+    os.environ["PAYMENTS_FUNCTION_TIMEOUT_SECONDS"] = str(FUNCTION_TIMEOUT)
     local.start()
     os.environ.update(local.env)
     from chalicelib.container import reset_container

@@ -11,6 +11,8 @@ from typing import Any
 import urllib3
 
 VISA = "4242424242424242"
+# PAYMENTS_FUNCTION_TIMEOUT_SECONDS of the test session's stack: leases and settle windows.
+FUNCTION_TIMEOUT = 6
 FUTURE_YEAR = 2031
 
 
@@ -84,8 +86,15 @@ class HttpApi(HandlerApi):
     kind = "http"
     _pool = urllib3.PoolManager(maxsize=64, retries=False, timeout=urllib3.Timeout(30))
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, *, reuse_connections: bool = True) -> None:
         self._base = base_url
+        self._reuse = reuse_connections
+
+    def _pool_for_request(self) -> urllib3.PoolManager:
+        # A server that is killed and restarted leaves pooled connections that look alive.
+        if self._reuse:
+            return self._pool
+        return urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(30))
 
     def request(
         self,
@@ -95,7 +104,7 @@ class HttpApi(HandlerApi):
         key: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> Resp:
-        response = self._pool.request(
+        response = self._pool_for_request().request(
             method,
             self._base + path,
             body=_encode(body) if body is not None else None,

@@ -154,20 +154,29 @@ class Container:
         from chalicelib.services.settlement import SettlementService
 
         return SettlementService(
-            self.charges, self.bank, self.settings.pending_settle_after_seconds, self.dynamodb
+            self.charges, self.bank, self.settings.settle_after_seconds, self.dynamodb
         )
 
     @cached_property
     def charge_service(self) -> ChargeService:
         from chalicelib.services.charges import ChargeService
 
-        return ChargeService(self.tokens, self.charges, self.vault, self.bank, self.settlement)
+        return ChargeService(
+            self.tokens,
+            self.charges,
+            self.vault,
+            self.bank,
+            self.settlement,
+            self.settings.bank_call_deadline_seconds,
+        )
 
     @cached_property
     def refund_service(self) -> RefundService:
         from chalicelib.services.refunds import RefundService
 
-        return RefundService(self.charges, self.bank)
+        return RefundService(
+            self.charges, self.bank, self.settlement, self.settings.bank_call_deadline_seconds
+        )
 
 
 _container: Container | None = None

@@ -119,6 +119,12 @@ _SPECS = [
         "charge_already_refunded", INVALID_REQUEST, 409, "This charge is already fully refunded."
     ),
     ErrorSpec(
+        "too_many_refunds",
+        INVALID_REQUEST,
+        409,
+        "This charge already has the maximum of 100 refunds.",
+    ),
+    ErrorSpec(
         "amount_too_large",
         INVALID_REQUEST,
         400,

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from chalicelib.domain.lifecycle import charge_answer, refund_answer
+from chalicelib.errors import ApiError
 from chalicelib.models import Charge, ChargeCard, Refund
+from chalicelib.services.recording import Reply
 
 
 def refund_resource(item: dict[str, Any]) -> Refund:
@@ -37,4 +40,30 @@ def charge_resource(item: dict[str, Any], refunds: list[dict[str, Any]]) -> Char
         refunds=[refund_resource(r) for r in refunds],
         created_at=item["created_at"],
         updated_at=item["updated_at"],
+    )
+
+
+def charge_reply(item: dict[str, Any]) -> Reply:
+    """What a charge request answers for this stored charge (201, 202, 402 or 502)."""
+    answer = charge_answer(item["status"], item.get("failure_code"))
+    if answer.error_code is None:
+        return Reply(answer.status, data=charge_resource(item, []), object_id=item["charge_id"])
+    extra = {"charge": item["charge_id"]}
+    if answer.error_code == "card_declined":
+        extra = {"decline_code": item["failure_code"], **extra}
+    return Reply(
+        answer.status, error=ApiError(answer.error_code, extra=extra), object_id=item["charge_id"]
+    )
+
+
+def refund_reply(item: dict[str, Any]) -> Reply:
+    """What a refund request answers for this stored refund (201, 402 or 502)."""
+    answer = refund_answer(item["status"], item.get("failure_code"))
+    if answer.error_code is None:
+        return Reply(answer.status, data=refund_resource(item), object_id=item["refund_id"])
+    extra = {"refund": item["refund_id"], "charge": item["charge_id"]}
+    if answer.error_code == "refund_failed":
+        extra["decline_code"] = item["failure_code"]
+    return Reply(
+        answer.status, error=ApiError(answer.error_code, extra=extra), object_id=item["refund_id"]
     )

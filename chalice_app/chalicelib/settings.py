@@ -25,14 +25,38 @@ class Settings:
     bank_read_timeout: float
     token_ttl_seconds: int
     idempotency_ttl_seconds: int
-    idempotency_lease_seconds: int
-    pending_settle_after_seconds: int
+    # The API function's timeout: deployed, Lambda kills a request at this age. Every time
+    # window of the crash-recovery design is derived from it and the bank timeouts below.
+    function_timeout_seconds: float
     max_body_bytes: int
     log_level: str
 
     def table(self, logical_name: str) -> str:
         """Physical table name for a logical one (``Charges`` -> ``payments-dev-Charges``)."""
         return f"{self.table_prefix}{logical_name}"
+
+    @property
+    def bank_call_deadline_seconds(self) -> float:
+        """How long after its write-ahead stamp a request may still start a bank call.
+
+        Late enough that the call's own timeouts still end inside the function's timeout,
+        so no request reaches the bank after ``settle_after_seconds`` (also locally, where
+        nothing kills a slow request).
+        """
+        return self.function_timeout_seconds - self.bank_connect_timeout - self.bank_read_timeout
+
+    @property
+    def settle_after_seconds(self) -> float:
+        """Age (from ``bank_requested_at``) after which no request can reach the bank.
+
+        Only then may a pending item the bank has no record of be reversed and failed.
+        """
+        return self.function_timeout_seconds
+
+    @property
+    def idempotency_lease_seconds(self) -> float:
+        """409 ``request_in_progress`` lasts while the first request can be running."""
+        return self.function_timeout_seconds
 
 
 def _env(name: str, default: str) -> str:
@@ -54,10 +78,7 @@ def get_settings() -> Settings:
         bank_read_timeout=float(_env("PAYMENTS_BANK_READ_TIMEOUT", "3")),
         token_ttl_seconds=int(_env("PAYMENTS_TOKEN_TTL_SECONDS", "900")),
         idempotency_ttl_seconds=int(_env("PAYMENTS_IDEMPOTENCY_TTL_SECONDS", str(24 * 3600))),
-        # Longer than the API Lambda's timeout, so a live request never loses its lease.
-        idempotency_lease_seconds=int(_env("PAYMENTS_IDEMPOTENCY_LEASE_SECONDS", "30")),
-        # Older than the bank timeout, so the sweep never races a request still waiting.
-        pending_settle_after_seconds=int(_env("PAYMENTS_PENDING_SETTLE_AFTER_SECONDS", "10")),
+        function_timeout_seconds=float(_env("PAYMENTS_FUNCTION_TIMEOUT_SECONDS", "15")),
         max_body_bytes=64 * 1024,
         log_level=_env("PAYMENTS_LOG_LEVEL", "INFO"),
     )

@@ -363,3 +363,18 @@ def test_non_ascii_idempotency_key(client: Any, merchant: Any) -> None:
         "/charge", charge_body(token), key=merchant.secret_key, headers={"Idempotency-Key": "café"}
     )
     assert (response.status, response.error["code"]) == (400, "invalid_idempotency_key")
+
+
+def test_null_and_currency_case_do_not_change_the_fingerprint(api: Any, merchant: Any) -> None:
+    token = tokenize(api, merchant.secret_key)
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    first = api.post("/charge", charge_body(token), key=merchant.secret_key, headers=key)
+    same = api.post(
+        "/charge",
+        charge_body(token, currency="usd", description=None, metadata=None),
+        key=merchant.secret_key,
+        headers=key,
+    )
+    assert (first.status, same.status) == (201, 201), same.text
+    assert same.headers["idempotent-replayed"] == "true"
+    assert same.text == first.text

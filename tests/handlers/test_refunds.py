@@ -168,3 +168,42 @@ def test_refund_idempotency(api: Any, merchant: Any, bank_url: str) -> None:
     )
     assert (other.status, other.error["code"]) == (422, "idempotency_key_reused")
     assert bank_record(bank_url, "authorizations", charge_id)["amount_refunded"] == 1_000
+
+
+def test_the_101st_refund_object_is_refused(client: Any, merchant: Any, services: Any) -> None:
+    from tests.helpers import HandlerApi
+
+    api = HandlerApi(client)
+    charge_id = charge(api, merchant.secret_key, amount=1_000)
+    for _ in range(100):
+        assert refund(api, merchant.secret_key, charge_id, amount=1).status == 201
+    refused = refund(api, merchant.secret_key, charge_id, amount=1)
+    assert (refused.status, refused.error["code"]) == (409, "too_many_refunds")
+    # charge_already_refunded still comes first in the contract's order.
+    stored = api.get(f"/charge/{charge_id}", key=merchant.secret_key).data
+    assert (len(stored["refunds"]), stored["amount_refunded"]) == (100, 100)
+    assert [r["created_at"] for r in stored["refunds"]] == sorted(
+        r["created_at"] for r in stored["refunds"]
+    )
+
+
+def test_the_same_refund_body_is_one_fingerprint_however_it_is_written(
+    api: Any, merchant: Any
+) -> None:
+    charge_id = charge(api, merchant.secret_key)
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    first = api.post(
+        "/refund",
+        {"charge_id": charge_id, "amount": 100, "reason": "duplicate"},
+        key=merchant.secret_key,
+        headers=key,
+    )
+    reordered = api.post(
+        "/refund",
+        b'{ "reason" : "duplicate",\n "amount": 100, "charge_id": "' + charge_id.encode() + b'"}',
+        key=merchant.secret_key,
+        headers=key,
+    )
+    assert first.status == 201 and reordered.status == 201
+    assert reordered.headers["idempotent-replayed"] == "true"
+    assert reordered.data["id"] == first.data["id"]

@@ -164,6 +164,8 @@ def test_authorization_status_query(bank_url):
         "amount": 4200,
         "currency": "EUR",
         "amount_refunded": 0,
+        "voided": False,
+        "attempts": 1,
     }
 
 
@@ -273,7 +275,7 @@ def test_refund_approved(bank_url):
 
     status, stored = get_refund(bank_url, reference)
     assert status == 200
-    assert stored == body
+    assert stored == {**body, "voided": False, "attempts": 1}
 
 
 def test_partial_refunds_sum_and_over_refund(bank_url):
@@ -418,3 +420,60 @@ def test_requests_are_recorded_by_mountebank(bank_url, mb_admin_url):
     ]
     assert len(matching) == 1
     assert json.loads(matching[0]["body"])["reference"] == reference
+
+
+# ---- reversals ---------------------------------------------------------------------------
+
+
+def reverse(bank_url: str, kind: str, reference: str) -> tuple[int, dict]:
+    return _request("POST", f"{bank_url}/{kind}/{urllib.parse.quote(reference)}/reversal", {})
+
+
+def test_a_reversal_before_the_authorization_makes_the_bank_refuse_it(bank_url):
+    reference = _ref("ch")
+    status, body = reverse(bank_url, "authorizations", reference)
+    assert (status, body) == (200, {"reference": reference, "status": "reversed", "voided": False})
+    # The late request with that reference arrives after the reversal: nothing is charged.
+    status, late = authorize(bank_url, reference=reference, amount=900)
+    assert (status, late["status"], late["decline_code"]) == (200, "declined", "reversed")
+    _, record = get_authorization(bank_url, reference)
+    assert (record["status"], record["amount"]) == ("reversed", 0)
+
+
+def test_a_reversal_voids_an_approved_authorization(bank_url):
+    reference = _approved_authorization(bank_url, amount=2500)
+    status, body = reverse(bank_url, "authorizations", reference)
+    assert (status, body["status"], body["voided"]) == (200, "reversed", True)
+    _, record = get_authorization(bank_url, reference)
+    assert (record["status"], record["voided"]) == ("reversed", True)
+    # Nothing can be refunded from a voided authorization, and a repeat stays refused.
+    assert refund(bank_url, reference, 100)[1]["decline_code"] == "authorization_not_approved"
+    assert authorize(bank_url, reference=reference, amount=2500)[1]["status"] == "declined"
+    assert reverse(bank_url, "authorizations", reference)[1]["voided"] is True
+
+
+def test_a_refund_reversal_gives_the_amount_back_to_the_authorization(bank_url):
+    auth_ref = _approved_authorization(bank_url, amount=2500)
+    refund_ref = _ref("re")
+    assert refund(bank_url, auth_ref, 1000, reference=refund_ref)[1]["status"] == "approved"
+    status, body = reverse(bank_url, "refunds", refund_ref)
+    assert (status, body["voided"]) == (200, True)
+    assert get_authorization(bank_url, auth_ref)[1]["amount_refunded"] == 0
+    assert get_refund(bank_url, refund_ref)[1]["status"] == "reversed"
+    # A tombstone refuses a refund the bank has not seen yet.
+    unseen = _ref("re")
+    assert reverse(bank_url, "refunds", unseen)[1] == {
+        "reference": unseen,
+        "status": "reversed",
+        "voided": False,
+    }
+    late = refund(bank_url, auth_ref, 500, reference=unseen)[1]
+    assert (late["status"], late["decline_code"]) == ("declined", "reversed")
+    assert get_authorization(bank_url, auth_ref)[1]["amount_refunded"] == 0
+
+
+def test_a_repeated_request_counts_its_attempts(bank_url):
+    reference = _ref("ch")
+    authorize(bank_url, reference=reference, amount=300)
+    authorize(bank_url, reference=reference, amount=300)
+    assert get_authorization(bank_url, reference)[1]["attempts"] == 2

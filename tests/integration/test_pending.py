@@ -1,7 +1,8 @@
-"""The slow card (no answer within the bank timeout), settlement and crash recovery."""
+"""The slow card (no answer within the bank timeout), settlement and the reconcile job."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -11,13 +12,13 @@ from typing import Any
 
 import pytest
 
-from chalicelib.models import RefundRequest
-from tests.helpers import bank_record, charge_body, tokenize
+from chalicelib.adapters.charge_repository import pending_shard
+from chalicelib.ids import iso, new_id, now_utc
+from tests.helpers import FUNCTION_TIMEOUT, bank_record, charge_body, tokenize
 
 pytestmark = pytest.mark.integration
 
 SLOW = "4000000000001000"
-SETTLE_AFTER = 4  # PAYMENTS_PENDING_SETTLE_AFTER_SECONDS of the test stack
 
 
 def test_slow_card_answers_202_and_a_read_settles_it(http_api: Any, merchant: Any) -> None:
@@ -33,6 +34,25 @@ def test_slow_card_answers_202_and_a_read_settles_it(http_api: Any, merchant: An
     assert len(charge["authorization_code"]) == 6
 
 
+def test_reads_ask_the_bank_at_most_once_per_interval(
+    http_api: Any, merchant: Any, services: Any, bank_url: str
+) -> None:
+    """A pending charge read in a loop is checked with the bank once, not once per read."""
+    charge_id = _write_ahead_only(services, merchant, 300)
+    for _ in range(5):
+        assert http_api.get(f"/charge/{charge_id}", key=merchant.secret_key).data["status"] == (
+            "pending"
+        )
+    item = services.charges.get_charge(merchant.merchant_id, charge_id)
+    first_check = item["checked_at"]
+    for _ in range(5):
+        http_api.get(f"/charge/{charge_id}", key=merchant.secret_key)
+    assert services.charges.get_charge(merchant.merchant_id, charge_id)["checked_at"] == (
+        first_check
+    )
+    assert bank_record(bank_url, "authorizations", charge_id) is None
+
+
 def test_reconcile_settles_a_charge_nobody_reads(
     http_api: Any, merchant: Any, services: Any, stack: Any
 ) -> None:
@@ -40,17 +60,17 @@ def test_reconcile_settles_a_charge_nobody_reads(
     response = http_api.post("/charge", charge_body(token), key=merchant.secret_key)
     assert response.status == 202
     charge_id = response.data["id"]
-    time.sleep(SETTLE_AFTER + 0.5)
+    time.sleep(FUNCTION_TIMEOUT + 0.5)
     result = subprocess.run(
         [sys.executable, "-m", "payments_admin.cli", "reconcile"],
-        env={**__import__("os").environ, **stack.env},
+        env={**os.environ, **stack.env},
         capture_output=True,
         text=True,
         timeout=60,
         check=True,
     )
     assert '"settled"' in result.stdout
-    item = services.charges.get_charge(charge_id)
+    item = services.charges.get_charge(merchant.merchant_id, charge_id)
     assert item["status"] == "succeeded"
     assert "pending_pk" not in item  # left the pending index
 
@@ -80,88 +100,65 @@ def test_a_request_in_flight_answers_409(http_api: Any, merchant: Any) -> None:
     assert replay.status == 202 and replay.text == first["response"].text
 
 
-def test_refund_crash_after_the_bank_approved(
-    http_api: Any, merchant: Any, services: Any, bank_url: str
-) -> None:
-    """Crash between the bank's answer and the final write: the sweep commits it."""
-    token = tokenize(http_api, merchant.secret_key)
-    charge_id = http_api.post(
-        "/charge", charge_body(token, amount=5_000), key=merchant.secret_key
-    ).data["id"]
-    uow = services.unit_of_work()
-    # Step 1 (reserve + pending refund) and step 2 (the bank) run; step 3 never does.
-    refund = services.refund_service.reserve(
-        merchant.merchant_id, RefundRequest(charge_id=charge_id, amount=2_000), uow
+def _write_ahead_only(services: Any, merchant: Any, amount: int) -> str:
+    """A charge written ahead by a request that died before asking the bank."""
+    charge_id = new_id("ch")
+    stamp = iso(now_utc())
+    from chalicelib.adapters.dynamo import transact
+
+    transact(
+        services.dynamodb,
+        [
+            services.charges.put_pending_charge_entry(
+                {
+                    "charge_id": charge_id,
+                    "merchant_id": merchant.merchant_id,
+                    "status": "pending",
+                    "amount": amount,
+                    "currency": "USD",
+                    "amount_refunded": 0,
+                    "amount_reserved": 0,
+                    "refundable": 0,
+                    "refund_count": 0,
+                    "card": {"brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2031},
+                    "metadata": {},
+                    "created_at": stamp,
+                    "updated_at": stamp,
+                    "bank_requested_at": stamp,
+                }
+            )
+        ],
     )
-    assert services.bank.refund(refund["refund_id"], charge_id, 2_000).kind == "approved"
-    during = http_api.get(f"/charge/{charge_id}", key=merchant.secret_key).data
-    # A read before the sweep already settles it from the bank's record.
-    assert during["amount_refunded"] == 2_000
-    assert during["refunds"][0]["status"] == "succeeded"
-    assert bank_record(bank_url, "authorizations", charge_id)["amount_refunded"] == 2_000
-    rest = http_api.post("/refund", {"charge_id": charge_id}, key=merchant.secret_key)
-    assert rest.data["amount"] == 3_000
+    return charge_id
 
 
-def test_refund_crash_before_the_bank_is_released_by_the_sweep(
+def test_a_charge_the_bank_never_saw_is_reversed_then_failed_after_the_window(
     http_api: Any, merchant: Any, services: Any, bank_url: str
 ) -> None:
-    token = tokenize(http_api, merchant.secret_key)
-    charge_id = http_api.post(
-        "/charge", charge_body(token, amount=5_000), key=merchant.secret_key
-    ).data["id"]
-    refund = services.refund_service.reserve(
-        merchant.merchant_id,
-        RefundRequest(charge_id=charge_id, amount=5_000),
-        services.unit_of_work(),
-    )
-    # Crashed before asking the bank: the amount is reserved, nothing more is refundable.
-    blocked = http_api.post(
-        "/refund", {"charge_id": charge_id, "amount": 1}, key=merchant.secret_key
-    )
-    assert blocked.error["code"] == "amount_too_large"
-    time.sleep(SETTLE_AFTER + 0.5)
+    charge_id = _write_ahead_only(services, merchant, 700)
+    young = http_api.get(f"/charge/{charge_id}", key=merchant.secret_key).data
+    assert young["status"] == "pending"  # its request may still reach the bank
+    assert bank_record(bank_url, "authorizations", charge_id) is None
+    time.sleep(FUNCTION_TIMEOUT + 0.5)
     report = services.settlement.sweep()
     assert report.settled >= 1
-    charge = http_api.get(f"/charge/{charge_id}", key=merchant.secret_key).data
-    assert charge["amount_refunded"] == 0
-    assert [(r["id"], r["status"]) for r in charge["refunds"]] == [(refund["refund_id"], "failed")]
-    assert bank_record(bank_url, "refunds", refund["refund_id"]) is None
-    again = http_api.post("/refund", {"charge_id": charge_id}, key=merchant.secret_key)
-    assert (again.status, again.data["amount"]) == (201, 5_000)
-
-
-def test_charge_crash_before_the_bank_fails_it_after_the_threshold(
-    http_api: Any, merchant: Any, services: Any
-) -> None:
-    """A write-ahead record the bank never saw is failed, not left pending forever."""
-    from chalicelib.ids import iso, new_id, now_utc
-
-    charge_id = new_id("ch")
-    created = iso(now_utc())
-    uow = services.unit_of_work()
-    uow.add(
-        services.charges.put_pending_charge_entry(
-            {
-                "charge_id": charge_id,
-                "merchant_id": merchant.merchant_id,
-                "status": "pending",
-                "amount": 700,
-                "currency": "USD",
-                "amount_refunded": 0,
-                "amount_reserved": 0,
-                "refundable": 0,
-                "card": {"brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2031},
-                "metadata": {},
-                "created_at": created,
-                "updated_at": created,
-            }
-        )
-    )
-    uow.commit()
-    young = http_api.get(f"/charge/{charge_id}", key=merchant.secret_key).data
-    assert young["status"] == "pending"  # too young to conclude anything
-    time.sleep(SETTLE_AFTER + 0.5)
-    services.settlement.sweep()
     old = http_api.get(f"/charge/{charge_id}", key=merchant.secret_key).data
     assert (old["status"], old["failure_code"]) == ("failed", "processing_error")
+    # Failed only after the bank accepted the reversal: it now refuses the reference.
+    assert bank_record(bank_url, "authorizations", charge_id)["status"] == "reversed"
+
+
+def test_the_sweep_pages_through_every_shard(services: Any, merchant: Any) -> None:
+    ids = [_write_ahead_only(services, merchant, 100 + i) for i in range(24)]
+    assert len({pending_shard(i) for i in ids}) > 1
+    time.sleep(FUNCTION_TIMEOUT + 0.5)
+    services.settlement.sweep()
+    statuses = {services.charges.get_charge(merchant.merchant_id, i)["status"] for i in ids}
+    assert statuses == {"failed"}
+
+
+def test_the_sweep_stops_when_its_time_runs_low(services: Any, merchant: Any) -> None:
+    _write_ahead_only(services, merchant, 100)
+    time.sleep(FUNCTION_TIMEOUT + 0.5)
+    # Less than the margin it keeps for the item in hand: it examines nothing.
+    assert services.settlement.sweep(budget_seconds=5).examined == 0

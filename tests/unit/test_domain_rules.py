@@ -7,28 +7,35 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.domain import money
+from chalicelib.domain import lifecycle, money
 from chalicelib.domain.refunds import refusal
 from chalicelib.errors import CATALOGUE, ApiError
 
 
 @pytest.mark.parametrize(
-    ("status", "refunded", "refundable", "requested", "expected"),
+    ("status", "refunded", "refundable", "count", "requested", "expected"),
     [
-        ("failed", 0, 0, None, "charge_not_refundable"),
-        ("pending", 0, 0, 5, "charge_not_refundable"),
-        ("succeeded", 1000, 0, 1, "charge_already_refunded"),
-        ("succeeded", 1000, 0, 99999, "charge_already_refunded"),
-        ("succeeded", 400, 600, 601, "amount_too_large"),
-        ("succeeded", 0, 0, None, "amount_too_large"),  # everything reserved by refunds in flight
-        ("succeeded", 400, 600, 600, None),
-        ("succeeded", 0, 1000, None, None),
+        ("failed", 0, 0, 0, None, "charge_not_refundable"),
+        ("pending", 0, 0, 0, 5, "charge_not_refundable"),
+        ("succeeded", 1000, 0, 100, 1, "charge_already_refunded"),
+        ("succeeded", 1000, 0, 3, 99999, "charge_already_refunded"),
+        ("succeeded", 10, 990, 100, 1, "too_many_refunds"),
+        ("succeeded", 10, 990, 100, 99999, "too_many_refunds"),
+        ("succeeded", 400, 600, 99, 601, "amount_too_large"),
+        ("succeeded", 0, 0, 1, None, "amount_too_large"),  # all reserved by refunds in flight
+        ("succeeded", 400, 600, 99, 600, None),
+        ("succeeded", 0, 1000, 0, None, None),
     ],
 )
 def test_refund_refusal(
-    status: str, refunded: int, refundable: int, requested: int | None, expected: str | None
+    status: str,
+    refunded: int,
+    refundable: int,
+    count: int,
+    requested: int | None,
+    expected: str | None,
 ) -> None:
-    assert refusal(status, 1000, refunded, refundable, requested) == expected
+    assert refusal(status, 1000, refunded, refundable, count, requested) == expected
 
 
 def test_currencies() -> None:
@@ -84,15 +91,55 @@ def test_every_error_code_has_a_test_that_provokes_it() -> None:
     assert not missing, f"no test names these codes: {missing}"
 
 
-def test_final_charge_fields() -> None:
-    from chalicelib.domain.declines import final_charge_fields
+@pytest.mark.parametrize(
+    ("kind", "decline_code", "expected"),
+    [
+        ("approved", None, ("succeeded", None)),
+        ("declined", "stolen_card", ("failed", "stolen_card")),
+        ("declined", None, ("failed", "generic_decline")),
+        ("error", None, ("failed", "processing_error")),
+        ("reversed", None, ("failed", "processing_error")),
+    ],
+)
+def test_a_bank_answer_decides_the_final_state(
+    kind: str, decline_code: str | None, expected: tuple[str, str | None]
+) -> None:
+    decision = lifecycle.decide(kind, "A1B2C3" if kind == "approved" else None, decline_code)
+    assert decision is not None
+    assert (decision.status, decision.failure_code) == expected
+    assert (decision.failure_message is None) == (kind == "approved")
+    assert decision.authorization_code == ("A1B2C3" if kind == "approved" else None)
 
-    assert final_charge_fields("approved", "A1B2C3") == {
-        "status": "succeeded",
-        "authorization_code": "A1B2C3",
-    }
-    declined = final_charge_fields("declined", decline_code="stolen_card")
-    assert (declined["status"], declined["failure_code"]) == ("failed", "stolen_card")
-    assert declined["failure_message"]
-    for kind in ("error", "not_found"):
-        assert final_charge_fields(kind)["failure_code"] == "processing_error"
+
+@pytest.mark.parametrize("kind", ["unknown", "not_found"])
+def test_no_answer_leaves_an_item_pending(kind: str) -> None:
+    assert lifecycle.decide(kind) is None
+
+
+def test_only_pending_items_change_state() -> None:
+    assert lifecycle.can_transition("pending", "succeeded")
+    assert lifecycle.can_transition("pending", "failed")
+    for final in ("succeeded", "failed"):
+        for new in ("pending", "succeeded", "failed"):
+            assert not lifecycle.can_transition(final, new)
+
+
+@pytest.mark.parametrize(
+    ("status", "failure_code", "charge", "refund"),
+    [
+        ("succeeded", None, (201, None), (201, None)),
+        ("pending", None, (202, None), (502, "bank_unavailable")),
+        ("failed", "processing_error", (502, "bank_unavailable"), (502, "bank_unavailable")),
+        ("failed", "lost_card", (402, "card_declined"), (402, "refund_failed")),
+    ],
+)
+def test_a_recorded_state_answers_as_the_first_request_would(
+    status: str,
+    failure_code: str | None,
+    charge: tuple[int, str | None],
+    refund: tuple[int, str | None],
+) -> None:
+    answer = lifecycle.charge_answer(status, failure_code)
+    assert (answer.status, answer.error_code) == charge
+    answer = lifecycle.refund_answer(status, failure_code)
+    assert (answer.status, answer.error_code) == refund

@@ -5,7 +5,10 @@ Every answer is classified, never retried blindly:
 * ``approved`` / ``declined``: the bank decided;
 * ``error``: the bank certainly did not act (connection refused, 5xx, a malformed answer);
 * ``unknown``: the request may have reached the bank (timeout after sending) - settle it
-  later with a status query, never by asking again.
+  later with a status query, never by asking again;
+* ``not_found`` (status queries): the bank has no record of the reference (yet);
+* ``reversed``: the bank accepted a reversal of the reference, or refuses it because of one:
+  it will never act on that reference.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from urllib3.exceptions import (
 
 log = logging.getLogger("platform.bank")
 
-Kind = Literal["approved", "declined", "error", "unknown", "not_found"]
+Kind = Literal["approved", "declined", "error", "unknown", "not_found", "reversed"]
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,13 @@ class BankClient:
     def refund_status(self, reference: str) -> BankOutcome:
         return self._decision("GET", f"/refunds/{reference}", None)
 
+    def reverse_authorization(self, reference: str) -> BankOutcome:
+        """Void the authorization ``reference`` and make the bank refuse it from now on."""
+        return self._decision("POST", f"/authorizations/{reference}/reversal", {})
+
+    def reverse_refund(self, reference: str) -> BankOutcome:
+        return self._decision("POST", f"/refunds/{reference}/reversal", {})
+
     def _decision(self, method: str, path: str, body: dict[str, Any] | None) -> BankOutcome:
         try:
             response = self._pool.request(
@@ -120,6 +130,10 @@ class BankClient:
             return self._failed("error", method, path, response.status)
         if status == "approved":
             return BankOutcome("approved", authorization_code=answer.get("authorization_code"))
+        if status == "reversed" or (
+            status == "declined" and answer.get("decline_code") == "reversed"
+        ):
+            return BankOutcome("reversed")
         if status == "declined":
             return BankOutcome(
                 "declined", decline_code=str(answer.get("decline_code") or "generic_decline")
@@ -135,7 +149,7 @@ class BankClient:
                     "event": "bank_call_failed",
                     "kind": kind,
                     "method": method,
-                    "path": path.split("/")[1],
+                    "path": path.split("/")[1],  # the operation, not the reference
                     "http_status": status,
                 }
             )

@@ -1,29 +1,58 @@
-"""Charges table: a charge and its refunds share a partition (pk = charge id).
+"""Charges table: a charge and its refunds share a partition keyed by merchant and charge.
 
 Item kinds, told apart by the sort key:
 
 * ``sk = "charge"``: the charge. ``refundable`` is what is neither refunded nor reserved by
-  a refund in flight; conditions on it keep refunds within the charge under concurrency
-  (DynamoDB conditions cannot add, so the remainder is kept as its own attribute).
-* ``sk = "refund#<created_at>#<refund id>"``: a refund, so a Query lists refunds oldest first.
+  a refund in flight, and ``refund_count`` counts refund objects; conditions on them keep
+  refunds within the charge under concurrency (DynamoDB conditions cannot add).
+* ``sk = "refund#<refund id>"``: a refund.
+
+The partition key holds the merchant id, so another merchant's charge is read exactly like
+an unknown one: an empty partition, whatever it holds.
 
 Only charges carry ``list_pk``/``list_sk`` (merchant listing) and only pending items carry
-``pending_pk``/``pending_sk`` (the reconcile sweep): both indexes stay sparse.
+``pending_pk``/``pending_sk`` (the reconcile sweep, spread over ``PENDING_SHARDS``
+partitions): both indexes stay sparse. The state rules come from ``domain.lifecycle``; this
+module turns them into conditional writes.
 """
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
-from chalicelib.adapters.dynamo import from_item, to_item, to_values
+from chalicelib.adapters.dynamo import (
+    WriteConflict,
+    from_item,
+    to_item,
+    to_values,
+    transact,
+)
+from chalicelib.domain.lifecycle import PENDING, SUCCEEDED, Decision, can_transition
+from chalicelib.domain.refunds import MAX_REFUNDS_PER_CHARGE
 from chalicelib.tables import CHARGES_LIST_INDEX, PENDING_INDEX
 
 CHARGE_SK = "charge"
-PENDING_PARTITION = "pending"
+PENDING_SHARDS = 8
 
 
-def refund_sk(created_at: str, refund_id: str) -> str:
-    return f"refund#{created_at}#{refund_id}"
+def charge_pk(merchant_id: str, charge_id: str) -> str:
+    return f"{merchant_id}#{charge_id}"
+
+
+def refund_sk(refund_id: str) -> str:
+    return f"refund#{refund_id}"
+
+
+def pending_shard(object_id: str) -> str:
+    return f"pending#{zlib.crc32(object_id.encode()) % PENDING_SHARDS}"
+
+
+def _pending_keys(item: dict[str, Any], object_id: str) -> dict[str, str]:
+    return {
+        "pending_pk": pending_shard(object_id),
+        "pending_sk": f"{item['bank_requested_at']}#{object_id}",
+    }
 
 
 class ChargeRepository:
@@ -31,38 +60,44 @@ class ChargeRepository:
 
     def __init__(self, client: Any, table_name: str) -> None:
         self._client = client
-        self._table = table_name
+        self.table = table_name
 
     # ---- reads ---------------------------------------------------------------------------
 
-    def get_charge(self, charge_id: str) -> dict[str, Any] | None:
+    def key(self, pk: str, sk: str = CHARGE_SK) -> dict[str, Any]:
+        return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+    def charge_key(self, merchant_id: str, charge_id: str) -> dict[str, Any]:
+        return self.key(charge_pk(merchant_id, charge_id))
+
+    def get(self, pk: str, sk: str = CHARGE_SK) -> dict[str, Any] | None:
         response = self._client.get_item(
-            TableName=self._table,
-            Key={"pk": {"S": charge_id}, "sk": {"S": CHARGE_SK}},
-            ConsistentRead=True,
+            TableName=self.table, Key=self.key(pk, sk), ConsistentRead=True
         )
         item = response.get("Item")
         return from_item(item) if item else None
 
+    def get_charge(self, merchant_id: str, charge_id: str) -> dict[str, Any] | None:
+        return self.get(charge_pk(merchant_id, charge_id))
+
     def get_with_refunds(
-        self, charge_id: str
+        self, merchant_id: str, charge_id: str
     ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-        """The charge and its refunds, oldest first, in one Query."""
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": to_values({":pk": charge_id}),
-            "ConsistentRead": True,
-        }
-        while True:
-            response = self._client.query(**kwargs)
-            items += [from_item(i) for i in response.get("Items", [])]
-            if "LastEvaluatedKey" not in response:
-                break
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        """The merchant's charge and its refunds, oldest first: one bounded Query."""
+        response = self._client.query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues=to_values({":pk": charge_pk(merchant_id, charge_id)}),
+            ConsistentRead=True,
+            Limit=MAX_REFUNDS_PER_CHARGE + 1,
+        )
+        items = [from_item(i) for i in response.get("Items", [])]
         charge = next((i for i in items if i["sk"] == CHARGE_SK), None)
-        return charge, [i for i in items if i["sk"] != CHARGE_SK]
+        refunds = sorted(
+            (i for i in items if i["sk"] != CHARGE_SK),
+            key=lambda r: (r["created_at"], r["refund_id"]),
+        )
+        return charge, refunds
 
     def list_for_merchant(
         self, merchant_id: str, limit: int, before_list_sk: str | None
@@ -74,7 +109,7 @@ class ChargeRepository:
             condition += " AND list_sk < :cursor"
             values[":cursor"] = before_list_sk
         response = self._client.query(
-            TableName=self._table,
+            TableName=self.table,
             IndexName=CHARGES_LIST_INDEX.name,
             KeyConditionExpression=condition,
             ExpressionAttributeValues=to_values(values),
@@ -84,53 +119,122 @@ class ChargeRepository:
         items = [from_item(i) for i in response.get("Items", [])]
         return items[:limit], len(items) > limit
 
-    def pending_before(self, cutoff: str, limit: int = 100) -> list[dict[str, Any]]:
-        """Pending charges and refunds created before ``cutoff`` (ISO), oldest first."""
-        response = self._client.query(
-            TableName=self._table,
-            IndexName=PENDING_INDEX.name,
-            KeyConditionExpression="pending_pk = :p AND pending_sk < :cutoff",
-            ExpressionAttributeValues=to_values({":p": PENDING_PARTITION, ":cutoff": cutoff}),
-            Limit=limit,
-        )
-        return [from_item(i) for i in response.get("Items", [])]
+    def pending_page(
+        self, shard: int, cutoff: str, start: dict[str, Any] | None, limit: int = 100
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """One page of a shard's pending items whose bank call began before ``cutoff``."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": PENDING_INDEX.name,
+            "KeyConditionExpression": "pending_pk = :p AND pending_sk < :cutoff",
+            "ExpressionAttributeValues": to_values({":p": f"pending#{shard}", ":cutoff": cutoff}),
+            "Limit": limit,
+        }
+        if start:
+            kwargs["ExclusiveStartKey"] = start
+        response = self._client.query(**kwargs)
+        items = [from_item(i) for i in response.get("Items", [])]
+        return items, response.get("LastEvaluatedKey")
 
-    # ---- write entries (sent through a UnitOfWork or ``write``) --------------------------
+    def claim_bank_check(self, item: dict[str, Any], now: str, not_since: str) -> bool:
+        """Take the right to ask the bank about a pending item, at most once per interval."""
+        try:
+            transact(
+                self._client,
+                [
+                    {
+                        "Update": {
+                            "TableName": self.table,
+                            "Key": self.key(item["pk"], item["sk"]),
+                            "UpdateExpression": "SET checked_at = :now",
+                            "ConditionExpression": (
+                                "#s = :pending AND "
+                                "(attribute_not_exists(checked_at) OR checked_at < :since)"
+                            ),
+                            "ExpressionAttributeNames": {"#s": "status"},
+                            "ExpressionAttributeValues": to_values(
+                                {":now": now, ":since": not_since, ":pending": PENDING}
+                            ),
+                        }
+                    }
+                ],
+            )
+        except WriteConflict:
+            return False
+        return True
+
+    # ---- write-ahead entries -------------------------------------------------------------
 
     def put_pending_charge_entry(self, charge: dict[str, Any]) -> dict[str, Any]:
         item = {
             **charge,
-            "pk": charge["charge_id"],
+            "pk": charge_pk(charge["merchant_id"], charge["charge_id"]),
             "sk": CHARGE_SK,
             "list_pk": charge["merchant_id"],
             "list_sk": f"{charge['created_at']}#{charge['charge_id']}",
-            "pending_pk": PENDING_PARTITION,
-            "pending_sk": f"{charge['created_at']}#{charge['charge_id']}",
+            **_pending_keys(charge, charge["charge_id"]),
         }
+        return self._put_new(item)
+
+    def put_pending_refund_entry(self, refund: dict[str, Any]) -> dict[str, Any]:
+        item = {
+            **refund,
+            "pk": charge_pk(refund["merchant_id"], refund["charge_id"]),
+            "sk": refund_sk(refund["refund_id"]),
+            **_pending_keys(refund, refund["refund_id"]),
+        }
+        return self._put_new(item)
+
+    def _put_new(self, item: dict[str, Any]) -> dict[str, Any]:
         return {
             "Put": {
-                "TableName": self._table,
+                "TableName": self.table,
                 "Item": to_item(item),
                 "ConditionExpression": "attribute_not_exists(pk)",
             }
         }
 
-    def finalize_charge_entry(
-        self,
-        charge_id: str,
-        *,
-        status: str,
-        amount: int,
-        updated_at: str,
-        authorization_code: str | None = None,
-        failure_code: str | None = None,
-        failure_message: str | None = None,
+    def reserve_refund_entry(
+        self, charge: dict[str, Any], amount: int, updated_at: str
     ) -> dict[str, Any]:
-        """pending -> succeeded/failed; the condition makes the first finalizer win."""
+        """Move ``amount`` from refundable to reserved and count one more refund object."""
         return {
             "Update": {
-                "TableName": self._table,
-                "Key": to_item({"pk": charge_id, "sk": CHARGE_SK}),
+                "TableName": self.table,
+                "Key": self.key(charge["pk"]),
+                "UpdateExpression": (
+                    "SET refundable = refundable - :a, amount_reserved = amount_reserved + :a, "
+                    "refund_count = if_not_exists(refund_count, :zero) + :one, updated_at = :now"
+                ),
+                "ConditionExpression": (
+                    "#s = :succeeded AND refundable >= :a AND "
+                    "(attribute_not_exists(refund_count) OR refund_count < :max)"
+                ),
+                "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeValues": to_values(
+                    {
+                        ":a": amount,
+                        ":succeeded": SUCCEEDED,
+                        ":now": updated_at,
+                        ":zero": 0,
+                        ":one": 1,
+                        ":max": MAX_REFUNDS_PER_CHARGE,
+                    }
+                ),
+            }
+        }
+
+    # ---- final-state entries -------------------------------------------------------------
+
+    def finalize_charge_entry(
+        self, charge: dict[str, Any], decision: Decision, updated_at: str
+    ) -> dict[str, Any]:
+        """pending -> succeeded/failed; the condition makes the first finalizer the only one."""
+        assert can_transition(PENDING, decision.status)
+        return {
+            "Update": {
+                "TableName": self.table,
+                "Key": self.key(charge["pk"]),
                 "UpdateExpression": (
                     "SET #s = :status, authorization_code = :auth, failure_code = :fcode, "
                     "failure_message = :fmsg, refundable = :refundable, updated_at = :now "
@@ -140,91 +244,49 @@ class ChargeRepository:
                 "ExpressionAttributeNames": {"#s": "status"},
                 "ExpressionAttributeValues": to_values(
                     {
-                        ":status": status,
-                        ":auth": authorization_code,
-                        ":fcode": failure_code,
-                        ":fmsg": failure_message,
-                        ":refundable": amount if status == "succeeded" else 0,
+                        ":status": decision.status,
+                        ":auth": decision.authorization_code,
+                        ":fcode": decision.failure_code,
+                        ":fmsg": decision.failure_message,
+                        ":refundable": charge["amount"] if decision.status == SUCCEEDED else 0,
                         ":now": updated_at,
-                        ":pending": "pending",
+                        ":pending": PENDING,
                     }
                 ),
             }
         }
 
-    def reserve_refund_entry(
-        self, charge_id: str, merchant_id: str, amount: int, updated_at: str
-    ) -> dict[str, Any]:
-        """Move ``amount`` from refundable to reserved, if the charge allows it."""
-        return {
-            "Update": {
-                "TableName": self._table,
-                "Key": to_item({"pk": charge_id, "sk": CHARGE_SK}),
-                "UpdateExpression": (
-                    "SET refundable = refundable - :a, amount_reserved = amount_reserved + :a, "
-                    "updated_at = :now"
-                ),
-                "ConditionExpression": (
-                    "merchant_id = :m AND #s = :succeeded AND refundable >= :a"
-                ),
-                "ExpressionAttributeNames": {"#s": "status"},
-                "ExpressionAttributeValues": to_values(
-                    {":a": amount, ":m": merchant_id, ":succeeded": "succeeded", ":now": updated_at}
-                ),
-            }
-        }
-
-    def put_pending_refund_entry(self, refund: dict[str, Any]) -> dict[str, Any]:
-        item = {
-            **refund,
-            "pk": refund["charge_id"],
-            "sk": refund_sk(refund["created_at"], refund["refund_id"]),
-            "pending_pk": PENDING_PARTITION,
-            "pending_sk": f"{refund['created_at']}#{refund['refund_id']}",
-        }
-        return {
-            "Put": {
-                "TableName": self._table,
-                "Item": to_item(item),
-                "ConditionExpression": "attribute_not_exists(pk)",
-            }
-        }
-
     def settle_refund_entries(
-        self,
-        refund: dict[str, Any],
-        *,
-        succeeded: bool,
-        updated_at: str,
-        failure_code: str | None = None,
+        self, refund: dict[str, Any], decision: Decision, updated_at: str
     ) -> list[dict[str, Any]]:
         """Reserved -> refunded (or back to refundable) and the refund final, together.
 
         Both entries must be sent in one transaction: the refund's condition (still pending)
         is what stops a second settlement from moving the money twice.
         """
-        amount = refund["amount"]
-        charge_update = (
-            "SET amount_reserved = amount_reserved - :a, amount_refunded = amount_refunded + :a, "
-            "updated_at = :now"
-            if succeeded
-            else "SET amount_reserved = amount_reserved - :a, refundable = refundable + :a, "
-            "updated_at = :now"
-        )
+        assert can_transition(PENDING, decision.status)
+        if decision.status == SUCCEEDED:
+            moves = "amount_refunded = amount_refunded + :a"
+        else:
+            moves = "refundable = refundable + :a"
         return [
             {
                 "Update": {
-                    "TableName": self._table,
-                    "Key": to_item({"pk": refund["charge_id"], "sk": CHARGE_SK}),
-                    "UpdateExpression": charge_update,
+                    "TableName": self.table,
+                    "Key": self.key(refund["pk"]),
+                    "UpdateExpression": (
+                        f"SET amount_reserved = amount_reserved - :a, {moves}, updated_at = :now"
+                    ),
                     "ConditionExpression": "amount_reserved >= :a",
-                    "ExpressionAttributeValues": to_values({":a": amount, ":now": updated_at}),
+                    "ExpressionAttributeValues": to_values(
+                        {":a": refund["amount"], ":now": updated_at}
+                    ),
                 }
             },
             {
                 "Update": {
-                    "TableName": self._table,
-                    "Key": to_item({"pk": refund["charge_id"], "sk": refund["sk"]}),
+                    "TableName": self.table,
+                    "Key": self.key(refund["pk"], refund["sk"]),
                     "UpdateExpression": (
                         "SET #s = :status, failure_code = :fcode, updated_at = :now "
                         "REMOVE pending_pk, pending_sk"
@@ -233,10 +295,10 @@ class ChargeRepository:
                     "ExpressionAttributeNames": {"#s": "status"},
                     "ExpressionAttributeValues": to_values(
                         {
-                            ":status": "succeeded" if succeeded else "failed",
-                            ":fcode": failure_code,
+                            ":status": decision.status,
+                            ":fcode": decision.failure_code,
                             ":now": updated_at,
-                            ":pending": "pending",
+                            ":pending": PENDING,
                         }
                     ),
                 }

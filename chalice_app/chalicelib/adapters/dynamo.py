@@ -1,14 +1,13 @@
-"""DynamoDB plumbing shared by the repositories: item (de)serialisation and the unit of work.
+"""DynamoDB plumbing shared by the repositories: item (de)serialisation, reads, transactions.
 
-Repositories describe writes as TransactWriteItems entries; the ``UnitOfWork`` sends what a
-request collected in one round trip (a plain write for one entry, a transaction for more).
+Repositories describe writes as TransactWriteItems entries; ``transact`` sends a list of them
+in one round trip (a plain write for one entry, a transaction for more), all or nothing.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -60,86 +59,105 @@ def is_condition_failure(exc: Exception) -> bool:
 
 
 class WriteConflict(Exception):
-    """A conditional write inside a unit of work found the item in another state."""
+    """A conditional write found its item in another state; ``failed`` are the entries' indexes."""
 
     def __init__(self, failed: list[int]) -> None:
         self.failed = failed
         super().__init__(f"condition failed for write(s) {failed}")
 
+    def any_in(self, indexes: range) -> bool:
+        return any(i in indexes for i in self.failed)
 
-@dataclass
-class Write:
-    """One TransactWriteItems entry (``{"Put": {...}}``) and the group it was added with."""
 
-    entry: dict[str, Any]
-    group: int
-    settled_elsewhere: bool
+def transact(client: Any, entries: list[dict[str, Any]]) -> None:
+    """Send write entries in one round trip, all or nothing; ``WriteConflict`` if refused.
+
+    One entry is a plain conditional write; more are one TransactWriteItems. A transaction
+    cancelled by a concurrent one on the same item (TransactionConflict) is resent: its
+    conditions are checked again, so a resend can never apply a change twice.
+    """
+    if not entries:
+        return
+    if len(entries) == 1:
+        _write_one(client, entries[0])
+        return
+    for attempt in range(_CONFLICT_RETRIES):
+        try:
+            client.transact_write_items(TransactItems=entries)
+            return
+        except Exception as exc:
+            if error_code(exc) != "TransactionCanceledException":
+                raise
+            reasons = exc.response.get("CancellationReasons", [])  # type: ignore[attr-defined]
+            codes = [r.get("Code", "None") for r in reasons]
+            failed = [i for i, c in enumerate(codes) if c == "ConditionalCheckFailed"]
+            if failed:
+                raise WriteConflict(failed) from None
+            if "TransactionConflict" in codes and attempt + 1 < _CONFLICT_RETRIES:
+                time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
+                continue
+            raise
+
+
+def _write_one(client: Any, entry: dict[str, Any]) -> None:
+    ((op, params),) = entry.items()
+    call = {"Put": client.put_item, "Update": client.update_item, "Delete": client.delete_item}[op]
+    try:
+        call(**params)
+    except Exception as exc:
+        if not is_condition_failure(exc):
+            raise
+        raise WriteConflict([0]) from None
+
+
+def get_many(client: Any, keys: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any] | None]:
+    """Strongly consistent reads of ``(table, key)`` pairs in one round trip, in order.
+
+    One key is a GetItem; more are a BatchGetItem (its unprocessed keys are asked again).
+    """
+    if len(keys) == 1:
+        table, key = keys[0]
+        item = client.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
+        return [from_item(item) if item else None]
+    wanted: dict[str, dict[str, Any]] = {}
+    for table, key in keys:
+        wanted.setdefault(table, {"Keys": [], "ConsistentRead": True})["Keys"].append(key)
+    found: list[tuple[str, dict[str, Any]]] = []
+    for attempt in range(_CONFLICT_RETRIES):
+        response = client.batch_get_item(RequestItems=wanted)
+        found += [(t, i) for t, items in response.get("Responses", {}).items() for i in items]
+        wanted = response.get("UnprocessedKeys") or {}
+        if not wanted:
+            break
+        time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
+    else:
+        raise RuntimeError("BatchGetItem left keys unprocessed")
+    return [
+        next(
+            (
+                from_item(i)
+                for t, i in found
+                if t == table and all(i.get(k) == v for k, v in key.items())
+            ),
+            None,
+        )
+        for table, key in keys
+    ]
 
 
 class UnitOfWork:
-    """Collects the writes of one request and commits them in one round trip.
-
-    Entries added in one ``add`` call form a group. A group added with
-    ``settled_elsewhere=True`` is one whose failed condition means a concurrent writer (the
-    reconcile sweep, a status read) already recorded the same bank outcome: the whole group
-    is then dropped and the rest still commits.
-    """
+    """Collects the writes of one request and commits them together (see ``transact``)."""
 
     def __init__(self, client: Any) -> None:
         self._client = client
-        self._writes: list[Write] = []
-        self._groups = 0
+        self._writes: list[dict[str, Any]] = []
 
-    def add(self, *entries: dict[str, Any], settled_elsewhere: bool = False) -> None:
-        self._groups += 1
-        self._writes += [Write(e, self._groups, settled_elsewhere) for e in entries]
+    def add(self, *entries: dict[str, Any]) -> None:
+        self._writes += entries
 
     def discard(self) -> None:
         self._writes = []
 
     def commit(self) -> None:
-        """Send the collected writes; raise ``WriteConflict`` if a condition fails."""
         writes, self._writes = self._writes, []
-        self._send(writes)
-
-    def _send(self, writes: list[Write]) -> None:
-        if not writes:
-            return
-        if len(writes) == 1:
-            self._send_one(writes[0])
-            return
-        for attempt in range(_CONFLICT_RETRIES):
-            try:
-                self._client.transact_write_items(TransactItems=[w.entry for w in writes])
-                return
-            except Exception as exc:
-                if error_code(exc) != "TransactionCanceledException":
-                    raise
-                reasons = exc.response.get("CancellationReasons", [])  # type: ignore[attr-defined]
-                codes = [r.get("Code", "None") for r in reasons]
-                if "TransactionConflict" in codes and attempt + 1 < _CONFLICT_RETRIES:
-                    time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
-                    continue
-                failed = [i for i, c in enumerate(codes) if c == "ConditionalCheckFailed"]
-                if not failed:
-                    raise
-                if all(writes[i].settled_elsewhere for i in failed):
-                    dropped = {writes[i].group for i in failed}
-                    self._send([w for w in writes if w.group not in dropped])
-                    return
-                raise WriteConflict(failed) from None
-
-    def _send_one(self, write: Write) -> None:
-        ((op, params),) = write.entry.items()
-        call = {
-            "Put": self._client.put_item,
-            "Update": self._client.update_item,
-            "Delete": self._client.delete_item,
-        }[op]
-        try:
-            call(**params)
-        except Exception as exc:
-            if not is_condition_failure(exc):
-                raise
-            if not write.settled_elsewhere:
-                raise WriteConflict([0]) from None
+        transact(self._client, writes)

@@ -1,89 +1,129 @@
-"""IdempotencyKeys table: one record per (merchant, Idempotency-Key).
+"""IdempotencyKeys table: one record per (merchant, Idempotency-Key), the request's recovery point.
 
-A request claims its key with a conditional put (an in-flight lease), and completes it in
-the same unit of work as its own writes, so a stored response and its effects land together.
+A record is written in the same transaction as the request's write-ahead record (its charge
+or refund ``pending``), so a key is bound to its object for good from that instant:
+
+* ``state = in_progress``: the object is ``object_pk``/``object_sk``; ``owner`` is the request
+  serving it until ``lease_expires_at`` (the function's timeout), after which a retry takes
+  the record over and resumes the object;
+* ``state = completed``: the response (``status``, ``body``, ``request_id``) to replay.
+
+A refusal decided before anything was written is stored directly as ``completed``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.adapters.dynamo import from_item, is_condition_failure, to_item, to_values
+from chalicelib.adapters.dynamo import WriteConflict, from_item, to_item, to_values, transact
+
+IN_PROGRESS = "in_progress"
+COMPLETED = "completed"
 
 
 @dataclass(frozen=True)
-class StoredResponse:
-    status: int
-    body: str
-    request_id: str
+class KeyRecord:
+    """What the table holds for a key (absent and expired records read as None)."""
 
+    fingerprint: str
+    state: str
+    owner: str
+    lease_expires_at: int = 0
+    object_pk: str | None = None
+    object_sk: str | None = None
+    status: int | None = None
+    body: str | None = None
+    request_id: str | None = None
 
-@dataclass(frozen=True)
-class Claim:
-    """What claiming a key found: ``acquired`` or one of the three refusals."""
-
-    acquired: bool
-    replay: StoredResponse | None = None
-    reused_with_other_request: bool = False
-    in_progress: bool = False
+    @property
+    def completed(self) -> bool:
+        return self.state == COMPLETED
 
 
 class IdempotencyStore:
-    """Claims, completes and releases idempotency keys."""
+    """Builds the writes of idempotency records and reads them back."""
 
-    def __init__(self, client: Any, table_name: str, ttl_seconds: int, lease_seconds: int) -> None:
+    def __init__(
+        self, client: Any, table_name: str, ttl_seconds: int, lease_seconds: float
+    ) -> None:
         self._client = client
-        self._table = table_name
+        self.table = table_name
         self._ttl = ttl_seconds
         self._lease = lease_seconds
 
-    @staticmethod
-    def _key(merchant_id: str, key: str) -> dict[str, Any]:
-        return {"idempotency_key": {"S": f"{merchant_id}#{key}"}}
+    def _lease_end(self, now: float) -> int:
+        return int(now + self._lease) + 1
 
-    def claim(
-        self, merchant_id: str, key: str, fingerprint: str, request_id: str, now: int
-    ) -> Claim:
-        """Take the key for this request, or say why not (one round trip either way)."""
-        item = {
-            "idempotency_key": f"{merchant_id}#{key}",
-            "state": "in_progress",
-            "fingerprint": fingerprint,
-            "owner": request_id,
-            "lease_expires_at": now + self._lease,
-            "ttl": now + self._ttl,
+    @staticmethod
+    def _id(merchant_id: str, key: str) -> str:
+        return f"{merchant_id}#{key}"
+
+    def key(self, merchant_id: str, key: str) -> dict[str, Any]:
+        return {"idempotency_key": {"S": self._id(merchant_id, key)}}
+
+    def parse(self, item: dict[str, Any] | None, now: float) -> KeyRecord | None:
+        """The record read with ``key``; one past its TTL is gone (DynamoDB deletes lazily)."""
+        if item is None or item.get("ttl", 0) < now:
+            return None
+        return KeyRecord(
+            fingerprint=item["fingerprint"],
+            state=item["state"],
+            owner=item["owner"],
+            lease_expires_at=item.get("lease_expires_at", 0),
+            object_pk=item.get("object_pk"),
+            object_sk=item.get("object_sk"),
+            status=item.get("status"),
+            body=item.get("body"),
+            request_id=item.get("request_id"),
+        )
+
+    def read(self, merchant_id: str, key: str, now: float) -> KeyRecord | None:
+        response = self._client.get_item(
+            TableName=self.table, Key=self.key(merchant_id, key), ConsistentRead=True
+        )
+        item = response.get("Item")
+        return self.parse(from_item(item) if item else None, now)
+
+    # A new record may replace an absent one or one past its TTL; a record of this request
+    # (``owner``) may always be replaced by its own next phase.
+    _FREE_OR_MINE = "attribute_not_exists(idempotency_key) OR #ttl < :now OR #owner = :rid"
+
+    def _put(self, item: dict[str, Any], now: float) -> dict[str, Any]:
+        return {
+            "Put": {
+                "TableName": self.table,
+                "Item": to_item({**item, "ttl": int(now) + self._ttl}),
+                "ConditionExpression": self._FREE_OR_MINE,
+                "ExpressionAttributeNames": {"#ttl": "ttl", "#owner": "owner"},
+                "ExpressionAttributeValues": to_values({":now": int(now), ":rid": item["owner"]}),
+            }
         }
-        try:
-            self._client.put_item(
-                TableName=self._table,
-                Item=to_item(item),
-                # Free when absent, past its TTL (DynamoDB deletes lazily), or when a crashed
-                # request's lease ran out on the same request.
-                ConditionExpression=(
-                    "attribute_not_exists(idempotency_key) OR #ttl < :now OR "
-                    "(#state = :in_progress AND lease_expires_at < :now AND fingerprint = :fp)"
-                ),
-                ExpressionAttributeNames={"#ttl": "ttl", "#state": "state"},
-                ExpressionAttributeValues=to_values(
-                    {":now": now, ":in_progress": "in_progress", ":fp": fingerprint}
-                ),
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-            return Claim(acquired=True)
-        except Exception as exc:
-            if not is_condition_failure(exc):
-                raise
-            old = from_item(exc.response.get("Item", {}))  # type: ignore[attr-defined]
-        if old.get("fingerprint") != fingerprint:
-            return Claim(acquired=False, reused_with_other_request=True)
-        if old.get("state") == "completed":
-            return Claim(
-                acquired=False,
-                replay=StoredResponse(old["status"], old["body"], old["request_id"]),
-            )
-        return Claim(acquired=False, in_progress=True)
+
+    def bind_entry(
+        self,
+        merchant_id: str,
+        key: str,
+        fingerprint: str,
+        request_id: str,
+        object_key: tuple[str, str],
+        now: float,
+    ) -> dict[str, Any]:
+        """The recovery point: this key now stands for the object written in the same commit."""
+        return self._put(
+            {
+                "idempotency_key": self._id(merchant_id, key),
+                "state": IN_PROGRESS,
+                "fingerprint": fingerprint,
+                "owner": request_id,
+                "lease_expires_at": self._lease_end(now),
+                "object_pk": object_key[0],
+                "object_sk": object_key[1],
+            },
+            now,
+        )
 
     def complete_entry(
         self,
@@ -93,41 +133,76 @@ class IdempotencyStore:
         request_id: str,
         status: int,
         body: dict[str, Any],
-        now: int,
+        now: float,
+        object_key: tuple[str, str] | None = None,
     ) -> dict[str, Any]:
-        """A write entry storing the response, valid only while this request owns the key."""
-        item = {
-            "idempotency_key": f"{merchant_id}#{key}",
-            "state": "completed",
+        """The response to replay, stored by the request that owns (or finds free) the key."""
+        item: dict[str, Any] = {
+            "idempotency_key": self._id(merchant_id, key),
+            "state": COMPLETED,
             "fingerprint": fingerprint,
             "owner": request_id,
             "request_id": request_id,
             "status": status,
             "body": json.dumps(body, separators=(",", ":")),
-            "ttl": now + self._ttl,
         }
-        return {
-            "Put": {
-                "TableName": self._table,
-                "Item": to_item(item),
-                "ConditionExpression": "#owner = :rid",
-                "ExpressionAttributeNames": {"#owner": "owner"},
-                "ExpressionAttributeValues": to_values({":rid": request_id}),
-            }
-        }
+        if object_key is not None:
+            item["object_pk"], item["object_sk"] = object_key
+        return self._put(item, now)
+
+    def take_over(
+        self, merchant_id: str, key: str, previous_owner: str, request_id: str, now: float
+    ) -> bool:
+        """Become the owner of a record whose first request can no longer be running."""
+        try:
+            transact(
+                self._client,
+                [
+                    {
+                        "Update": {
+                            "TableName": self.table,
+                            "Key": self.key(merchant_id, key),
+                            "UpdateExpression": "SET #owner = :rid, lease_expires_at = :lease",
+                            "ConditionExpression": (
+                                "#owner = :previous AND #state = :in_progress "
+                                "AND lease_expires_at < :now"
+                            ),
+                            "ExpressionAttributeNames": {"#owner": "owner", "#state": "state"},
+                            "ExpressionAttributeValues": to_values(
+                                {
+                                    ":rid": request_id,
+                                    ":previous": previous_owner,
+                                    ":in_progress": IN_PROGRESS,
+                                    ":now": int(now),
+                                    ":lease": self._lease_end(now),
+                                }
+                            ),
+                        }
+                    }
+                ],
+            )
+        except WriteConflict:
+            return False
+        return True
 
     def release(self, merchant_id: str, key: str, request_id: str) -> None:
-        """Free the key after an internal fault so the client can retry with it."""
-        try:
-            self._client.delete_item(
-                TableName=self._table,
-                Key=self._key(merchant_id, key),
-                ConditionExpression="#owner = :rid AND #state = :in_progress",
-                ExpressionAttributeNames={"#owner": "owner", "#state": "state"},
-                ExpressionAttributeValues=to_values(
-                    {":rid": request_id, ":in_progress": "in_progress"}
-                ),
+        """End this request's lease at once (it failed): a retry resumes without waiting."""
+        # Someone else may own the record by now: then nothing of ours is left to release.
+        with contextlib.suppress(WriteConflict):
+            transact(
+                self._client,
+                [
+                    {
+                        "Update": {
+                            "TableName": self.table,
+                            "Key": self.key(merchant_id, key),
+                            "UpdateExpression": "SET lease_expires_at = :zero",
+                            "ConditionExpression": "#owner = :rid AND #state = :in_progress",
+                            "ExpressionAttributeNames": {"#owner": "owner", "#state": "state"},
+                            "ExpressionAttributeValues": to_values(
+                                {":zero": 0, ":rid": request_id, ":in_progress": IN_PROGRESS}
+                            ),
+                        }
+                    }
+                ],
             )
-        except Exception as exc:
-            if not is_condition_failure(exc):
-                raise

@@ -12,21 +12,25 @@ class TokenRepository:
 
     def __init__(self, client: Any, table_name: str) -> None:
         self._client = client
-        self._table = table_name
+        self.table = table_name
 
     def put_entry(self, token: dict[str, Any]) -> dict[str, Any]:
         """A write entry creating ``token`` (ids are random; the condition is a safety net)."""
         return {
             "Put": {
-                "TableName": self._table,
+                "TableName": self.table,
                 "Item": to_item(token),
                 "ConditionExpression": "attribute_not_exists(token_id)",
             }
         }
 
+    @staticmethod
+    def key(token_id: str) -> dict[str, Any]:
+        return {"token_id": {"S": token_id}}
+
     def get(self, token_id: str) -> dict[str, Any] | None:
         response = self._client.get_item(
-            TableName=self._table, Key={"token_id": {"S": token_id}}, ConsistentRead=True
+            TableName=self.table, Key={"token_id": {"S": token_id}}, ConsistentRead=True
         )
         item = response.get("Item")
         return from_item(item) if item else None
@@ -38,7 +42,7 @@ class TokenRepository:
         """
         return {
             "Update": {
-                "TableName": self._table,
+                "TableName": self.table,
                 "Key": {"token_id": {"S": token_id}},
                 "UpdateExpression": "SET used = :true REMOVE cvv_ct, card_number_ct, holder_ct",
                 "ConditionExpression": (

@@ -3,39 +3,67 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from typing import Any
 
 from chalicelib.adapters.bank_client import CardDetails
 from chalicelib.adapters.card_vault import aad_for
+from chalicelib.adapters.charge_repository import CHARGE_SK, charge_pk
 from chalicelib.adapters.dynamo import WriteConflict
-from chalicelib.domain.declines import final_charge_fields
+from chalicelib.domain.lifecycle import PENDING, decide
 from chalicelib.errors import ApiError
 from chalicelib.ids import iso, new_id, now_utc
 from chalicelib.models import Charge, ChargeList, ChargeRequest, ListChargesQuery
-from chalicelib.resources import charge_resource
+from chalicelib.resources import charge_reply, charge_resource
+from chalicelib.services.recording import Record, Reply
+from chalicelib.services.settlement import call_bank_before
+
+# A status read asks the bank about at most this many pending items, each at most once per
+# interval whoever reads: reads cannot turn into a polling storm against the bank.
+_MAX_BANK_CHECKS_PER_READ = 3
+_BANK_CHECK_INTERVAL_SECONDS = 2.0
 
 
 class ChargeService:
     """Charges a token through the bank, writing ahead of every bank call."""
 
-    def __init__(self, tokens: Any, charges: Any, vault: Any, bank: Any, settlement: Any) -> None:
+    def __init__(
+        self,
+        tokens: Any,
+        charges: Any,
+        vault: Any,
+        bank: Any,
+        settlement: Any,
+        bank_call_deadline_seconds: float,
+    ) -> None:
         self._tokens = tokens
         self._charges = charges
         self._vault = vault
         self._bank = bank
         self._settlement = settlement
+        self._call_deadline = bank_call_deadline_seconds
 
-    def create(self, merchant_id: str, request: ChargeRequest, uow: Any) -> tuple[int, Charge]:
-        """Charge ``request.token``: (201, succeeded) or (202, pending), else an ApiError.
+    # ---- POST /charge (an idempotent command: first_read, create, resume) ----------------
 
-        1. read the token and open its card data;
-        2. one transaction: consume the token (destroying its ciphertexts) and write the
-           charge ``pending`` - the write-ahead record a crash leaves for reconciliation;
+    def first_read(self, merchant_id: str, request: ChargeRequest) -> tuple[str, dict[str, Any]]:
+        """The item ``create`` starts from (read with the idempotency record, one round trip)."""
+        return self._tokens.table, self._tokens.key(request.token)
+
+    def create(
+        self,
+        merchant_id: str,
+        request: ChargeRequest,
+        record: Record,
+        token: dict[str, Any] | None,
+    ) -> Reply:
+        """Charge ``request.token``: 201, 202, 402 or 502 with the charge, else an ApiError.
+
+        1. check the token and open its card data;
+        2. write ahead, in one transaction: consume the token (destroying its ciphertexts),
+           the charge ``pending`` and the request's recovery point;
         3. ask the bank, with the charge id as the reference;
-        4. queue the final state on ``uow`` (committed with the idempotency record and audit).
+        4. record the outcome with the stored response and audit (``settlement``).
         """
-        now = now_utc()
-        token = self._tokens.get(request.token)
         if (
             token is None
             or token["merchant_id"] != merchant_id
@@ -45,53 +73,55 @@ class ChargeService:
         if token["used"]:
             raise ApiError("token_already_used", param="token")
         card = self._open_card(token)
+        stamp = iso(now_utc())
+        charge_id = new_id("ch")
         charge = {
-            "charge_id": new_id("ch"),
+            "pk": charge_pk(merchant_id, charge_id),
+            "sk": CHARGE_SK,
+            "charge_id": charge_id,
             "merchant_id": merchant_id,
-            "status": "pending",
+            "status": PENDING,
             "amount": request.amount,
             "currency": request.currency,
             "amount_refunded": 0,
             "amount_reserved": 0,
             "refundable": 0,
+            "refund_count": 0,
             "card": {k: token[k] for k in ("brand", "last4", "exp_month", "exp_year")},
             "description": request.description,
             "metadata": request.metadata or {},
             "token_id": token["token_id"],
-            "created_at": iso(now),
-            "updated_at": iso(now),
+            "created_at": stamp,
+            "updated_at": stamp,
+            "bank_requested_at": stamp,
         }
-        uow.add(
-            self._tokens.consume_entry(token["token_id"], merchant_id, int(time.time())),
-            self._charges.put_pending_charge_entry(charge),
-        )
+        deadline = time.monotonic() + self._call_deadline
         try:
-            uow.commit()
+            record.write_ahead(
+                [
+                    self._tokens.consume_entry(token["token_id"], merchant_id, int(time.time())),
+                    self._charges.put_pending_charge_entry(charge),
+                ],
+                (charge["pk"], CHARGE_SK),
+            )
         except WriteConflict:
-            # Another request consumed the token between our read and write.
+            # Another request consumed the token between our read and our write.
             raise ApiError("token_already_used", param="token") from None
 
-        outcome = self._bank.authorize(charge["charge_id"], request.amount, request.currency, card)
-        if outcome.kind == "unknown":
-            # No answer in time: the charge stays pending and is settled by status query.
-            return 202, charge_resource(charge, [])
-        final = final_charge_fields(outcome.kind, outcome.authorization_code, outcome.decline_code)
-        updated_at = iso(now_utc())
-        uow.add(
-            self._charges.finalize_charge_entry(
-                charge["charge_id"], amount=request.amount, updated_at=updated_at, **final
-            ),
-            settled_elsewhere=True,
+        outcome = call_bank_before(
+            deadline,
+            lambda: self._bank.authorize(charge_id, request.amount, request.currency, card),
         )
-        charge.update(final, updated_at=updated_at)
-        if outcome.kind == "approved":
-            return 201, charge_resource(charge, [])
-        if outcome.kind == "declined":
-            raise ApiError(
-                "card_declined",
-                extra={"decline_code": final["failure_code"], "charge": charge["charge_id"]},
-            )
-        raise ApiError("bank_unavailable", extra={"charge": charge["charge_id"]})
+        decision = decide(outcome.kind, outcome.authorization_code, outcome.decline_code)
+        if decision is None:
+            # No answer in time: pending, settled later from the bank's record.
+            reply = charge_reply(charge)
+            record.finish(reply)
+            return reply
+        return self._settlement.record_charge(charge, decision, record)
+
+    def resume(self, merchant_id: str, object_key: tuple[str, str], record: Record) -> Reply:
+        return self._settlement.resume(object_key, record, charge_reply)
 
     def _open_card(self, token: dict[str, Any]) -> CardDetails:
         merchant, token_id = token["merchant_id"], token["token_id"]
@@ -101,22 +131,33 @@ class ChargeService:
         cvv = self._vault.open(token["cvv_ct"], aad_for(merchant, token_id, "cvv")).decode()
         return CardDetails(number, token["exp_month"], token["exp_year"], cvv)
 
+    # ---- reads ---------------------------------------------------------------------------
+
     def get(self, merchant_id: str, charge_id: str) -> Charge:
         """The charge with its refunds; pending items are first settled with the bank."""
-        charge, refunds = self._charges.get_with_refunds(charge_id)
-        if charge is None or charge["merchant_id"] != merchant_id:
+        charge, refunds = self._charges.get_with_refunds(merchant_id, charge_id)
+        if charge is None:
             raise ApiError("resource_missing", param="id")
-        pending = [i for i in [charge, *refunds] if i["status"] == "pending"]
-        if pending and any([self._settlement.settle(item) for item in pending]):
-            charge, refunds = self._charges.get_with_refunds(charge_id)
+        pending = [i for i in [charge, *refunds] if i["status"] == PENDING]
+        if pending and self._settle_some(pending[:_MAX_BANK_CHECKS_PER_READ]):
+            charge, refunds = self._charges.get_with_refunds(merchant_id, charge_id)
         return charge_resource(charge, refunds)
+
+    def _settle_some(self, pending: list[dict[str, Any]]) -> bool:
+        now = now_utc()
+        since = iso(now - timedelta(seconds=_BANK_CHECK_INTERVAL_SECONDS))
+        settled = False
+        for item in pending:
+            if self._charges.claim_bank_check(item, iso(now), since):
+                settled = self._settlement.settle(item) is not None or settled
+        return settled
 
     def list(self, merchant_id: str, query: ListChargesQuery) -> ChargeList:
         """A page of the merchant's charges, newest first (refunds not expanded)."""
         cursor = None
         if query.starting_after is not None:
-            anchor = self._charges.get_charge(query.starting_after)
-            if anchor is None or anchor["merchant_id"] != merchant_id:
+            anchor = self._charges.get_charge(merchant_id, query.starting_after)
+            if anchor is None:
                 raise ApiError("invalid_starting_after", param="starting_after")
             cursor = f"{anchor['created_at']}#{anchor['charge_id']}"
         items, has_more = self._charges.list_for_merchant(merchant_id, query.page_size, cursor)

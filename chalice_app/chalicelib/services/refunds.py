@@ -2,90 +2,120 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from chalicelib.adapters.charge_repository import refund_sk
 from chalicelib.adapters.dynamo import WriteConflict
+from chalicelib.domain.lifecycle import PENDING, decide
 from chalicelib.domain.refunds import refusal
 from chalicelib.errors import ApiError
 from chalicelib.ids import iso, new_id, now_utc
-from chalicelib.models import Refund, RefundRequest
-from chalicelib.resources import refund_resource
+from chalicelib.models import RefundRequest
+from chalicelib.resources import refund_reply
+from chalicelib.services.recording import Record, Reply
+from chalicelib.services.settlement import call_bank_before
 
-# A reservation that loses a race is re-evaluated against the charge's new state; each
-# retry follows another refund's success, so a handful is plenty.
-_RESERVE_ATTEMPTS = 3
+# A reservation that loses a race is judged again on the charge's new state; each retry
+# follows another refund's reservation, so a handful is plenty.
+_RESERVE_ATTEMPTS = 5
 
 
 class RefundService:
     """Reserves the amount on the charge, asks the bank, then commits or releases it."""
 
-    def __init__(self, charges: Any, bank: Any) -> None:
+    def __init__(
+        self, charges: Any, bank: Any, settlement: Any, bank_call_deadline_seconds: float
+    ) -> None:
         self._charges = charges
         self._bank = bank
+        self._settlement = settlement
+        self._call_deadline = bank_call_deadline_seconds
 
-    def create(self, merchant_id: str, request: RefundRequest, uow: Any) -> Refund:
-        """Refund ``request.amount`` (default: all that remains); an ApiError otherwise."""
-        refund = self.reserve(merchant_id, request, uow)
-        outcome = self._bank.refund(refund["refund_id"], refund["charge_id"], refund["amount"])
-        if outcome.kind == "unknown":
-            # The bank may have acted: the reservation stays until the sweep asks it.
-            raise ApiError(
-                "bank_unavailable",
-                extra={"refund": refund["refund_id"], "charge": refund["charge_id"]},
-            )
-        succeeded = outcome.kind == "approved"
-        failure_code = None if succeeded else (outcome.decline_code or "processing_error")
-        uow.add(
-            *self._charges.settle_refund_entries(
-                refund, succeeded=succeeded, updated_at=iso(now_utc()), failure_code=failure_code
-            ),
-            settled_elsewhere=True,
+    # ---- POST /refund (an idempotent command: first_read, create, resume) ----------------
+
+    def first_read(self, merchant_id: str, request: RefundRequest) -> tuple[str, dict[str, Any]]:
+        return self._charges.table, self._charges.charge_key(merchant_id, request.charge_id)
+
+    def create(
+        self,
+        merchant_id: str,
+        request: RefundRequest,
+        record: Record,
+        charge: dict[str, Any] | None,
+    ) -> Reply:
+        """Refund ``request.amount`` (default: all that remains): 201, 402 or 502.
+
+        1. write ahead, in one transaction: reserve the amount on the charge, the refund
+           ``pending`` and the request's recovery point;
+        2. ask the bank, with the refund id as the reference;
+        3. commit or release the reservation with the stored response and audit.
+        """
+        refund, deadline = self._reserve(merchant_id, request, record, charge)
+        outcome = call_bank_before(
+            deadline,
+            lambda: self._bank.refund(refund["refund_id"], refund["charge_id"], refund["amount"]),
         )
-        if succeeded:
-            return refund_resource({**refund, "status": "succeeded"})
-        extra = {"refund": refund["refund_id"], "charge": refund["charge_id"]}
-        if outcome.kind == "declined":
-            raise ApiError("refund_failed", extra={**extra, "decline_code": failure_code})
-        raise ApiError("bank_unavailable", extra=extra)
+        decision = decide(outcome.kind, decline_code=outcome.decline_code)
+        if decision is None:
+            # The bank may have acted: the reservation stays until a settler asks it.
+            reply = refund_reply(refund)
+            record.finish(reply)
+            return reply
+        return self._settlement.record_refund(refund, decision, record)
 
-    def reserve(self, merchant_id: str, request: RefundRequest, uow: Any) -> dict[str, Any]:
-        """Step 1, committed at once: reserve the amount and write the refund ``pending``."""
+    def resume(self, merchant_id: str, object_key: tuple[str, str], record: Record) -> Reply:
+        return self._settlement.resume(object_key, record, refund_reply)
+
+    def _reserve(
+        self,
+        merchant_id: str,
+        request: RefundRequest,
+        record: Record,
+        charge: dict[str, Any] | None,
+    ) -> tuple[dict[str, Any], float]:
+        """Write ahead; the refund and the monotonic deadline for its bank call."""
         for _ in range(_RESERVE_ATTEMPTS):
-            charge = self._charges.get_charge(request.charge_id)
-            if charge is None or charge["merchant_id"] != merchant_id:
+            if charge is None:
                 raise ApiError("resource_missing", param="charge_id")
             code = refusal(
                 charge["status"],
                 charge["amount"],
                 charge.get("amount_refunded", 0),
                 charge.get("refundable", 0),
+                charge.get("refund_count", 0),
                 request.amount,
             )
             if code is not None:
                 raise ApiError(code, param="amount" if code == "amount_too_large" else "charge_id")
-            created_at = iso(now_utc())
+            stamp = iso(now_utc())
+            refund_id = new_id("re")
             refund = {
-                "refund_id": new_id("re"),
+                "pk": charge["pk"],
+                "sk": refund_sk(refund_id),
+                "refund_id": refund_id,
                 "charge_id": charge["charge_id"],
                 "merchant_id": merchant_id,
                 "amount": request.amount or charge["refundable"],
                 "currency": charge["currency"],
-                "status": "pending",
+                "status": PENDING,
                 "reason": request.reason,
-                "created_at": created_at,
-                "updated_at": created_at,
+                "created_at": stamp,
+                "updated_at": stamp,
+                "bank_requested_at": stamp,
             }
-            refund["sk"] = refund_sk(created_at, refund["refund_id"])
-            uow.add(
-                self._charges.reserve_refund_entry(
-                    charge["charge_id"], merchant_id, refund["amount"], created_at
-                ),
-                self._charges.put_pending_refund_entry(refund),
-            )
+            deadline = time.monotonic() + self._call_deadline
             try:
-                uow.commit()
+                record.write_ahead(
+                    [
+                        self._charges.reserve_refund_entry(charge, refund["amount"], stamp),
+                        self._charges.put_pending_refund_entry(refund),
+                    ],
+                    (refund["pk"], refund["sk"]),
+                )
             except WriteConflict:
-                continue  # another refund moved the charge first: judge again on fresh state
-            return refund
+                # Another refund moved the charge first: judge again on its new state.
+                charge = self._charges.get(charge["pk"])
+                continue
+            return refund, deadline
         raise ApiError("amount_too_large", param="amount")

@@ -1,18 +1,51 @@
-"""Use case: settle pending charges and refunds by asking the bank what it recorded.
+"""Use case: settle pending charges and refunds from the bank's own record of them.
 
-Used by GET /charge/{id}, the scheduled reconcile Lambda and ``payments-admin reconcile``.
-Every settlement is a conditional write from ``pending``, so concurrent settlers agree.
+Whoever settles an item - the request itself, a resumed retry, ``GET /charge/{id}``, the
+reconcile sweep - goes through here, so one rule decides every final state:
+
+* the bank approved or declined: record that;
+* the bank has no record: fail the item only once its request can no longer reach the bank
+  (``settle_after`` since ``bank_requested_at``, or its owner is known to be gone) **and**
+  after the bank accepted a reversal of the reference, which makes it refuse that reference
+  for good - so a late approval can never leave money moved under a ``failed`` item;
+* no answer: leave it pending.
+
+Every final write is conditional on ``pending``; the loser of a race answers what the
+winner recorded.
 """
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from chalicelib.adapters.dynamo import UnitOfWork, WriteConflict
-from chalicelib.domain.declines import PROCESSING_ERROR, final_charge_fields
+from chalicelib.adapters.bank_client import BankOutcome
+from chalicelib.adapters.charge_repository import PENDING_SHARDS
+from chalicelib.domain.lifecycle import PENDING, decide
 from chalicelib.ids import iso, now_utc, parse_iso
+from chalicelib.resources import charge_reply, refund_reply
+from chalicelib.services.recording import Record, Reply, SettlerRecord, finish_or_reread
+
+log = logging.getLogger("platform.settlement")
+
+# Leave this much of the reconcile function's time for the item in hand when paging.
+_SWEEP_MARGIN_SECONDS = 10.0
+
+
+def call_bank_before(deadline: float, call: Callable[[], BankOutcome]) -> BankOutcome:
+    """Make a bank call only while it still ends within the function's timeout.
+
+    Past ``deadline`` (monotonic) a settler may already treat this request as gone, so the
+    call is not made: an ``error``, which the bank certainly did not act on.
+    """
+    if time.monotonic() > deadline:
+        log.warning('{"event": "bank_call_skipped", "reason": "past the call deadline"}')
+        return BankOutcome("error")
+    return call()
 
 
 @dataclass
@@ -20,74 +53,114 @@ class SweepReport:
     examined: int = 0
     settled: int = 0
     still_pending: int = 0
+    oldest_pending_age_seconds: float = 0.0
 
 
 class SettlementService:
-    """Finalizes pending items from the bank's own record of them."""
+    """Finalizes pending items; records each bank answer exactly once."""
 
-    def __init__(self, charges: Any, bank: Any, settle_after_seconds: int, client: Any) -> None:
+    def __init__(self, charges: Any, bank: Any, settle_after_seconds: float, client: Any) -> None:
         self._charges = charges
         self._bank = bank
         self._settle_after = timedelta(seconds=settle_after_seconds)
-        self._client = client
+        self._settler = SettlerRecord(client)
 
-    def _old_enough(self, item: dict[str, Any]) -> bool:
-        # A young pending item may still have its request in flight: if the bank has no
-        # record of it yet, that is not proof the bank will never have one.
-        return now_utc() - parse_iso(item["created_at"]) >= self._settle_after
+    def _unreachable(self, item: dict[str, Any]) -> bool:
+        """True once the request that wrote ``item`` can no longer reach the bank."""
+        return now_utc() - parse_iso(item["bank_requested_at"]) >= self._settle_after
 
-    def _commit(self, *entries: dict[str, Any]) -> bool:
-        uow = UnitOfWork(self._client)
-        uow.add(*entries)
-        try:
-            uow.commit()
-        except WriteConflict:
-            return False  # another settler was first; its outcome is the bank's too
-        return True
+    def _ask(self, item: dict[str, Any], owner_gone: bool) -> BankOutcome:
+        """The bank's final word on an item, reversing it when the bank never saw it."""
+        is_refund = "refund_id" in item
+        reference = item["refund_id"] if is_refund else item["charge_id"]
+        status = self._bank.refund_status if is_refund else self._bank.authorization_status
+        outcome: BankOutcome = status(reference)
+        if outcome.kind == "not_found" and (owner_gone or self._unreachable(item)):
+            reverse = self._bank.reverse_refund if is_refund else self._bank.reverse_authorization
+            outcome = reverse(reference)
+        return outcome
 
-    def settle_charge(self, charge: dict[str, Any]) -> bool:
-        """Finalize a pending charge if the bank's answer is final. True if it changed."""
-        outcome = self._bank.authorization_status(charge["charge_id"])
-        if outcome.kind not in ("approved", "declined") and not (
-            outcome.kind == "not_found" and self._old_enough(charge)
-        ):
-            return False  # no final answer yet (bank unreachable, or the request may be in flight)
-        fields = final_charge_fields(outcome.kind, outcome.authorization_code, outcome.decline_code)
-        entry = self._charges.finalize_charge_entry(
-            charge["charge_id"], amount=charge["amount"], updated_at=iso(now_utc()), **fields
-        )
-        return self._commit(entry)
-
-    def settle_refund(self, refund: dict[str, Any]) -> bool:
-        """Commit or release a pending refund's reservation. True if it changed."""
-        outcome = self._bank.refund_status(refund["refund_id"])
-        if outcome.kind == "approved":
-            succeeded, code = True, None
-        elif outcome.kind == "declined":
-            succeeded, code = False, outcome.decline_code
-        elif outcome.kind == "not_found" and self._old_enough(refund):
-            succeeded, code = False, PROCESSING_ERROR
-        else:
-            return False
-        entries = self._charges.settle_refund_entries(
-            refund, succeeded=succeeded, updated_at=iso(now_utc()), failure_code=code
-        )
-        return self._commit(*entries)
-
-    def settle(self, item: dict[str, Any]) -> bool:
-        """Settle a pending charge or refund item."""
+    def settle(
+        self, item: dict[str, Any], record: Record | None = None, owner_gone: bool = False
+    ) -> Reply | None:
+        """Settle a pending charge or refund; its reply, or None while it stays pending."""
+        outcome = self._ask(item, owner_gone)
+        decision = decide(outcome.kind, outcome.authorization_code, outcome.decline_code)
+        if decision is None:
+            return None
+        record = record or self._settler
         if "refund_id" in item:
-            return self.settle_refund(item)
-        return self.settle_charge(item)
+            return self.record_refund(item, decision, record)
+        return self.record_charge(item, decision, record)
 
-    def sweep(self, limit: int = 100) -> SweepReport:
-        """Settle pending items older than the threshold (the reconcile job)."""
+    def resume(
+        self, object_key: tuple[str, str], record: Record, reply_for: Callable[..., Reply]
+    ) -> Reply:
+        """Finish a request whose first attempt died after writing ahead (its lease is over).
+
+        Never a second bank operation: the bank is asked what it did with the reference.
+        """
+        item = self._charges.get(*object_key)
+        reply = None
+        if item["status"] == PENDING:
+            reply = self.settle(item, record, owner_gone=True)
+        if reply is None:
+            reply = reply_for(item)
+            record.finish(reply)
+        return reply
+
+    def record_charge(self, charge: dict[str, Any], decision: Any, record: Record) -> Reply:
+        updated_at = iso(now_utc())
+        final = {
+            **charge,
+            "status": decision.status,
+            "authorization_code": decision.authorization_code,
+            "failure_code": decision.failure_code,
+            "failure_message": decision.failure_message,
+            "updated_at": updated_at,
+        }
+        return finish_or_reread(
+            record,
+            charge_reply(final),
+            [self._charges.finalize_charge_entry(charge, decision, updated_at)],
+            lambda: charge_reply(self._charges.get(charge["pk"])),
+        )
+
+    def record_refund(self, refund: dict[str, Any], decision: Any, record: Record) -> Reply:
+        updated_at = iso(now_utc())
+        final = {**refund, "status": decision.status, "failure_code": decision.failure_code}
+        return finish_or_reread(
+            record,
+            refund_reply(final),
+            self._charges.settle_refund_entries(refund, decision, updated_at),
+            lambda: refund_reply(self._charges.get(refund["pk"], refund["sk"])),
+        )
+
+    def sweep(self, budget_seconds: float | None = None) -> SweepReport:
+        """Settle every pending item whose request can no longer be running.
+
+        Pages through all shards of the pending index while ``budget_seconds`` (the
+        reconcile function's remaining time) leaves a margin; without a budget, until done.
+        """
         report = SweepReport()
         cutoff = iso(now_utc() - self._settle_after)
-        for item in self._charges.pending_before(cutoff, limit):
-            report.examined += 1
-            if self.settle(item):
-                report.settled += 1
-            else:
-                report.still_pending += 1
+        deadline = time.monotonic() + (budget_seconds if budget_seconds is not None else 1e9)
+        for shard in range(PENDING_SHARDS):
+            start = None
+            while True:
+                if deadline - time.monotonic() < _SWEEP_MARGIN_SECONDS:
+                    return report
+                items, start = self._charges.pending_page(shard, cutoff, start)
+                for item in items:
+                    report.examined += 1
+                    if self.settle(item) is None:
+                        report.still_pending += 1
+                        age = (now_utc() - parse_iso(item["bank_requested_at"])).total_seconds()
+                        report.oldest_pending_age_seconds = max(
+                            report.oldest_pending_age_seconds, age
+                        )
+                    else:
+                        report.settled += 1
+                if start is None:
+                    break
         return report

@@ -10,6 +10,7 @@ from chalicelib.adapters.card_vault import aad_for
 from chalicelib.domain import cards
 from chalicelib.ids import iso, new_id, now_utc
 from chalicelib.models import Token, TokenCard, TokenRequest
+from chalicelib.services.recording import Record, Reply
 
 
 class TokenService:
@@ -21,8 +22,8 @@ class TokenService:
         self._fingerprinter = fingerprinter
         self._ttl = ttl_seconds
 
-    def create(self, merchant_id: str, request: TokenRequest, uow: Any) -> Token:
-        """Seal the card under a KMS data key and queue the token's write on ``uow``."""
+    def create(self, merchant_id: str, request: TokenRequest, record: Record) -> Reply:
+        """Seal the card under a KMS data key; the token is written with the request's audit."""
         token_id = new_id("tok")
         created = now_utc()
         expires = created + timedelta(seconds=self._ttl)
@@ -51,14 +52,16 @@ class TokenService:
             # DynamoDB deletes expired items lazily; every read also checks expires_epoch.
             "ttl": int(expires.timestamp()),
         }
-        uow.add(self._tokens.put_entry(item))
-        return Token(
+        token = Token(
             id=token_id,
             card=card,
             created_at=item["created_at"],
             expires_at=item["expires_at"],
             used=False,
         )
+        reply = Reply(201, data=token, object_id=token_id)
+        record.finish(reply, [self._tokens.put_entry(item)])
+        return reply
 
     def _seal_holder(self, merchant_id: str, token_id: str, request: TokenRequest) -> bytes | None:
         if request.cardholder_name is None and request.email is None:

@@ -5,34 +5,30 @@ Everything a route must not forget is done here, once:
 
 * the body and query string are validated into pydantic models (exact ``code``/``param``);
 * which key types may call the route (the authorizer reads ``allowed_routes``);
-* ``Idempotency-Key`` claim, replay and completion;
-* one audit record for every request to a state-changing route;
-* the success or error envelope, and the writes the request collected, committed together.
+* ``Idempotency-Key`` parsing and the request's fingerprint (the pipeline in pipeline.py
+  claims, replays, resumes and completes);
+* one audit record for every request to a state-changing route, committed with its effects;
+* the success or error envelope.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from chalice import AuthRoute, Chalice, Response
 
 from chalicelib.container import Container, get_container
 from chalicelib.errors import ApiError
-from chalicelib.ids import iso, now_utc
-from chalicelib.models import RequestModel, ResponseModel
-from chalicelib.web import context
+from chalicelib.models import RequestModel
+from chalicelib.services.recording import Reply
+from chalicelib.web import context, pipeline
 from chalicelib.web.envelope import error_body, respond, success_body
+from chalicelib.web.pipeline import Command, Replayed, RequestRecord
 from chalicelib.web.validation import parse_json_object, validate
-
-if TYPE_CHECKING:
-    from chalicelib.adapters.dynamo import UnitOfWork
 
 log = logging.getLogger("platform.endpoint")
 
@@ -67,17 +63,19 @@ class Call:
     """What a route's function receives."""
 
     merchant_id: str
-    uow: UnitOfWork
     services: Container
+    record: RequestRecord
     body: Any = None
     query: Any = None
     params: dict[str, str] = field(default_factory=dict)
 
+    def run(self, command: Command) -> Reply | Replayed:
+        """Serve an idempotent command (POST /charge, POST /refund) through the pipeline."""
+        return pipeline.run(command, self.merchant_id, self.body, self.record, self.services)
 
-@dataclass(frozen=True)
-class Result:
-    status: int
-    data: ResponseModel
+
+# A route returns a Reply; a read route's reply is simply its status and resource.
+Result = Reply
 
 
 @dataclass(frozen=True)
@@ -102,13 +100,13 @@ def endpoint(
     query: type[RequestModel] | None = None,
     idempotent: bool = False,
     audit: str | None = None,
-) -> Callable[[Callable[[Call], Result]], Callable[..., Response]]:
+) -> Callable[[Callable[[Call], Any]], Callable[..., Response]]:
     """Register ``fn`` as the route ``method path`` with the mechanisms above."""
     spec = _Spec(app, path, method, body, query, idempotent, audit)
     if authorizer is not None:
         _POLICIES.append(RoutePolicy(path, method, keys))
 
-    def decorator(fn: Callable[[Call], Result]) -> Callable[..., Response]:
+    def decorator(fn: Callable[[Call], Reply | Replayed]) -> Callable[..., Response]:
         def view(**params: str) -> Response:
             return _serve(spec, fn, params)
 
@@ -131,127 +129,79 @@ def _idempotency_key(request: Any) -> str | None:
     return key
 
 
-def _fingerprint(method: str, path: str, payload: dict[str, Any] | None) -> str:
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
-
-
-def _serve(spec: _Spec, fn: Callable[[Call], Result], params: dict[str, str]) -> Response:
+def _serve(spec: _Spec, fn: Callable[[Call], Reply | Replayed], params: dict[str, str]) -> Response:
+    """Parse, run the route, answer; every outcome of a state-changing route is recorded."""
     ctx = context.current()
     request = spec.app.current_request
     services = get_container()
-    uow = services.unit_of_work()
-    idem_key: str | None = None
-    fingerprint = ""
-    claimed = False
-    object_id: str | None = None
+
+    def render(reply: Reply) -> dict[str, Any]:
+        if reply.error is not None:
+            return error_body(reply.error, ctx.request_id)
+        return success_body(reply.data.model_dump(mode="json"), ctx.request_id)
+
+    audit = (
+        pipeline.audit_record(spec.audit, f"{spec.method} {spec.path}", ctx) if spec.audit else None
+    )
+    record = RequestRecord(services, ctx.merchant_id or "", ctx.request_id, render, audit)
     try:
-        if spec.idempotent:
-            idem_key = _idempotency_key(request)
-        payload = parse_json_object(request.raw_body) if spec.body else None
-        call = Call(
-            merchant_id=ctx.merchant_id or "",
-            uow=uow,
-            services=services,
-            body=validate(spec.body, payload or {}) if spec.body else None,
-            query=validate(spec.query, dict(request.query_params or {})) if spec.query else None,
-            params=params,
-        )
-        if idem_key is not None:
-            fingerprint = _fingerprint(spec.method, request.path, payload)
-            claim = services.idempotency.claim(
-                call.merchant_id, idem_key, fingerprint, ctx.request_id, int(time.time())
-            )
-            if claim.replay is not None:
-                _audit_now(services, spec, ctx, claim.replay.status)
-                return respond(
-                    claim.replay.status,
-                    claim.replay.body,
-                    ctx.request_id,
-                    {
-                        "Idempotent-Replayed": "true",
-                        "Original-Request-Id": claim.replay.request_id,
-                    },
-                )
-            if claim.reused_with_other_request:
-                raise ApiError("idempotency_key_reused")
-            if claim.in_progress:
-                raise ApiError("request_in_progress")
-            claimed = True
-        result = fn(call)
-        status = result.status
-        body = success_body(result.data.model_dump(mode="json"), ctx.request_id)
-        object_id = getattr(result.data, "id", None)
+        call = _parse(spec, request, params, ctx, services, record)
+        reply = fn(call)
     except ApiError as error:
-        status, body = error.status, error_body(error, ctx.request_id)
+        # Refused before acting (validation, 409, 422): nothing was written, nothing stored.
         ctx.error_code = error.code
-        object_id = error.extra.get("refund") or error.extra.get("charge")
+        _audit_quietly(record, error.status, error.code)
+        return respond(error.status, error_body(error, ctx.request_id), ctx.request_id)
     except Exception:
-        return _internal_error(services, spec, ctx, uow, idem_key if claimed else None)
-
-    if claimed and idem_key is not None:
-        uow.add(
-            services.idempotency.complete_entry(
-                call.merchant_id,
-                idem_key,
-                fingerprint,
-                ctx.request_id,
-                status,
-                body,
-                int(time.time()),
-            )
-        )
-    if spec.audit:
-        uow.add(services.audit_log.entry(_audit_record(spec, ctx, status, object_id)))
+        return _internal_error(record, ctx)
+    if isinstance(reply, Replayed):
+        _audit_quietly(record, reply.status, None)
+        headers = {"Idempotent-Replayed": "true", "Original-Request-Id": reply.request_id}
+        return respond(reply.status, reply.body, ctx.request_id, headers)
+    if reply.error is not None:
+        ctx.error_code = reply.error.code
     try:
-        uow.commit()
+        if spec.audit and not record.finished:
+            record.finish(reply)
     except Exception:
-        return _internal_error(services, spec, ctx, uow, idem_key if claimed else None)
-    return respond(status, body, ctx.request_id)
+        return _internal_error(record, ctx)
+    return respond(reply.status, render(reply), ctx.request_id)
 
 
-def _internal_error(
-    services: Container,
+def _parse(
     spec: _Spec,
+    request: Any,
+    params: dict[str, str],
     ctx: context.RequestContext,
-    uow: UnitOfWork,
-    claimed_key: str | None,
-) -> Response:
+    services: Container,
+    record: RequestRecord,
+) -> Call:
+    """The validated call; a 400 for anything malformed (never stored for replay)."""
+    key = _idempotency_key(request) if spec.idempotent else None
+    payload = parse_json_object(request.raw_body) if spec.body else None
+    body = validate(spec.body, payload or {}) if spec.body else None
+    query = validate(spec.query, dict(request.query_params or {})) if spec.query else None
+    if key is not None:
+        record.key = key
+        record.request_fingerprint = pipeline.fingerprint(spec.method, spec.path, body)
+    return Call(ctx.merchant_id or "", services, record, body, query, params)
+
+
+def _audit_quietly(record: RequestRecord, status: int, error_code: str | None) -> None:
+    try:
+        record.audit_now(status, error_code)
+    except Exception:
+        log.exception("audit write failed")
+
+
+def _internal_error(record: RequestRecord, ctx: context.RequestContext) -> Response:
     # The traceback names the failing line; no message of this project holds card data.
     log.exception("unhandled error", extra={"request_id": ctx.request_id})
-    uow.discard()
     error = ApiError("internal_error")
     ctx.error_code = error.code
     try:
-        if claimed_key is not None:
-            services.idempotency.release(ctx.merchant_id or "", claimed_key, ctx.request_id)
-        _audit_now(services, spec, ctx, error.status)
+        record.release()
     except Exception:
-        log.exception(
-            "cleanup after an internal error failed", extra={"request_id": ctx.request_id}
-        )
+        log.exception("releasing the idempotency lease failed")
+    _audit_quietly(record, error.status, error.code)
     return respond(error.status, error_body(error, ctx.request_id), ctx.request_id)
-
-
-def _audit_record(
-    spec: _Spec, ctx: context.RequestContext, status: int, object_id: str | None
-) -> dict[str, Any]:
-    return {
-        "at": iso(now_utc()),
-        "request_id": ctx.request_id,
-        "merchant_id": ctx.merchant_id,
-        "key_id": ctx.key_id,
-        "action": spec.audit,
-        "route": f"{spec.method} {spec.path}",
-        "object_id": object_id,
-        "status": status,
-        "error_code": ctx.error_code,
-        "source_ip": ctx.source_ip,
-        "user_agent": ctx.user_agent,
-    }
-
-
-def _audit_now(services: Container, spec: _Spec, ctx: context.RequestContext, status: int) -> None:
-    """Audit a request that has no unit of work to ride on (a replay, an internal error)."""
-    if spec.audit:
-        services.audit_log.append(_audit_record(spec, ctx, status, None))

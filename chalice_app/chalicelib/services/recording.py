@@ -1,0 +1,89 @@
+"""How a use case commits: its own writes together with what the request must record.
+
+A state-changing request records two things beside its effects: its idempotency binding
+(the recovery point: the key now stands for the object written ahead) and, with the final
+state, the response to replay and the audit record. A use case owns its transactions and
+asks its ``Record`` to add those writes to them, so each commit is one atomic phase:
+
+1. ``write_ahead``: the pending charge or refund (+ token or reservation) + the binding;
+2. the bank call, outside any transaction;
+3. ``finish``: the final state + the stored response + the audit record.
+
+Settlers that serve no request of their own (a status read, the reconcile sweep) use
+``SettlerRecord``, which adds nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from chalicelib.adapters.dynamo import WriteConflict, transact
+from chalicelib.errors import ApiError
+
+Entry = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A use case's answer: HTTP status and the resource, or the error."""
+
+    status: int
+    data: Any = None
+    error: ApiError | None = None
+    object_id: str | None = None
+
+
+class KeyClaimedElsewhere(Exception):
+    """Another request with the same Idempotency-Key committed first."""
+
+
+class Record(Protocol):
+    def write_ahead(self, entries: Sequence[Entry], object_key: tuple[str, str]) -> None: ...
+
+    def finish(self, reply: Reply, entries: Sequence[Entry] = ()) -> None: ...
+
+
+def commit_with(client: Any, entries: Sequence[Entry], own: Sequence[Entry]) -> None:
+    """Commit a use case's ``entries`` with the record's ``own`` writes, all or nothing.
+
+    ``WriteConflict`` if one of ``entries`` was refused (the use case decides what that
+    means); ``KeyClaimedElsewhere`` if only the record's own writes were.
+    """
+    try:
+        transact(client, [*entries, *own])
+    except WriteConflict as conflict:
+        if conflict.any_in(range(len(entries))):
+            raise
+        raise KeyClaimedElsewhere from None
+
+
+class SettlerRecord:
+    """The record of a settler that answers no client: its writes go alone."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def write_ahead(self, entries: Sequence[Entry], object_key: tuple[str, str]) -> None:
+        commit_with(self._client, entries, ())
+
+    def finish(self, reply: Reply, entries: Sequence[Entry] = ()) -> None:
+        commit_with(self._client, entries, ())
+
+
+def finish_or_reread(
+    record: Record, reply: Reply, entries: Sequence[Entry], reread: Callable[[], Reply]
+) -> Reply:
+    """Commit a final state with ``reply``; if another settler was first, answer its record.
+
+    Two settlers ask the bank about the same reference, so they normally agree; whatever
+    happened, the answer given is the state that was recorded.
+    """
+    try:
+        record.finish(reply, entries)
+        return reply
+    except WriteConflict:
+        recorded = reread()
+        record.finish(recorded)
+        return recorded

@@ -1,0 +1,213 @@
+"""The idempotent-command pipeline of POST /charge and POST /refund.
+
+    look up   one read: the Idempotency-Key's record and the command's first item
+    claim     no record: ``command.create`` (its write-ahead commit binds the key)
+      or      completed record: replay it; other body: 422; still running: 409;
+    resume    first attempt gone (lease over or released): ``command.resume``
+    complete  the command commits its final state with the stored response and audit
+
+Replies decided after validation are stored for replay by the command's own commits (see
+``RequestRecord``); 409, 422 and 500 are not stored.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from chalicelib.adapters.dynamo import get_many
+from chalicelib.adapters.idempotency import KeyRecord
+from chalicelib.errors import ApiError
+from chalicelib.ids import iso, now_utc
+from chalicelib.services.recording import Entry, KeyClaimedElsewhere, Reply, commit_with
+
+
+class Command(Protocol):
+    """An idempotent use case (``ChargeService``, ``RefundService``)."""
+
+    def first_read(self, merchant_id: str, request: Any) -> tuple[str, dict[str, Any]]: ...
+
+    def create(self, merchant_id: str, request: Any, record: Any, first: Any) -> Reply: ...
+
+    def resume(self, merchant_id: str, object_key: tuple[str, str], record: Any) -> Reply: ...
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """A stored response, answered again as it was first sent."""
+
+    status: int
+    body: str
+    request_id: str
+
+
+def fingerprint(method: str, path: str, request: Any) -> str:
+    """The request after validation and normalisation (null = absent, key order, case)."""
+    import hashlib
+
+    canonical = json.dumps(
+        request.model_dump(mode="json", exclude_none=True) if request is not None else None,
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
+
+
+class RequestRecord:
+    """What one state-changing request writes beside its effects (see services.recording)."""
+
+    def __init__(
+        self,
+        services: Any,
+        merchant_id: str,
+        request_id: str,
+        render: Callable[[Reply], dict[str, Any]],
+        audit: Callable[[int, str | None, str | None], dict[str, Any]] | None,
+        key: str | None = None,
+        fingerprint: str = "",
+    ) -> None:
+        self._services = services
+        self._merchant = merchant_id
+        self._request_id = request_id
+        self._render = render
+        self._audit = audit
+        self.key = key
+        self.request_fingerprint = fingerprint
+        self.bound: tuple[str, str] | None = None
+        self.finished = False
+
+    def write_ahead(self, entries: list[Entry], object_key: tuple[str, str]) -> None:
+        own = []
+        if self.key is not None:
+            own.append(
+                self._services.idempotency.bind_entry(
+                    self._merchant,
+                    self.key,
+                    self.request_fingerprint,
+                    self._request_id,
+                    object_key,
+                    time.time(),
+                )
+            )
+        commit_with(self._services.dynamodb, entries, own)
+        self.bound = object_key
+
+    def finish(self, reply: Reply, entries: list[Entry] | tuple[Entry, ...] = ()) -> None:
+        own = []
+        if self.key is not None:
+            own.append(
+                self._services.idempotency.complete_entry(
+                    self._merchant,
+                    self.key,
+                    self.request_fingerprint,
+                    self._request_id,
+                    reply.status,
+                    self._render(reply),
+                    time.time(),
+                    self.bound,
+                )
+            )
+        if self._audit is not None:
+            own.append(self._services.audit_log.entry(self._audit_of(reply)))
+        commit_with(self._services.dynamodb, list(entries), own)
+        self.finished = True
+
+    def _audit_of(self, reply: Reply) -> dict[str, Any]:
+        assert self._audit is not None
+        code = reply.error.code if reply.error else None
+        return self._audit(reply.status, code, reply.object_id)
+
+    def audit_now(self, status: int, error_code: str | None) -> None:
+        """Audit a request whose outcome rides on no commit (refused, replayed, failed)."""
+        if self._audit is not None:
+            self._services.audit_log.append(self._audit(status, error_code, None))
+
+    def release(self) -> None:
+        """After an internal error: let a retry resume at once what this request wrote ahead."""
+        if self.key is not None and self.bound is not None and not self.finished:
+            self._services.idempotency.release(self._merchant, self.key, self._request_id)
+
+    def take_over(self, existing: KeyRecord) -> bool:
+        assert self.key is not None
+        if not self._services.idempotency.take_over(
+            self._merchant, self.key, existing.owner, self._request_id, time.time()
+        ):
+            return False
+        assert existing.object_pk is not None and existing.object_sk is not None
+        self.bound = (existing.object_pk, existing.object_sk)
+        return True
+
+
+def run(
+    command: Command, merchant_id: str, request: Any, record: RequestRecord, services: Any
+) -> Reply | Replayed:
+    """Serve one idempotent command (see the module's docstring)."""
+    first_read = command.first_read(merchant_id, request)
+    if record.key is None:
+        (first,) = get_many(services.dynamodb, [first_read])
+        return _create(command, merchant_id, request, record, first)
+    store = services.idempotency
+    found, first = get_many(
+        services.dynamodb, [(store.table, store.key(merchant_id, record.key)), first_read]
+    )
+    existing = store.parse(found, time.time())
+    try:
+        if existing is None:
+            return _create(command, merchant_id, request, record, first)
+    except KeyClaimedElsewhere:
+        existing = store.read(merchant_id, record.key, time.time())
+        if existing is None:
+            raise ApiError("request_in_progress") from None
+    return _answer_existing(command, merchant_id, record, existing)
+
+
+def _create(
+    command: Command, merchant_id: str, request: Any, record: RequestRecord, first: Any
+) -> Reply:
+    try:
+        return command.create(merchant_id, request, record, first)
+    except ApiError as refusal:
+        # Decided by the state found (an unknown token, a refunded charge): stored, replayed.
+        reply = Reply(refusal.status, error=refusal)
+        record.finish(reply)
+        return reply
+
+
+def _answer_existing(
+    command: Command, merchant_id: str, record: RequestRecord, existing: KeyRecord
+) -> Reply | Replayed:
+    if existing.fingerprint != record.request_fingerprint:
+        raise ApiError("idempotency_key_reused")
+    if existing.completed:
+        assert existing.status is not None and existing.body is not None
+        return Replayed(existing.status, existing.body, existing.request_id or "")
+    if existing.lease_expires_at >= time.time() or not record.take_over(existing):
+        raise ApiError("request_in_progress")
+    assert record.bound is not None
+    return command.resume(merchant_id, record.bound, record)
+
+
+def audit_record(
+    action: str, route: str, ctx: Any
+) -> Callable[[int, str | None, str | None], dict[str, Any]]:
+    """The audit record of this request, once its outcome is known."""
+
+    def build(status: int, error_code: str | None, object_id: str | None) -> dict[str, Any]:
+        return {
+            "at": iso(now_utc()),
+            "request_id": ctx.request_id,
+            "merchant_id": ctx.merchant_id,
+            "key_id": ctx.key_id,
+            "action": action,
+            "route": route,
+            "object_id": object_id,
+            "status": status,
+            "error_code": error_code,
+            "source_ip": ctx.source_ip,
+            "user_agent": ctx.user_agent,
+        }
+
+    return build
