@@ -98,9 +98,11 @@ def create_refund(call: Call) -> Result:
 
 
 @app.schedule(Rate(5, unit=Rate.MINUTES))
-def reconcile_pending(event: Any) -> dict[str, int]:
+def reconcile_pending(event: Any) -> dict[str, float]:
     """Settle charges and refunds left pending by a timeout or a crash."""
+    from chalicelib import metrics
     from chalicelib.container import get_container
 
     report = get_container().settlement.sweep()
+    metrics.emit_sweep(report, get_settings().stage)
     return vars(report)

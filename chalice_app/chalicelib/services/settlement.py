@@ -20,6 +20,7 @@ class SweepReport:
     examined: int = 0
     settled: int = 0
     still_pending: int = 0
+    oldest_pending_age_seconds: float = 0.0
 
 
 class SettlementService:
