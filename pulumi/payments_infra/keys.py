@@ -52,7 +52,6 @@ ADMIN_ACTIONS = (
 )
 # What DynamoDB needs on a customer-managed table key (AWS's documented key policy).
 DYNAMODB_USE_ACTIONS = (
-    "kms:CreateGrant",
     "kms:Decrypt",
     "kms:DescribeKey",
     "kms:Encrypt",
@@ -118,6 +117,10 @@ def fingerprint_key_policy(account_id: str, role_arns: dict[str, str]) -> dict[s
 
 
 def tables_key_policy(account_id: str, region: str) -> dict[str, Any]:
+    in_dynamodb = {
+        "kms:CallerAccount": account_id,
+        "kms:ViaService": f"dynamodb.{region}.amazonaws.com",
+    }
     return _policy(
         _admin(account_id),
         {
@@ -128,11 +131,18 @@ def tables_key_policy(account_id: str, region: str) -> dict[str, Any]:
             "Principal": {"AWS": "*"},
             "Action": list(DYNAMODB_USE_ACTIONS),
             "Resource": "*",
+            "Condition": {"StringEquals": in_dynamodb},
+        },
+        {
+            # DynamoDB holds the table's key through a grant it creates for itself.
+            "Sid": "DynamoDBCreatesItsGrants",
+            "Effect": "Allow",
+            "Principal": {"AWS": "*"},
+            "Action": "kms:CreateGrant",
+            "Resource": "*",
             "Condition": {
-                "StringEquals": {
-                    "kms:CallerAccount": account_id,
-                    "kms:ViaService": f"dynamodb.{region}.amazonaws.com",
-                }
+                "StringEquals": in_dynamodb,
+                "Bool": {"kms:GrantIsForAWSResource": "true"},
             },
         },
         {
