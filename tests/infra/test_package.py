@@ -116,8 +116,8 @@ handlers = json.loads(sys.argv[1])
 module = importlib.import_module("app")
 missing = [h for h in handlers if not callable(getattr(module, h.split(".", 1)[1], None))]
 event = {"resource": "/health", "path": "/health", "httpMethod": "GET", "headers": {},
-         "multiValueHeaders": {}, "queryStringParameters": None, "multiValueQueryStringParameters": None,
-         "pathParameters": None,
+         "multiValueHeaders": {}, "queryStringParameters": None,
+         "multiValueQueryStringParameters": None, "pathParameters": None,
          "stageVariables": None, "body": None, "isBase64Encoded": False,
          "requestContext": {"resourcePath": "/health", "httpMethod": "GET", "stage": "api",
                             "requestId": "probe", "identity": {"sourceIp": "127.0.0.1"}}}
