@@ -42,4 +42,9 @@ def test_scheduled_reconcile_runs_through_chalice(client: Any) -> None:
         source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
     )
     response = client.lambda_.invoke("reconcile_pending", event)
-    assert set(response.payload) == {"examined", "settled", "still_pending"}
+    assert set(response.payload) == {
+        "examined",
+        "settled",
+        "still_pending",
+        "oldest_pending_age_seconds",
+    }

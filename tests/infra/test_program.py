@@ -403,6 +403,11 @@ def test_gateway_responses_defined_once_with_request_id(
         assert throttled["statusCode"] == "429"
         assert (error["type"], error["code"]) == ("rate_limit_error", "rate_limited")
         assert throttled["responseParameters"]["gatewayresponse.header.Retry-After"] == "'1'"
+    denied = json.loads(responses["ACCESS_DENIED"]["responseTemplates"]["application/json"])
+    assert (responses["ACCESS_DENIED"]["statusCode"], denied["error"]["code"]) == (
+        "403",
+        "secret_key_required",
+    )
     assert "statusCode" not in responses["DEFAULT_5XX"]
 
 

@@ -4,28 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from chalicelib.container import Container
 from chalicelib.settings import get_settings
 
 PARAMETER = "/payments/dev/bank-url"
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SSM", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    with mock_aws():
-        yield
 
 
 def test_settings_read_the_parameter_name(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -40,7 +27,7 @@ def test_settings_read_the_parameter_name(monkeypatch: pytest.MonkeyPatch) -> No
         get_settings.cache_clear()
 
 
-def test_container_reads_the_secure_string_once(aws: None) -> None:
+def test_container_reads_the_secure_string_once(in_process_aws: None) -> None:
     ssm = boto3.client("ssm", region_name="us-east-1")
     ssm.put_parameter(Name=PARAMETER, Value="https://bank.example.test/", Type="SecureString")
     settings = dataclasses.replace(get_settings(), bank_url="", bank_url_parameter=PARAMETER)
