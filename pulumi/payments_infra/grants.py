@@ -70,19 +70,14 @@ GRANTS: dict[str, Grant] = {
         tables=(TableAccess(tables.CHARGES, (*SETTLE, PUT)), IDEMPOTENT, AUDIT_APPEND),
         bank=True,
     ),
+    # Reads and the sweep are not audited (only state-changing requests are).
     "reads": Grant(
-        tables=(
-            TableAccess(tables.CHARGES, SETTLE, indexes=(tables.CHARGES_LIST_INDEX,)),
-            AUDIT_APPEND,
-        ),
+        tables=(TableAccess(tables.CHARGES, SETTLE, indexes=(tables.CHARGES_LIST_INDEX,)),),
         bank=True,
     ),
     "authorizer": Grant(tables=(TableAccess(tables.API_KEYS, (GET,)), AUDIT_APPEND)),
     "reconciler": Grant(
-        tables=(
-            TableAccess(tables.CHARGES, SETTLE, indexes=(tables.PENDING_INDEX,)),
-            AUDIT_APPEND,
-        ),
+        tables=(TableAccess(tables.CHARGES, SETTLE, indexes=(tables.PENDING_INDEX,)),),
         bank=True,
     ),
 }
