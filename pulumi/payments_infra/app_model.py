@@ -35,6 +35,7 @@ RUNTIME = "python3.11"
 ARCHITECTURE = "x86_64"
 API_HANDLER = "app.app"
 API_KEY_SECURITY = "api_key"
+RECONCILER = "reconciler"  # the function whose sweep reports the pending-age metric
 
 Route = tuple[str, str]  # (METHOD, path as declared in app.py)
 
@@ -106,7 +107,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         authorizer="api_key_authorizer",
     ),
     FunctionSpec(
-        "reconciler",
+        RECONCILER,
         "Scheduled sweep of pending charges and refunds",
         memory_mb=256,
         timeout_s=240,

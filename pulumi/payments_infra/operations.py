@@ -1,4 +1,4 @@
-"""The reconcile schedule and the alarms an operator is paged by (SNS topic).
+"""The schedules (one per scheduled function) and the alarms an operator is paged by.
 
 Alarms: the API's 5xx rate, throttles and errors of every function, and pending items
 older than the settle window (from the reconciler's EMF metric, ``chalicelib.metrics``).
@@ -44,7 +44,7 @@ def settle_window_seconds() -> int:
 
 def default_pending_age_alarm_seconds(chalice_app: object) -> int:
     """Settle window plus one sweep period: older than that, a sweep should have settled it."""
-    (spec,) = [s for s in app_model.FUNCTIONS if s.schedule]
+    spec = app_model.FUNCTIONS_BY_KEY[app_model.RECONCILER]
     _, expression = app_model.schedule_of(chalice_app, spec.schedule)  # type: ignore[arg-type]
     return settle_window_seconds() + rate_seconds(expression)
 
@@ -83,30 +83,40 @@ class Operations(pulumi.ComponentResource):
         self.register_outputs({"alarm_topic_arn": self.alarm_topic.arn})
 
     def _schedule(self) -> None:
-        (spec,) = [s for s in app_model.FUNCTIONS if s.schedule]
-        _, self.schedule_expression = app_model.schedule_of(self.args.chalice_app, spec.schedule)
-        reconciler = self.args.functions.functions[spec.key]
-        self.schedule_rule = aws.cloudwatch.EventRule(
-            "reconcile-schedule",
-            name=f"{self.args.name_prefix}reconcile-pending",
-            description="Settle pending charges and refunds with the bank",
-            schedule_expression=self.schedule_expression,
+        self.schedule_rules: dict[str, aws.cloudwatch.EventRule] = {}
+        self.schedule_expressions: dict[str, str] = {}
+        for spec in app_model.FUNCTIONS:
+            if spec.schedule:
+                self._schedule_one(spec)
+
+    def _schedule_one(self, spec: app_model.FunctionSpec) -> None:
+        assert spec.schedule is not None
+        _, expression = app_model.schedule_of(self.args.chalice_app, spec.schedule)
+        function = self.args.functions.functions[spec.key]
+        label = spec.schedule.replace("_", "-")
+        rule = aws.cloudwatch.EventRule(
+            f"{label}-schedule",
+            name=f"{self.args.name_prefix}{label}",
+            description=spec.description,
+            schedule_expression=expression,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.schedule_target = aws.cloudwatch.EventTarget(
-            "reconcile-target",
-            rule=self.schedule_rule.name,
-            arn=reconciler.arn,
+        aws.cloudwatch.EventTarget(
+            f"{label}-target",
+            rule=rule.name,
+            arn=function.arn,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.schedule_permission = aws.lambda_.Permission(
-            "reconcile-invoke-permission",
+        aws.lambda_.Permission(
+            f"{label}-invoke-permission",
             action="lambda:InvokeFunction",
-            function=reconciler.name,
+            function=function.name,
             principal="events.amazonaws.com",
-            source_arn=self.schedule_rule.arn,
+            source_arn=rule.arn,
             opts=pulumi.ResourceOptions(parent=self),
         )
+        self.schedule_rules[spec.key] = rule
+        self.schedule_expressions[spec.key] = expression
 
     def _alarm(self, label: str, description: str, **kwargs: object) -> None:
         self.alarms[label] = aws.cloudwatch.MetricAlarm(
@@ -174,7 +184,7 @@ class Operations(pulumi.ComponentResource):
 
     def _pending_alarm(self) -> None:
         # One period spans three sweeps, so a late sweep is not mistaken for a dead one.
-        period = 3 * rate_seconds(self.schedule_expression)
+        period = 3 * rate_seconds(self.schedule_expressions[app_model.RECONCILER])
         self._alarm(
             "pending-too-old",
             f"A charge or refund has been pending for more than "
