@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PY_STAMP := $(VENV)/.installed
 MB_STAMP := mountebank/node_modules/.installed
 
-.PHONY: install run test lint bench package clean
+.PHONY: install run test lint bench package preview deploy clean
 
 install: $(PY_STAMP) $(MB_STAMP)
 
@@ -33,11 +33,22 @@ test: install lint
 bench: install
 	$(PY) scripts/bench.py
 
-# Lambda bundle for Pulumi (see README, "Deploy").
+# Lambda artifact for Pulumi (see README, "Deploy"): one zip for every function.
+PACKAGE_DIR ?= build/chalice
 package: $(PY_STAMP)
-	rm -rf build/chalice
+	rm -rf $(PACKAGE_DIR)
 	cd chalice_app && AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} \
-		../$(VENV)/bin/chalice package --stage dev ../build/chalice
+		$(abspath $(VENV))/bin/chalice package --stage dev $(abspath $(PACKAGE_DIR))
+	@$(PY) -c "import os,sys; z=sys.argv[1]; print(f'{z}: {os.path.getsize(z)/1e6:.1f} MB')" \
+		$(PACKAGE_DIR)/deployment.zip
+
+# Pulumi CLI wrappers (the CLI is installed separately; STACK selects the stack).
+STACK ?= dev
+preview: package
+	PATH=$(abspath $(VENV))/bin:$$PATH pulumi preview --stack $(STACK)
+
+deploy: package
+	PATH=$(abspath $(VENV))/bin:$$PATH pulumi up --stack $(STACK)
 
 clean:
 	rm -rf $(VENV) mountebank/node_modules build .run .pytest_cache .ruff_cache

@@ -99,10 +99,12 @@ def create_refund(call: Call) -> Result | Replayed:
 @app.schedule(Rate(5, unit=Rate.MINUTES))
 def reconcile_pending(event: Any) -> dict[str, float]:
     """Settle charges and refunds left pending by a timeout or a crash, while time remains."""
+    from chalicelib import metrics
     from chalicelib.container import get_container
 
     remaining_ms = event.context.get_remaining_time_in_millis() if event.context else None
     report = get_container().settlement.sweep(
         remaining_ms / 1000 if remaining_ms is not None else None
     )
+    metrics.emit_sweep(report, get_settings().stage)
     return vars(report)

@@ -1,59 +1,110 @@
-"""Pulumi entry point: one stage of the payment platform (see infra.py).
+"""Pulumi entry point: one stage of the payment platform.
 
-Config (``pulumi config set <key> <value>``):
+Reads the stack configuration (``payments_infra/config.py`` lists every key) and composes
+the components: roles -> keys -> data store -> functions -> API -> operations.
 
-* ``bankUrl`` (required; ``--secret`` recommended)
-* ``stage`` (default: the stack name), ``lambdaPackage`` (default
-  ``build/chalice/deployment.zip``, relative to the project root)
-* ``bankReadTimeout`` ("3"), ``tokenTtlSeconds`` ("900"), ``logRetentionDays`` (30),
-  ``authorizerTtlSeconds`` (the app's own), ``tableDeletionProtection`` (true),
-  ``apiStageName`` ("api"), ``manageApiGatewayAccount`` (false)
+This directory must never get an ``__init__.py``: with the repository root on ``sys.path``
+it would shadow the real ``pulumi`` package.
 """
 
 import sys
 from pathlib import Path
 
+import pulumi_aws as aws
+
 import pulumi
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import infra  # noqa: E402
+from payments_infra import app_model, config  # noqa: E402
+from payments_infra.api import Api, ApiArgs  # noqa: E402
+from payments_infra.datastore import DataStore, DataStoreArgs  # noqa: E402
+from payments_infra.functions import FunctionRoles, Functions, FunctionsArgs  # noqa: E402
+from payments_infra.keys import Keys, KeysArgs  # noqa: E402
+from payments_infra.operations import (  # noqa: E402
+    Operations,
+    OperationsArgs,
+    default_pending_age_alarm_seconds,
+)
 
-config = pulumi.Config()
-stage = config.get("stage") or pulumi.get_stack()
+cfg = config.read()
+prefix = cfg.name_prefix
+app = app_model.load_chalice_app()
+identity, region = aws.get_caller_identity(), aws.get_region()
 
-lambda_package = Path(config.get("lambdaPackage") or infra.DEFAULT_LAMBDA_PACKAGE)
-if not lambda_package.is_absolute():
-    lambda_package = infra.PROJECT_ROOT / lambda_package
-if not lambda_package.is_file():
-    raise FileNotFoundError(
-        f"{lambda_package} does not exist: run `chalice package` first "
-        "(cd chalice_app && chalice package --stage <stage> ../build/chalice)"
-    )
-
-platform = infra.PaymentsPlatform(
-    "payments",
-    infra.PaymentsPlatformArgs(
-        stage=stage,
-        bank_url=config.require_secret("bankUrl"),
-        chalice_app=infra.load_chalice_app(infra.CHALICE_DIR / "app.py"),
-        lambda_package=lambda_package,
-        bank_read_timeout=config.get("bankReadTimeout") or "3",
-        token_ttl_seconds=config.get("tokenTtlSeconds") or "900",
-        log_retention_days=config.get_int("logRetentionDays") or 30,
-        authorizer_ttl_seconds=config.get_int("authorizerTtlSeconds"),
-        table_deletion_protection=config.get_bool("tableDeletionProtection") is not False,
-        api_stage_name=config.get("apiStageName") or "api",
-        manage_apigateway_account=config.get_bool("manageApiGatewayAccount") or False,
+roles = FunctionRoles("roles", prefix)
+keys = Keys(
+    "keys",
+    KeysArgs(
+        name_prefix=prefix,
+        stage=cfg.stage,
+        account_id=identity.account_id,
+        region=region.region,
+        role_arns=roles.arns,
+        bank_url=cfg.bank_url,
+    ),
+)
+data = DataStore(
+    "data",
+    DataStoreArgs(
+        name_prefix=prefix,
+        kms_key_arn=keys.tables.key.arn,
+        deletion_protection=cfg.table_deletion_protection,
+    ),
+)
+functions = Functions(
+    "functions",
+    FunctionsArgs(
+        name_prefix=prefix,
+        stage=cfg.stage,
+        chalice_app=app,
+        lambda_package=cfg.lambda_package,
+        roles=roles,
+        keys=keys,
+        table_arns=data.arns,
+        log_retention_days=cfg.log_retention_days,
+        bank_read_timeout=cfg.bank_read_timeout,
+        token_ttl_seconds=cfg.token_ttl_seconds,
+    ),
+)
+api = Api(
+    "api",
+    ApiArgs(
+        name_prefix=prefix,
+        stage=cfg.stage,
+        chalice_app=app,
+        functions=functions,
+        stage_limits=cfg.stage_limits,
+        merchant_limits=cfg.merchant_limits,
+        api_stage_name=cfg.api_stage_name,
+        log_retention_days=cfg.log_retention_days,
+        authorizer_ttl_seconds=cfg.authorizer_ttl_seconds,
+        manage_apigateway_account=cfg.manage_apigateway_account,
+    ),
+)
+operations = Operations(
+    "operations",
+    OperationsArgs(
+        name_prefix=prefix,
+        stage=cfg.stage,
+        chalice_app=app,
+        functions=functions,
+        api=api,
+        pending_age_alarm_seconds=(
+            cfg.pending_age_alarm_seconds or default_pending_age_alarm_seconds(app)
+        ),
     ),
 )
 
-pulumi.export("api_url", platform.api_url)
-pulumi.export("rest_api_id", platform.rest_api.id)
-pulumi.export("table_names", platform.table_names)
-pulumi.export("table_prefix", f"payments-{stage}-")
-pulumi.export("kms_key_id", platform.data_key.arn)
-pulumi.export("kms_key_alias", platform.data_key_alias.name)
-pulumi.export("hmac_key_id", platform.hmac_key.arn)
-pulumi.export("hmac_key_alias", platform.hmac_key_alias.name)
-pulumi.export("function_names", {key: fn.name for key, fn in platform.functions.items()})
+pulumi.export("api_url", api.api_url)
+pulumi.export("rest_api_id", api.rest_api.id)
+pulumi.export("usage_plan_id", api.usage_plan.id)
+pulumi.export("table_names", data.names)
+pulumi.export("table_prefix", prefix)
+pulumi.export("kms_key_id", keys.card_data.key.arn)
+pulumi.export("kms_key_alias", keys.card_data.alias.name)
+pulumi.export("hmac_key_id", keys.fingerprint.key.arn)
+pulumi.export("hmac_key_alias", keys.fingerprint.alias.name)
+pulumi.export("bank_url_parameter", keys.bank_url_parameter.name)
+pulumi.export("alarm_topic_arn", operations.alarm_topic.arn)
+pulumi.export("function_names", {key: fn.name for key, fn in functions.functions.items()})

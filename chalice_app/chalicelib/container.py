@@ -63,6 +63,10 @@ class Container:
     def kms(self) -> Any:
         return self._client("kms")
 
+    @cached_property
+    def ssm(self) -> Any:
+        return self._client("ssm")
+
     def unit_of_work(self) -> UnitOfWork:
         from chalicelib.adapters.dynamo import UnitOfWork
 
@@ -118,11 +122,20 @@ class Container:
         return CardFingerprinter(self.kms, self.settings.hmac_key_id)
 
     @cached_property
+    def bank_url(self) -> str:
+        """The bank's base URL: from SSM Parameter Store when deployed, read once."""
+        name = self.settings.bank_url_parameter
+        if not name:
+            return self.settings.bank_url
+        response = self.ssm.get_parameter(Name=name, WithDecryption=True)
+        return str(response["Parameter"]["Value"]).rstrip("/")
+
+    @cached_property
     def bank(self) -> BankClient:
         from chalicelib.adapters.bank_client import BankClient
 
         return BankClient(
-            self.settings.bank_url,
+            self.bank_url,
             connect_timeout=self.settings.bank_connect_timeout,
             read_timeout=self.settings.bank_read_timeout,
         )

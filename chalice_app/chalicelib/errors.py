@@ -139,7 +139,7 @@ _SPECS = [
         400,
         "starting_after must be the id of one of your charges.",
     ),
-    # Answered by API Gateway itself when deployed (gateway responses in pulumi/infra.py)
+    # Answered by API Gateway itself when deployed (gateway responses: pulumi/payments_infra)
     ErrorSpec("invalid_request", INVALID_REQUEST, 400, "The request was refused."),
     ErrorSpec("rate_limited", RATE_LIMIT, 429, "Too many requests. Retry later."),
     # Faults

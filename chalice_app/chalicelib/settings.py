@@ -30,6 +30,9 @@ class Settings:
     function_timeout_seconds: float
     max_body_bytes: int
     log_level: str
+    # Deployed, the bank URL is an SSM SecureString named here (read once per container,
+    # see container.py) instead of a plain ``bank_url``.
+    bank_url_parameter: str | None = None
 
     def table(self, logical_name: str) -> str:
         """Physical table name for a logical one (``Charges`` -> ``payments-dev-Charges``)."""
@@ -73,7 +76,10 @@ def get_settings() -> Settings:
         table_prefix=prefix,
         kms_key_id=_env("PAYMENTS_KMS_KEY_ID", f"alias/{prefix}card-data"),
         hmac_key_id=_env("PAYMENTS_HMAC_KEY_ID", f"alias/{prefix}card-fingerprint"),
-        bank_url=_env("PAYMENTS_BANK_URL", "http://127.0.0.1:4545").rstrip("/"),
+        bank_url=_env(
+            "PAYMENTS_BANK_URL",
+            "" if os.environ.get("PAYMENTS_BANK_URL_PARAMETER") else "http://127.0.0.1:4545",
+        ).rstrip("/"),
         bank_connect_timeout=float(_env("PAYMENTS_BANK_CONNECT_TIMEOUT", "1")),
         bank_read_timeout=float(_env("PAYMENTS_BANK_READ_TIMEOUT", "3")),
         token_ttl_seconds=int(_env("PAYMENTS_TOKEN_TTL_SECONDS", "900")),
@@ -81,4 +87,5 @@ def get_settings() -> Settings:
         function_timeout_seconds=float(_env("PAYMENTS_FUNCTION_TIMEOUT_SECONDS", "15")),
         max_body_bytes=64 * 1024,
         log_level=_env("PAYMENTS_LOG_LEVEL", "INFO"),
+        bank_url_parameter=os.environ.get("PAYMENTS_BANK_URL_PARAMETER") or None,
     )

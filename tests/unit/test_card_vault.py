@@ -5,12 +5,10 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from chalicelib.adapters.card_vault import (
     CardFingerprinter,
@@ -54,16 +52,8 @@ class SlowKms:
 
 
 @pytest.fixture
-def kms(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
-    # The session stack points KMS at its moto server; these tests stay in-process.
-    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_KMS", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    with mock_aws():
-        yield boto3.client("kms", region_name="us-east-1")
+def kms(in_process_aws: None) -> Any:
+    return boto3.client("kms", region_name="us-east-1")
 
 
 @pytest.fixture
@@ -218,14 +208,73 @@ def test_aad_for_refuses_separator() -> None:
 # --- KMS call counts and cache limits -----------------------------------------------------
 
 
-def test_warm_cache_costs_one_generate_and_no_decrypt(
+def test_warm_cache_costs_one_generate_per_token_and_no_decrypt(
     vault: CardVault, calls: Counter[str]
 ) -> None:
-    blobs = [vault.seal(CARD, aad_for("mer_1", f"tok_{i}", "card_number")) for i in range(100)]
-    assert calls["GenerateDataKey"] == 1
-    for i, blob in enumerate(blobs):
-        assert vault.open(blob, aad_for("mer_1", f"tok_{i}", "card_number")) == CARD
+    # A data key is bound to its encryption context (merchant and token), so tokens
+    # cannot share one; the fields of one token do.
+    fields = ("card_number", "cvv", "holder")
+    blobs = {
+        (i, f): vault.seal(CARD, aad_for("mer_1", f"tok_{i}", f)) for i in range(20) for f in fields
+    }
+    assert calls["GenerateDataKey"] == 20
+    for (i, f), blob in blobs.items():
+        assert vault.open(blob, aad_for("mer_1", f"tok_{i}", f)) == CARD
     assert calls["Decrypt"] == 0
+
+
+@pytest.fixture
+def sent(kms: Any) -> list[tuple[str, dict[str, Any]]]:
+    """(operation, parameters) of every KMS call the client sends."""
+    log: list[tuple[str, dict[str, Any]]] = []
+
+    def record(model: Any, params: dict[str, Any], **_: Any) -> None:
+        log.append((model.name, dict(params)))
+
+    kms.meta.events.register("provide-client-params.kms", record)
+    return log
+
+
+def test_kms_calls_carry_the_merchant_and_token_context(
+    kms: Any, key_id: str, sent: list[tuple[str, dict[str, Any]]]
+) -> None:
+    blob = CardVault(kms, key_id).seal(CARD, aad_for("mer_1", "tok_1", "card_number"))
+    CardVault(kms, key_id).open(blob, aad_for("mer_1", "tok_1", "card_number"))
+    expected = {"merchant_id": "mer_1", "token_id": "tok_1"}
+    assert [(op, p.get("EncryptionContext")) for op, p in sent] == [
+        ("GenerateDataKey", expected),
+        ("Decrypt", expected),
+    ]
+
+
+def test_kms_refuses_the_data_key_under_another_context(kms: Any, key_id: str) -> None:
+    blob = CardVault(kms, key_id).seal(CARD, aad_for("mer_1", "tok_1", "card_number"))
+    edk = blob[3 : 3 + _edk_len(blob)]
+    # KMS itself (not only the GCM tag) refuses the key for another token or merchant.
+    for other in (
+        {"merchant_id": "mer_1", "token_id": "tok_2"},
+        {"merchant_id": "mer_2", "token_id": "tok_1"},
+    ):
+        with pytest.raises(kms.exceptions.InvalidCiphertextException):
+            kms.decrypt(CiphertextBlob=edk, KeyId=key_id, EncryptionContext=other)
+    with pytest.raises(CardVaultError):
+        CardVault(kms, key_id).open(blob, aad_for("mer_1", "tok_2", "card_number"))
+
+
+def test_plain_bytes_aad_sends_no_context(
+    vault: CardVault, sent: list[tuple[str, dict[str, Any]]]
+) -> None:
+    vault.seal(CARD, b"plain")
+    assert [op for op, _ in sent] == ["GenerateDataKey"]
+    assert "EncryptionContext" not in sent[0][1]
+
+
+def test_encryption_keys_are_lru_bounded(kms: Any, key_id: str, calls: Counter[str]) -> None:
+    vault = CardVault(kms, key_id, cache=DataKeyCache(max_encryption_keys=2))
+    for token in ("tok_1", "tok_2", "tok_1", "tok_3", "tok_2"):
+        vault.seal(CARD, aad_for("mer_1", token, "cvv"))
+    # tok_1 was refreshed before tok_3 came in, so only tok_2 had been evicted.
+    assert calls["GenerateDataKey"] == 4
 
 
 def test_cold_instance_opens_many_tokens_with_one_decrypt(

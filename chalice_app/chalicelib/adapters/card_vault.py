@@ -9,6 +9,12 @@ and edk) followed by the caller's ``aad``, so neither can be swapped without the
 failing. Plaintext data keys are cached in memory for a bounded time and number of uses,
 as the AWS Encryption SDK's caching CMM does, to keep KMS off the hot path.
 
+An aad made by :func:`aad_for` also names its merchant and token, and the vault sends them
+to KMS as the encryption context of GenerateDataKey and Decrypt: the key policy requires it,
+and CloudTrail then ties every use of the key to one merchant and token. A data key is
+bound to its context, so each token gets its own data key (its card number, CVV and
+cardholder data share it); the cache is keyed by key id *and* context.
+
 No exception raised here carries plaintext, key material or ciphertext.
 """
 
@@ -56,13 +62,47 @@ class KeyServiceError(CardVaultError):
     """KMS could not be reached or refused for a reason other than a bad ciphertext."""
 
 
-def aad_for(merchant_id: str, token_id: str, field: str) -> bytes:
+# The KMS encryption-context keys; the key policy (pulumi/keys.py) requires exactly these.
+CONTEXT_MERCHANT = "merchant_id"
+CONTEXT_TOKEN = "token_id"
+
+Context = tuple[tuple[str, str], ...]  # a hashable, ordered encryption context
+
+
+class CardAad(bytes):
+    """The GCM associated data of one field, which also knows its merchant and token.
+
+    One value carries both bindings, so the GCM aad and the KMS encryption context can
+    never name different records.
+    """
+
+    merchant_id: str
+    token_id: str
+
+    def __new__(cls, merchant_id: str, token_id: str, field: str) -> CardAad:
+        parts = (merchant_id, token_id, field)
+        # A separator inside a part would let two different triples share one aad.
+        if any("|" in part for part in parts):
+            raise ValueError("aad parts must not contain '|'")
+        aad = super().__new__(cls, "|".join(("v1", *parts)).encode())
+        aad.merchant_id, aad.token_id = merchant_id, token_id
+        return aad
+
+    @property
+    def encryption_context(self) -> dict[str, str]:
+        return {CONTEXT_MERCHANT: self.merchant_id, CONTEXT_TOKEN: self.token_id}
+
+
+def aad_for(merchant_id: str, token_id: str, field: str) -> CardAad:
     """Associated data binding a ciphertext to one merchant, token and field."""
-    parts = (merchant_id, token_id, field)
-    # A separator inside a part would let two different triples share one aad.
-    if any("|" in part for part in parts):
-        raise ValueError("aad parts must not contain '|'")
-    return "|".join(("v1", *parts)).encode()
+    return CardAad(merchant_id, token_id, field)
+
+
+def _context_of(aad: bytes) -> Context:
+    """The encryption context an aad names (none for plain bytes)."""
+    if isinstance(aad, CardAad):
+        return tuple(sorted(aad.encryption_context.items()))
+    return ()
 
 
 @dataclass
@@ -82,10 +122,12 @@ class _DecryptionKey:
 class DataKeyCache:
     """In-memory cache of KMS data keys, bounded by age and uses; thread-safe.
 
-    Encryption keys are per KMS key id and are retired after ``max_uses`` seals or
-    ``max_age_seconds``. Decrypted keys are kept per (key id, encrypted data key) in an
-    LRU of ``max_decrypted_keys`` entries with the same age limit. Times are whatever
-    clock the caller passes as ``now`` (seconds, monotonic).
+    Encryption keys are per (KMS key id, encryption context) and are retired after
+    ``max_uses`` seals or ``max_age_seconds``; at most ``max_encryption_keys`` are kept
+    (LRU), since a context names one token and is not used again once it is sealed.
+    Decrypted keys are kept per (key id, context, encrypted data key) in an LRU of
+    ``max_decrypted_keys`` entries with the same age limit. Times are whatever clock the
+    caller passes as ``now`` (seconds, monotonic).
     """
 
     def __init__(
@@ -93,16 +135,18 @@ class DataKeyCache:
         max_age_seconds: float = 300.0,
         max_uses: int = 1000,
         max_decrypted_keys: int = 256,
+        max_encryption_keys: int = 64,
     ) -> None:
-        if max_age_seconds <= 0 or max_uses < 1 or max_decrypted_keys < 1:
+        if max_age_seconds <= 0 or min(max_uses, max_decrypted_keys, max_encryption_keys) < 1:
             raise ValueError("cache limits must be positive")
         self.max_age_seconds = max_age_seconds
         self.max_uses = max_uses
         self.max_decrypted_keys = max_decrypted_keys
+        self.max_encryption_keys = max_encryption_keys
         self._encrypt_lock = threading.Lock()
         self._decrypt_lock = threading.Lock()
-        self._encryption: dict[str, _EncryptionKey] = {}
-        self._decryption: OrderedDict[tuple[str, bytes], _DecryptionKey] = OrderedDict()
+        self._encryption: OrderedDict[tuple[str, Context], _EncryptionKey] = OrderedDict()
+        self._decryption: OrderedDict[tuple[str, Context, bytes], _DecryptionKey] = OrderedDict()
 
     def __repr__(self) -> str:
         return (
@@ -114,27 +158,40 @@ class DataKeyCache:
         return now - created < self.max_age_seconds
 
     def encryption_key(
-        self, key_id: str, now: float, generate: Callable[[], tuple[bytes, bytes]]
+        self,
+        key_id: str,
+        now: float,
+        generate: Callable[[], tuple[bytes, bytes]],
+        context: Context = (),
     ) -> tuple[bytes, bytes]:
         """A (plaintext, encrypted) data key for one seal, calling ``generate`` on a miss."""
+        cache_key = (key_id, context)
         # Held across the KMS call on purpose: when a key retires under load, one thread
         # fetches the next one and the rest wait for it instead of each calling KMS.
         with self._encrypt_lock:
-            entry = self._encryption.get(key_id)
+            entry = self._encryption.get(cache_key)
             if entry is None or entry.uses >= self.max_uses or not self._fresh(entry.created, now):
                 plaintext, encrypted = generate()
                 entry = _EncryptionKey(plaintext=plaintext, encrypted=encrypted, created=now)
-                self._encryption[key_id] = entry
+                self._encryption[cache_key] = entry
+                while len(self._encryption) > self.max_encryption_keys:
+                    self._encryption.popitem(last=False)
                 # Records sealed under this key can then be opened without a Decrypt.
-                self._remember_decrypted(key_id, encrypted, plaintext, now)
+                self._remember_decrypted(key_id, encrypted, plaintext, now, context)
+            self._encryption.move_to_end(cache_key)
             entry.uses += 1
             return entry.plaintext, entry.encrypted
 
     def decryption_key(
-        self, key_id: str, encrypted: bytes, now: float, decrypt: Callable[[], bytes]
+        self,
+        key_id: str,
+        encrypted: bytes,
+        now: float,
+        decrypt: Callable[[], bytes],
+        context: Context = (),
     ) -> bytes:
         """The plaintext of ``encrypted``, calling ``decrypt`` on a miss."""
-        cache_key = (key_id, encrypted)
+        cache_key = (key_id, context, encrypted)
         with self._decrypt_lock:
             entry = self._decryption.get(cache_key)
             if entry is not None and self._fresh(entry.created, now):
@@ -143,13 +200,13 @@ class DataKeyCache:
         # Not held across KMS: opens of different keys should not queue behind each other,
         # and a rare duplicate Decrypt of the same key is harmless.
         plaintext = decrypt()
-        self._remember_decrypted(key_id, encrypted, plaintext, now)
+        self._remember_decrypted(key_id, encrypted, plaintext, now, context)
         return plaintext
 
     def _remember_decrypted(
-        self, key_id: str, encrypted: bytes, plaintext: bytes, now: float
+        self, key_id: str, encrypted: bytes, plaintext: bytes, now: float, context: Context
     ) -> None:
-        cache_key = (key_id, encrypted)
+        cache_key = (key_id, context, encrypted)
         with self._decrypt_lock:
             self._decryption[cache_key] = _DecryptionKey(plaintext=plaintext, created=now)
             self._decryption.move_to_end(cache_key)
@@ -182,17 +239,22 @@ class CardVault:
     def __repr__(self) -> str:
         return f"CardVault(key_id={self._key_id!r})"
 
-    def _generate_data_key(self) -> tuple[bytes, bytes]:
+    def _generate_data_key(self, context: Context) -> tuple[bytes, bytes]:
         try:
-            response = self._kms.generate_data_key(KeyId=self._key_id, KeySpec="AES_256")
+            response = self._kms.generate_data_key(
+                KeyId=self._key_id, KeySpec="AES_256", **_context_param(context)
+            )
         except (ClientError, BotoCoreError) as exc:
             raise KeyServiceError("could not generate a data key") from exc
         return response["Plaintext"], response["CiphertextBlob"]
 
-    def _decrypt_data_key(self, encrypted: bytes) -> bytes:
+    def _decrypt_data_key(self, encrypted: bytes, context: Context) -> bytes:
         try:
-            # KeyId pins the KMS key, so a blob whose edk came from another key is refused.
-            response = self._kms.decrypt(CiphertextBlob=encrypted, KeyId=self._key_id)
+            # KeyId pins the KMS key, so a blob whose edk came from another key is refused;
+            # KMS also refuses an edk generated under another merchant's or token's context.
+            response = self._kms.decrypt(
+                CiphertextBlob=encrypted, KeyId=self._key_id, **_context_param(context)
+            )
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             if code in _BAD_CIPHERTEXT_CODES:
@@ -204,8 +266,9 @@ class CardVault:
 
     def seal(self, plaintext: bytes, aad: bytes) -> bytes:
         """Encrypt ``plaintext`` bound to ``aad``; returns a self-describing blob."""
+        context = _context_of(aad)
         key, encrypted_key = self._cache.encryption_key(
-            self._key_id, self._clock(), self._generate_data_key
+            self._key_id, self._clock(), lambda: self._generate_data_key(context), context
         )
         if len(encrypted_key) > _MAX_EDK_BYTES:
             raise CardVaultError("the encrypted data key is too long")
@@ -227,16 +290,22 @@ class CardVault:
         encrypted_key = data[_HEADER_PREFIX_BYTES:header_len]
         nonce = data[header_len : header_len + NONCE_BYTES]
         ciphertext = data[header_len + NONCE_BYTES :]
+        context = _context_of(aad)
         key = self._cache.decryption_key(
             self._key_id,
             encrypted_key,
             self._clock(),
-            lambda: self._decrypt_data_key(encrypted_key),
+            lambda: self._decrypt_data_key(encrypted_key, context),
+            context,
         )
         try:
             return AESGCM(key).decrypt(nonce, ciphertext, header + aad)
         except (InvalidTag, ValueError):
             raise CardVaultError("the sealed data could not be opened") from None
+
+
+def _context_param(context: Context) -> dict[str, Any]:
+    return {"EncryptionContext": dict(context)} if context else {}
 
 
 class CardFingerprinter:

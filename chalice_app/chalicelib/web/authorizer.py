@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from chalice.app import AuthRequest, AuthResponse
 
@@ -24,12 +25,33 @@ class Unauthorized(Exception):
         super().__init__("Unauthorized")
 
 
+def usage_identifier_key(merchant_id: str) -> str:
+    """The API Gateway API key value that meters ``merchant_id`` (its usage plans' key).
+
+    Deployed, the REST API takes API keys from the authorizer (``AUTHORIZER`` source): the
+    merchant never sends it, so it need not be secret, only one per merchant.
+    """
+    return merchant_id
+
+
+class MeteredAuthResponse(AuthResponse):
+    """An AuthResponse that also names the usage-plan key, for per-merchant limits."""
+
+    def __init__(self, usage_identifier: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.usage_identifier = usage_identifier
+
+    def to_dict(self, request: AuthRequest) -> dict[str, Any]:
+        return {**super().to_dict(request), "usageIdentifierKey": self.usage_identifier}
+
+
 def authorize(auth_request: AuthRequest) -> AuthResponse:
     """Allow a valid key's routes (403 elsewhere), or raise a 401 and audit the rejection."""
     services = get_container()
     outcome = services.authenticator.authenticate(auth_request.token)
     if isinstance(outcome, Principal):
-        return AuthResponse(
+        return MeteredAuthResponse(
+            usage_identifier_key(outcome.merchant_id),
             routes=allowed_routes(outcome.key_type),
             principal_id=outcome.merchant_id,
             context={

@@ -1,0 +1,238 @@
+"""One Lambda per function of ``app_model.FUNCTIONS``, each with its own role and policy.
+
+All run the one ``chalice package`` artifact. Roles come first (``FunctionRoles``), so the
+key policies can name them; the policies and functions follow (``Functions``), generated
+from ``grants.GRANTS``. Each function's environment holds only what it uses.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi_aws as aws
+from chalice.app import Chalice
+
+import pulumi
+
+from . import app_model, grants
+from .keys import CARD_CONTEXT_CONDITION, Keys
+
+
+def trust_policy(service: str) -> str:
+    """An assume-role policy letting ``service`` (e.g. ``lambda.amazonaws.com``) take the role."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+            ],
+        }
+    )
+
+
+def function_name(name_prefix: str, key: str) -> str:
+    return f"{name_prefix}{key}"
+
+
+class FunctionRoles(pulumi.ComponentResource):
+    """One IAM role per function (no permissions yet: ``Functions`` attaches them)."""
+
+    def __init__(
+        self, name: str, name_prefix: str, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("payments:platform:FunctionRoles", name, None, opts)
+        self.roles: dict[str, aws.iam.Role] = {}
+        for spec in app_model.FUNCTIONS:
+            fn_name = function_name(name_prefix, spec.key)
+            self.roles[spec.key] = aws.iam.Role(
+                f"{spec.key}-role",
+                name=f"{fn_name}-role",
+                assume_role_policy=trust_policy("lambda.amazonaws.com"),
+                description=f"{spec.description} ({fn_name})",
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        self.arns: dict[str, pulumi.Output[str]] = {k: r.arn for k, r in self.roles.items()}
+        self.register_outputs({"role_arns": self.arns})
+
+
+def policy_statements(
+    key: str,
+    log_group_arn: str,
+    table_arns: dict[str, str],
+    card_data_key_arn: str,
+    fingerprint_key_arn: str,
+    bank_url_parameter_arn: str,
+) -> list[dict[str, Any]]:
+    """The IAM statements of function ``key``, from its row of the grant table."""
+    grant = grants.GRANTS[key]
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "Logs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": f"{log_group_arn}:*",
+        }
+    ]
+    for access in grant.tables:
+        table_arn = table_arns[access.table.name]
+        statements.append(
+            {
+                "Sid": f"Table{access.table.name}",
+                "Effect": "Allow",
+                "Action": list(access.actions),
+                "Resource": table_arn,
+            }
+        )
+        if access.indexes:
+            statements.append(
+                {
+                    "Sid": f"Table{access.table.name}Indexes",
+                    "Effect": "Allow",
+                    "Action": [grants.QUERY],
+                    "Resource": [f"{table_arn}/index/{index.name}" for index in access.indexes],
+                }
+            )
+    if grant.card_data_key:
+        statements.append(
+            {
+                "Sid": "CardDataKey",
+                "Effect": "Allow",
+                "Action": list(grant.card_data_key),
+                "Resource": card_data_key_arn,
+                "Condition": CARD_CONTEXT_CONDITION,
+            }
+        )
+    if grant.fingerprint_key:
+        statements.append(
+            {
+                "Sid": "CardFingerprintKey",
+                "Effect": "Allow",
+                "Action": list(grant.fingerprint_key),
+                "Resource": fingerprint_key_arn,
+            }
+        )
+    if grant.bank:
+        statements.append(
+            {
+                "Sid": "BankUrlParameter",
+                "Effect": "Allow",
+                "Action": ["ssm:GetParameter"],
+                "Resource": bank_url_parameter_arn,
+            }
+        )
+    statements.append(
+        {
+            "Sid": "AuditLogAppendOnly",
+            "Effect": "Deny",
+            "Action": list(grants.AUDIT_LOG_DENIED_ACTIONS),
+            "Resource": table_arns[grants.tables.AUDIT_LOG.name],
+        }
+    )
+    return statements
+
+
+@dataclass
+class FunctionsArgs:
+    name_prefix: str
+    stage: str
+    chalice_app: Chalice
+    lambda_package: str | Path
+    roles: FunctionRoles
+    keys: Keys
+    table_arns: dict[str, pulumi.Input[str]]
+    log_retention_days: int = 30
+    bank_read_timeout: str = "3"
+    token_ttl_seconds: str = "900"
+
+
+class Functions(pulumi.ComponentResource):
+    """Log group, role policy and Lambda function of every function."""
+
+    def __init__(
+        self, name: str, args: FunctionsArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("payments:platform:Functions", name, None, opts)
+        self.args = args
+        self.log_groups: dict[str, aws.cloudwatch.LogGroup] = {}
+        self.role_policies: dict[str, aws.iam.RolePolicy] = {}
+        self.functions: dict[str, aws.lambda_.Function] = {}
+        self.policies: dict[str, pulumi.Output[dict[str, Any]]] = {}
+        code = pulumi.FileArchive(str(args.lambda_package))
+        for spec in app_model.FUNCTIONS:
+            self._create(spec, code)
+        self.register_outputs({"function_names": {k: f.name for k, f in self.functions.items()}})
+
+    def environment(self, key: str) -> dict[str, pulumi.Input[str]]:
+        """Only what function ``key`` reads; nothing sensitive (the bank URL is in SSM)."""
+        grant, keys = grants.GRANTS[key], self.args.keys
+        env: dict[str, pulumi.Input[str]] = {
+            "PAYMENTS_STAGE": self.args.stage,
+            "PAYMENTS_TABLE_PREFIX": self.args.name_prefix,
+            "PAYMENTS_TOKEN_TTL_SECONDS": str(self.args.token_ttl_seconds),
+        }
+        if grant.card_data_key:
+            env["PAYMENTS_KMS_KEY_ID"] = keys.card_data.key.arn
+        if grant.fingerprint_key:
+            env["PAYMENTS_HMAC_KEY_ID"] = keys.fingerprint.key.arn
+        if grant.bank:
+            env["PAYMENTS_BANK_URL_PARAMETER"] = keys.bank_url_parameter_name
+            env["PAYMENTS_BANK_READ_TIMEOUT"] = str(self.args.bank_read_timeout)
+        return env
+
+    def _create(self, spec: app_model.FunctionSpec, code: pulumi.Archive) -> None:
+        args, keys = self.args, self.args.keys
+        fn_name = function_name(args.name_prefix, spec.key)
+        child = pulumi.ResourceOptions(parent=self)
+        log_group = aws.cloudwatch.LogGroup(
+            f"{spec.key}-logs",
+            name=f"/aws/lambda/{fn_name}",
+            retention_in_days=args.log_retention_days,
+            opts=child,
+        )
+        document = pulumi.Output.all(
+            log_group=log_group.arn,
+            tables=pulumi.Output.all(**args.table_arns),
+            card=keys.card_data.key.arn,
+            fingerprint=keys.fingerprint.key.arn,
+            parameter=keys.bank_url_parameter.arn,
+        ).apply(
+            lambda r: {
+                "Version": "2012-10-17",
+                "Statement": policy_statements(
+                    spec.key,
+                    r["log_group"],
+                    r["tables"],
+                    r["card"],
+                    r["fingerprint"],
+                    r["parameter"],
+                ),
+            }
+        )
+        policy = aws.iam.RolePolicy(
+            f"{spec.key}-policy",
+            name=f"{fn_name}-policy",
+            role=args.roles.roles[spec.key].id,
+            policy=document.apply(lambda doc: json.dumps(doc)),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.functions[spec.key] = aws.lambda_.Function(
+            f"{spec.key}-function",
+            name=fn_name,
+            description=spec.description,
+            runtime=app_model.RUNTIME,
+            architectures=[app_model.ARCHITECTURE],
+            handler=app_model.handler_of(args.chalice_app, spec),
+            code=code,
+            role=args.roles.arns[spec.key],
+            memory_size=spec.memory_mb,
+            timeout=spec.timeout_s,
+            reserved_concurrent_executions=spec.reserved_concurrency,
+            environment=aws.lambda_.FunctionEnvironmentArgs(variables=self.environment(spec.key)),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group, policy]),
+        )
+        self.log_groups[spec.key] = log_group
+        self.role_policies[spec.key] = policy
+        self.policies[spec.key] = document

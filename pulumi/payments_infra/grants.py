@@ -1,0 +1,101 @@
+"""The grant table: what each function may do, and nothing else (least privilege).
+
+One row per function (keys of ``app_model.FUNCTIONS``). The IAM policies
+(``functions.py``) and the key policies (``keys.py``) are both generated from it, so a
+function allowed to use a key by IAM is also the one the key policy names.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+tables = importlib.import_module("chalicelib.tables")
+
+GET, PUT, UPDATE, DELETE = (
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+)
+QUERY, CHECK = "dynamodb:Query", "dynamodb:ConditionCheckItem"
+
+GENERATE_DATA_KEY, DECRYPT, GENERATE_MAC = "kms:GenerateDataKey", "kms:Decrypt", "kms:GenerateMac"
+
+
+@dataclass(frozen=True)
+class TableAccess:
+    """DynamoDB actions on one table, and the indexes that may be queried."""
+
+    table: tables.Table
+    actions: tuple[str, ...]
+    indexes: tuple[tables.Index, ...] = ()
+
+
+@dataclass(frozen=True)
+class Grant:
+    """Everything one function's role may do besides writing its own logs."""
+
+    tables: tuple[TableAccess, ...] = ()
+    # On the card-data key; the key policy also requires the merchant/token context.
+    card_data_key: tuple[str, ...] = ()
+    # On the card-fingerprint (HMAC) key.
+    fingerprint_key: tuple[str, ...] = ()
+    # Reads the bank URL (SSM SecureString) and so may decrypt it with the secrets key.
+    bank: bool = False
+
+
+AUDIT_APPEND = TableAccess(tables.AUDIT_LOG, (PUT,))
+IDEMPOTENT = TableAccess(tables.IDEMPOTENCY_KEYS, (GET, PUT, UPDATE, DELETE, CHECK))
+# Settling a pending charge or refund (GET, the sweep, a resumed retry) updates it in place.
+SETTLE = (GET, QUERY, UPDATE, CHECK)
+
+GRANTS: dict[str, Grant] = {
+    "token": Grant(
+        tables=(TableAccess(tables.TOKENS, (PUT,)), AUDIT_APPEND),
+        card_data_key=(GENERATE_DATA_KEY,),
+        fingerprint_key=(GENERATE_MAC,),
+    ),
+    "charge": Grant(
+        tables=(
+            TableAccess(tables.TOKENS, (GET, UPDATE, CHECK)),
+            TableAccess(tables.CHARGES, (*SETTLE, PUT)),
+            IDEMPOTENT,
+            AUDIT_APPEND,
+        ),
+        card_data_key=(DECRYPT,),
+        bank=True,
+    ),
+    "refund": Grant(
+        tables=(TableAccess(tables.CHARGES, (*SETTLE, PUT)), IDEMPOTENT, AUDIT_APPEND),
+        bank=True,
+    ),
+    # Reads and the sweep are not audited (only state-changing requests are).
+    "reads": Grant(
+        tables=(TableAccess(tables.CHARGES, SETTLE, indexes=(tables.CHARGES_LIST_INDEX,)),),
+        bank=True,
+    ),
+    "authorizer": Grant(tables=(TableAccess(tables.API_KEYS, (GET,)), AUDIT_APPEND)),
+    "reconciler": Grant(
+        tables=(TableAccess(tables.CHARGES, SETTLE, indexes=(tables.PENDING_INDEX,)),),
+        bank=True,
+    ),
+}
+
+# The audit log is append-only for every function, whatever any Allow says.
+AUDIT_LOG_DENIED_ACTIONS = (
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:PartiQLUpdate",
+    "dynamodb:PartiQLDelete",
+)
+
+
+def holders(kind: str, action: str) -> list[str]:
+    """Function keys granted ``action`` on key ``kind`` (``card_data_key``/``fingerprint_key``)."""
+    return [key for key, grant in GRANTS.items() if action in getattr(grant, kind)]
+
+
+def bank_callers() -> list[str]:
+    return [key for key, grant in GRANTS.items() if grant.bank]

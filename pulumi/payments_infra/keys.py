@@ -1,0 +1,290 @@
+"""KMS keys with explicit key policies, and the bank URL as an SSM SecureString.
+
+* card-data key: envelope encryption of card data. Only the functions the grant table
+  names may use it, each for its own action, and only with an encryption context naming
+  a merchant and a token (the card vault sends it; CloudTrail records it).
+* card-fingerprint key: HMAC of card numbers, GenerateMac for the token function only.
+* tables key: DynamoDB encryption at rest, usable only through DynamoDB in this account.
+* secrets key: the SSM SecureString of the bank URL; decrypted through SSM only by the
+  functions that call the bank (and by administrators the account's IAM allows).
+
+The account (its IAM administrators) administers every key but, for the card keys, has
+no use of them: ``kms:*`` in an IAM policy does not let anyone decrypt card data.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi_aws as aws
+
+import pulumi
+
+from . import grants
+
+vault = importlib.import_module("chalicelib.adapters.card_vault")
+
+# Administration without use (no Encrypt/Decrypt/GenerateDataKey/GenerateMac).
+ADMIN_ACTIONS = (
+    "kms:CancelKeyDeletion",
+    "kms:CreateAlias",
+    "kms:DeleteAlias",
+    "kms:DescribeKey",
+    "kms:DisableKey",
+    "kms:DisableKeyRotation",
+    "kms:EnableKey",
+    "kms:EnableKeyRotation",
+    "kms:GetKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:ListGrants",
+    "kms:ListKeyPolicies",
+    "kms:ListResourceTags",
+    "kms:PutKeyPolicy",
+    "kms:RevokeGrant",
+    "kms:ScheduleKeyDeletion",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:UpdateAlias",
+    "kms:UpdateKeyDescription",
+)
+# What DynamoDB needs on a customer-managed table key (AWS's documented key policy).
+DYNAMODB_USE_ACTIONS = (
+    "kms:Decrypt",
+    "kms:DescribeKey",
+    "kms:Encrypt",
+    "kms:GenerateDataKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+)
+# The encryption context the card vault sends: merchant and token ids, nothing else.
+CARD_CONTEXT_CONDITION = {
+    "StringLike": {
+        f"kms:EncryptionContext:{vault.CONTEXT_MERCHANT}": "mer_*",
+        f"kms:EncryptionContext:{vault.CONTEXT_TOKEN}": "tok_*",
+    },
+    "ForAllValues:StringEquals": {
+        "kms:EncryptionContextKeys": [vault.CONTEXT_MERCHANT, vault.CONTEXT_TOKEN]
+    },
+}
+
+
+def _policy(*statements: dict[str, Any]) -> dict[str, Any]:
+    return {"Version": "2012-10-17", "Statement": list(statements)}
+
+
+def _admin(account_id: str) -> dict[str, Any]:
+    return {
+        "Sid": "AccountAdministersTheKey",
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+        "Action": list(ADMIN_ACTIONS),
+        "Resource": "*",
+    }
+
+
+def _use_by_roles(
+    kind: str, role_arns: dict[str, str], condition: dict[str, Any] | None
+) -> list[dict[str, Any]]:
+    """One statement per action of ``kind`` in the grant table, naming its roles."""
+    actions = sorted({a for g in grants.GRANTS.values() for a in getattr(g, kind)})
+    statements = []
+    for action in actions:
+        statement: dict[str, Any] = {
+            "Sid": "Use" + action.split(":")[1],
+            "Effect": "Allow",
+            "Principal": {"AWS": [role_arns[k] for k in grants.holders(kind, action)]},
+            "Action": action,
+            "Resource": "*",
+        }
+        if condition:
+            statement["Condition"] = condition
+        statements.append(statement)
+    return statements
+
+
+def card_data_key_policy(account_id: str, role_arns: dict[str, str]) -> dict[str, Any]:
+    return _policy(
+        _admin(account_id), *_use_by_roles("card_data_key", role_arns, CARD_CONTEXT_CONDITION)
+    )
+
+
+def fingerprint_key_policy(account_id: str, role_arns: dict[str, str]) -> dict[str, Any]:
+    return _policy(_admin(account_id), *_use_by_roles("fingerprint_key", role_arns, None))
+
+
+def tables_key_policy(account_id: str, region: str) -> dict[str, Any]:
+    in_dynamodb = {
+        "kms:CallerAccount": account_id,
+        "kms:ViaService": f"dynamodb.{region}.amazonaws.com",
+    }
+    return _policy(
+        _admin(account_id),
+        {
+            # Access to the data is decided by the tables' IAM grants; the key only
+            # keeps it unreadable outside DynamoDB and outside this account.
+            "Sid": "UseThroughDynamoDBInThisAccount",
+            "Effect": "Allow",
+            "Principal": {"AWS": "*"},
+            "Action": list(DYNAMODB_USE_ACTIONS),
+            "Resource": "*",
+            "Condition": {"StringEquals": in_dynamodb},
+        },
+        {
+            # DynamoDB holds the table's key through a grant it creates for itself.
+            "Sid": "DynamoDBCreatesItsGrants",
+            "Effect": "Allow",
+            "Principal": {"AWS": "*"},
+            "Action": "kms:CreateGrant",
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": in_dynamodb,
+                "Bool": {"kms:GrantIsForAWSResource": "true"},
+            },
+        },
+        {
+            "Sid": "DynamoDBDescribesTheKey",
+            "Effect": "Allow",
+            "Principal": {"Service": "dynamodb.amazonaws.com"},
+            "Action": ["kms:DescribeKey", "kms:GetKeyPolicy", "kms:ListGrants"],
+            "Resource": "*",
+        },
+    )
+
+
+def secrets_key_policy(
+    account_id: str, region: str, role_arns: dict[str, str], parameter_arn: str
+) -> dict[str, Any]:
+    via_ssm = {"kms:ViaService": f"ssm.{region}.amazonaws.com"}
+    return _policy(
+        _admin(account_id),
+        {
+            # The deployer writes (and the provider reads back) the parameter; only
+            # principals whose IAM policy grants these actions can.
+            "Sid": "AccountManagesSecretsThroughSSM",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+            "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
+            "Resource": "*",
+            "Condition": {"StringEquals": via_ssm},
+        },
+        {
+            "Sid": "BankCallersReadTheBankUrl",
+            "Effect": "Allow",
+            "Principal": {"AWS": [role_arns[k] for k in grants.bank_callers()]},
+            "Action": "kms:Decrypt",
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {**via_ssm, "kms:EncryptionContext:PARAMETER_ARN": parameter_arn}
+            },
+        },
+    )
+
+
+@dataclass
+class KeysArgs:
+    name_prefix: str  # payments-<stage>-
+    stage: str
+    account_id: str
+    region: str
+    role_arns: dict[str, pulumi.Input[str]]  # function key -> its role's ARN
+    bank_url: pulumi.Input[str]
+    deletion_window_days: int = 30
+
+
+@dataclass
+class _Key:
+    key: aws.kms.Key
+    alias: aws.kms.Alias
+    policy: pulumi.Output[dict[str, Any]] = field(repr=False)
+
+
+class Keys(pulumi.ComponentResource):
+    """The platform's KMS keys and the bank URL parameter."""
+
+    def __init__(
+        self, name: str, args: KeysArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("payments:platform:Keys", name, None, opts)
+        self.args = args
+        roles = pulumi.Output.all(**args.role_arns)
+        account, region = args.account_id, args.region
+
+        self.bank_url_parameter_name = f"/payments/{args.stage}/bank-url"
+        parameter_arn = f"arn:aws:ssm:{region}:{account}:parameter{self.bank_url_parameter_name}"
+
+        self.card_data = self._key(
+            "card-data",
+            "envelope encryption of card data",
+            roles.apply(lambda arns: card_data_key_policy(account, arns)),
+            rotation=True,
+        )
+        self.fingerprint = self._key(
+            "card-fingerprint",
+            "HMAC of card numbers",
+            roles.apply(lambda arns: fingerprint_key_policy(account, arns)),
+            usage="GENERATE_VERIFY_MAC",
+            spec="HMAC_256",
+            rotation=False,  # KMS cannot rotate HMAC keys
+        )
+        self.tables = self._key(
+            "tables",
+            "DynamoDB encryption at rest",
+            pulumi.Output.from_input(tables_key_policy(account, region)),
+            rotation=True,
+        )
+        self.secrets = self._key(
+            "secrets",
+            "SSM SecureString parameters (bank URL)",
+            roles.apply(lambda arns: secrets_key_policy(account, region, arns, parameter_arn)),
+            rotation=True,
+        )
+        self.bank_url_parameter = aws.ssm.Parameter(
+            "bank-url",
+            name=self.bank_url_parameter_name,
+            type="SecureString",
+            key_id=self.secrets.key.arn,
+            value=args.bank_url,
+            description="Base URL of the bank (read once per function container)",
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.register_outputs(
+            {
+                "card_data_key_arn": self.card_data.key.arn,
+                "fingerprint_key_arn": self.fingerprint.key.arn,
+                "tables_key_arn": self.tables.key.arn,
+                "secrets_key_arn": self.secrets.key.arn,
+            }
+        )
+
+    def _key(
+        self,
+        name: str,
+        purpose: str,
+        policy: pulumi.Output[dict[str, Any]],
+        *,
+        rotation: bool,
+        usage: str = "ENCRYPT_DECRYPT",
+        spec: str = "SYMMETRIC_DEFAULT",
+    ) -> _Key:
+        prefix = self.args.name_prefix
+        key = aws.kms.Key(
+            f"{name}-key",
+            description=f"{prefix}{name}: {purpose}",
+            key_usage=usage,
+            customer_master_key_spec=spec,
+            enable_key_rotation=rotation,
+            deletion_window_in_days=self.args.deletion_window_days,
+            policy=policy.apply(lambda doc: json.dumps(doc, sort_keys=True)),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        alias = aws.kms.Alias(
+            f"{name}-key-alias",
+            name=f"alias/{prefix}{name}",
+            target_key_id=key.key_id,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return _Key(key, alias, policy)

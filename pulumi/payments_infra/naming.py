@@ -1,0 +1,47 @@
+"""Stage names and the AWS limits on the names derived from them.
+
+Every physical name is ``payments-<stage>-...``; the stage is checked here once, so a
+stage that would make any name too long (or invalid) is refused before anything is
+created. The limits are AWS's documented ones, checked by the infra tests against every
+resource the program registers for the longest allowed stage name.
+"""
+
+from __future__ import annotations
+
+import re
+
+APP = "payments"
+MAX_STAGE_LENGTH = 16
+STAGE_PATTERN = re.compile(rf"^[a-z][a-z0-9]{{0,{MAX_STAGE_LENGTH - 1}}}$")
+
+# Resource type -> (property holding the name, max length, allowed characters).
+NAME_LIMITS: dict[str, tuple[str, int, str]] = {
+    "aws:lambda/function:Function": ("name", 64, r"[A-Za-z0-9_-]+"),
+    "aws:iam/role:Role": ("name", 64, r"[\w+=,.@-]+"),
+    "aws:iam/rolePolicy:RolePolicy": ("name", 128, r"[\w+=,.@-]+"),
+    "aws:dynamodb/table:Table": ("name", 255, r"[A-Za-z0-9_.-]{3,}"),
+    "aws:kms/alias:Alias": ("name", 256, r"alias/[A-Za-z0-9/_-]+"),
+    "aws:cloudwatch/logGroup:LogGroup": ("name", 512, r"[\w#/.-]+"),
+    "aws:cloudwatch/eventRule:EventRule": ("name", 64, r"[\w.-]+"),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": ("name", 255, r"[ -~]+"),
+    "aws:apigateway/restApi:RestApi": ("name", 1024, r"[ -~]+"),
+    "aws:apigateway/stage:Stage": ("stageName", 128, r"[A-Za-z0-9_-]+"),
+    "aws:apigateway/usagePlan:UsagePlan": ("name", 1024, r"[ -~]+"),
+    "aws:ssm/parameter:Parameter": ("name", 1011, r"/[A-Za-z0-9_.\-/]+"),
+    "aws:sns/topic:Topic": ("name", 256, r"[A-Za-z0-9_-]+"),
+}
+
+
+def validate_stage(stage: str) -> str:
+    """``stage`` if it is a valid stage name, else ValueError (lowercase, <= 16 chars)."""
+    if not STAGE_PATTERN.fullmatch(stage):
+        raise ValueError(
+            f"stage {stage!r} must match {STAGE_PATTERN.pattern}: lowercase letters and "
+            f"digits, starting with a letter, at most {MAX_STAGE_LENGTH} characters"
+        )
+    return stage
+
+
+def name_prefix(stage: str) -> str:
+    """``payments-<stage>-``: the prefix of every physical name of a stage."""
+    return f"{APP}-{validate_stage(stage)}-"

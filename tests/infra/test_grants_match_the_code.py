@@ -1,0 +1,187 @@
+"""The grant table against what the code really calls, on the local stack.
+
+Mocks and linters cannot tell whether a function's role lets it do its job. Here every
+route group runs through Chalice's test client against moto and the mock bank while
+the AWS calls are recorded (per function: the authorizer's by the code it runs in, the
+others by the route called); each must be allowed by that function's row of
+``grants.GRANTS``. A change in the code that needs a new permission fails here, not in
+production as an AccessDenied.
+"""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from chalicelib.container import Container, get_container, reset_container
+from payments_infra import app_model, grants
+from tests.helpers import VISA, HandlerApi, charge_body, tokenize
+
+BANK_ERROR_CARD = "4000000000000119"
+DECLINED_CARD = "4000000000000002"
+REFUND_DECLINED_CARD = "4000000000005126"
+
+_WRITE_ITEM_ACTIONS = {
+    "Put": grants.PUT,
+    "Update": grants.UPDATE,
+    "Delete": grants.DELETE,
+    "ConditionCheck": grants.CHECK,
+}
+
+
+@dataclass
+class Recorder:
+    """(function, IAM action, resource) of every AWS call made while a function runs."""
+
+    table_prefix: str
+    kms_keys: dict[str, str]  # key id as configured -> grant kind
+    function: str | None = None
+    calls: set[tuple[str, str, str]] = field(default_factory=set)
+    contexts: list[dict[str, str] | None] = field(default_factory=list)
+
+    def _who(self) -> str | None:
+        frame = sys._getframe()
+        while frame is not None:
+            if frame.f_code.co_filename.endswith("chalicelib/web/authorizer.py"):
+                return "authorizer"
+            frame = frame.f_back  # type: ignore[assignment]
+        return self.function
+
+    def _table(self, name: str) -> str:
+        return name.removeprefix(self.table_prefix)
+
+    def dynamodb(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        who = self._who()
+        if who is None:
+            return
+        operation = model.name
+        if operation == "TransactWriteItems":
+            for item in params["TransactItems"]:
+                ((kind, body),) = item.items()
+                self.calls.add((who, _WRITE_ITEM_ACTIONS[kind], self._table(body["TableName"])))
+        elif operation == "TransactGetItems":
+            for item in params["TransactItems"]:
+                self.calls.add((who, grants.GET, self._table(item["Get"]["TableName"])))
+        elif operation in ("BatchGetItem", "BatchWriteItem"):
+            for name in params["RequestItems"]:
+                self.calls.add((who, f"dynamodb:{operation}", self._table(name)))
+        else:
+            resource = self._table(params["TableName"])
+            if params.get("IndexName"):
+                resource += f"/index/{params['IndexName']}"
+            self.calls.add((who, f"dynamodb:{operation}", resource))
+
+    def kms(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        who = self._who()
+        if who is None:
+            return
+        self.calls.add((who, f"kms:{model.name}", self.kms_keys.get(params["KeyId"], "?")))
+        if model.name in ("GenerateDataKey", "Decrypt"):
+            self.contexts.append(params.get("EncryptionContext"))
+
+
+def allowed(function: str, action: str, resource: str) -> bool:
+    grant = grants.GRANTS[function]
+    if action.startswith("kms:"):
+        return action in getattr(grant, resource, ())
+    table, _, index = resource.partition("/index/")
+    for access in grant.tables:
+        if access.table.name != table:
+            continue
+        if index:
+            return action == grants.QUERY and index in {i.name for i in access.indexes}
+        return action in access.actions
+    return False
+
+
+@pytest.fixture
+def recorder(services: Any) -> Iterator[Recorder]:
+    settings = services.settings
+    recorder = Recorder(
+        table_prefix=settings.table_prefix,
+        kms_keys={settings.kms_key_id: "card_data_key", settings.hmac_key_id: "fingerprint_key"},
+    )
+    yield recorder
+    reset_container(services)
+
+
+def run_as(recorder: Recorder, function: str | None) -> None:
+    """Calls from now on are ``function``'s, made from a container of its own (as deployed:
+    e.g. the charge function has no data key cached by the token function)."""
+    container = Container(get_container().settings)
+    container.dynamodb.meta.events.register("provide-client-params.dynamodb", recorder.dynamodb)
+    container.kms.meta.events.register("provide-client-params.kms", recorder.kms)
+    reset_container(container)
+    recorder.function = function
+
+
+def test_every_call_of_every_function_is_granted(
+    recorder: Recorder, client: Any, merchant: Any
+) -> None:
+    api, key = HandlerApi(client), merchant.secret_key
+    routes = app_model.route_table(app_model.load_chalice_app())
+
+    def call(method: str, route: str, path: str | None = None, **kwargs: Any) -> Any:
+        if recorder.function != routes[(method, route)]:
+            run_as(recorder, routes[(method, route)])
+        return api.request(method, path or route, key=kwargs.pop("key", key), **kwargs)
+
+    run_as(recorder, "token")
+    tokens = [tokenize(api, key, n) for n in (VISA, VISA, DECLINED_CARD, BANK_ERROR_CARD)]
+    refund_token = tokenize(api, key, REFUND_DECLINED_CARD)
+
+    charges = []
+    for token in (*tokens, refund_token):
+        idempotency = {"Idempotency-Key": str(uuid.uuid4())}
+        body = charge_body(token, amount=5000)
+        response = call("POST", "/charge", body=body, headers=idempotency)
+        replay = call("POST", "/charge", body=body, headers=idempotency)
+        assert replay.status == response.status
+        charges.append(
+            response.json["error"]["charge"] if response.status >= 400 else response.data["id"]
+        )
+    assert call("POST", "/charge", body=charge_body(tokens[0])).status == 400  # token used
+
+    assert call("GET", "/charge/{charge_id}", f"/charge/{charges[0]}").status == 200
+    assert call("GET", "/charges", "/charges?limit=2").status == 200
+    assert call("GET", "/charges", f"/charges?starting_after={charges[1]}").status == 200
+    assert call("GET", "/health", key=None).status == 200
+
+    for charge_id, amount in ((charges[0], 1000), (charges[0], None), (charges[-1], 100)):
+        body = {"charge_id": charge_id, **({"amount": amount} if amount else {})}
+        call("POST", "/refund", body=body, headers={"Idempotency-Key": str(uuid.uuid4())})
+    assert call("POST", "/refund", body={"charge_id": charges[0]}).status == 409
+
+    assert call("GET", "/charges", key="sk_test_" + "x" * 40).status == 401  # audited
+
+    run_as(recorder, "reconciler")
+    event = client.events.generate_cw_event(
+        source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
+    )
+    client.lambda_.invoke("reconcile_pending", event)
+    run_as(recorder, None)
+
+    by_function: dict[str, set[tuple[str, str]]] = {}
+    for function, action, resource in recorder.calls:
+        by_function.setdefault(function, set()).add((action, resource))
+    assert set(by_function) == {s.key for s in app_model.FUNCTIONS}, set(by_function)
+    denied = sorted(c for c in recorder.calls if not allowed(*c))
+    assert denied == [], f"calls the grant table does not allow: {denied}"
+    # The key policy requires the merchant and token context on every data-key call.
+    assert ("charge", "kms:Decrypt", "card_data_key") in recorder.calls
+    assert recorder.contexts and all(
+        set(c or {}) == {"merchant_id", "token_id"} for c in recorder.contexts
+    )
+
+
+def test_the_checker_would_refuse_an_ungranted_call() -> None:
+    assert not allowed("reads", "kms:Decrypt", "card_data_key")
+    assert not allowed("authorizer", grants.PUT, "Tokens")
+    assert not allowed("reads", grants.QUERY, "Charges/index/pending")
+    assert allowed("charge", "kms:Decrypt", "card_data_key")
+    assert allowed("reconciler", grants.QUERY, "Charges/index/pending")

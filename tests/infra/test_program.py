@@ -1,0 +1,531 @@
+"""The Pulumi program under mocks: what each resource is asked to be."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import pulumi
+from payments_infra import app_model, grants, naming
+from tests.infra.conftest import (
+    ACCOUNT,
+    BANK_URL,
+    PROGRAM_DIR,
+    REGION,
+    Build,
+    RecordingMocks,
+    key_policy,
+    role_policy,
+)
+
+tables = grants.tables
+FUNCTION = "aws:lambda/function:Function"
+API_FUNCTIONS = {"token", "charge", "refund", "reads"}
+
+
+def _by_sid(statements: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {s["Sid"]: s for s in statements}
+
+
+def _table_arn(logical: str) -> str:
+    return f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/payments-dev-{logical}"
+
+
+def _role_arn(key: str) -> str:
+    return f"arn:aws:iam::{ACCOUNT}:role/payments-dev-{key}-role"
+
+
+def _actions(statement: dict[str, Any]) -> set[str]:
+    action = statement["Action"]
+    return {action} if isinstance(action, str) else set(action)
+
+
+def _principals(statement: dict[str, Any]) -> set[str]:
+    aws = statement["Principal"].get("AWS", [])
+    return {aws} if isinstance(aws, str) else set(aws)
+
+
+def _functions(mocks: RecordingMocks) -> dict[str, dict[str, Any]]:
+    return {f["name"].removeprefix("payments-dev-"): f for f in mocks.of_type(FUNCTION)}
+
+
+# ---- layout --------------------------------------------------------------------------------
+
+
+def test_pulumi_is_the_real_package_and_program_dir_is_not_a_package() -> None:
+    assert not (PROGRAM_DIR / "__init__.py").exists()
+    assert Path(pulumi.__file__).parent != PROGRAM_DIR
+
+
+def test_one_component_per_concern(mocks: RecordingMocks) -> None:
+    components = {t for t, _, _ in mocks.resources if t.startswith("payments:")}
+    assert components == {
+        f"payments:platform:{name}"
+        for name in ("FunctionRoles", "Keys", "DataStore", "Functions", "Api", "Operations")
+    }
+
+
+# ---- functions -----------------------------------------------------------------------------
+
+
+def test_one_function_per_route_group(mocks: RecordingMocks) -> None:
+    functions = _functions(mocks)
+    assert set(functions) == {"token", "charge", "refund", "reads", "authorizer", "reconciler"}
+    for key in API_FUNCTIONS:
+        assert functions[key]["handler"] == "app.app"
+    assert functions["authorizer"]["handler"] == "app.api_key_authorizer"
+    assert functions["reconciler"]["handler"] == "app.reconcile_pending"
+    for key, fn in functions.items():
+        spec = app_model.FUNCTIONS_BY_KEY[key]
+        assert fn["runtime"] == "python3.11"
+        assert fn["architectures"] == ["x86_64"]
+        assert (fn["memorySize"], fn["timeout"]) == (spec.memory_mb, spec.timeout_s)
+        assert fn["role"] == _role_arn(key)
+        assert isinstance(fn["code"], pulumi.FileArchive)
+    assert functions["reconciler"]["reservedConcurrentExecutions"] == 1
+
+
+def test_every_route_is_served_by_its_own_group(openapi: dict[str, Any]) -> None:
+    expected = {
+        ("POST", "/token"): "token",
+        ("POST", "/charge"): "charge",
+        ("POST", "/refund"): "refund",
+        ("GET", "/charge/{charge_id}"): "reads",
+        ("GET", "/charges"): "reads",
+        ("GET", "/health"): "reads",
+    }
+    seen = {}
+    for path, methods in openapi["paths"].items():
+        for method, operation in methods.items():
+            uri = operation["x-amazon-apigateway-integration"]["uri"]
+            seen[(method.upper(), path)] = uri.split("function:payments-dev-")[1].split("/")[0]
+    assert seen == expected
+
+
+def test_environment_holds_only_what_each_function_uses(mocks: RecordingMocks) -> None:
+    functions = _functions(mocks)
+    envs = {k: f["environment"]["variables"] for k, f in functions.items()}
+    for env in envs.values():
+        assert env["PAYMENTS_STAGE"] == "dev"
+        assert env["PAYMENTS_TABLE_PREFIX"] == "payments-dev-"
+        assert "PAYMENTS_BANK_URL" not in env  # never a plain URL: SSM only
+        assert BANK_URL not in json.dumps(env)
+    with_kms = {k for k, env in envs.items() if "PAYMENTS_KMS_KEY_ID" in env}
+    with_hmac = {k for k, env in envs.items() if "PAYMENTS_HMAC_KEY_ID" in env}
+    with_bank = {k for k, env in envs.items() if "PAYMENTS_BANK_URL_PARAMETER" in env}
+    assert (with_kms, with_hmac) == ({"token", "charge"}, {"token"})
+    assert with_bank == {"charge", "refund", "reads", "reconciler"}
+    assert envs["charge"]["PAYMENTS_BANK_URL_PARAMETER"] == "/payments/dev/bank-url"
+    assert envs["charge"]["PAYMENTS_KMS_KEY_ID"].endswith("key/key-card-data-key")
+
+
+def test_bank_url_is_a_secure_string_under_the_secrets_key(mocks: RecordingMocks) -> None:
+    (parameter,) = mocks.of_type("aws:ssm/parameter:Parameter")
+    assert parameter["type"] == "SecureString"
+    assert parameter["value"] == BANK_URL
+    assert parameter["keyId"].endswith("key/key-secrets-key")
+    assert mocks.was_secret("aws:ssm/parameter:Parameter", "bank-url", "value")
+
+
+def test_log_groups_with_retention(build: Build) -> None:
+    mocks = build(logRetentionDays="14")
+    groups = {
+        g["name"]: g["retentionInDays"] for g in mocks.of_type("aws:cloudwatch/logGroup:LogGroup")
+    }
+    assert groups == {
+        **{f"/aws/lambda/payments-dev-{spec.key}": 14 for spec in app_model.FUNCTIONS},
+        "/aws/apigateway/payments-dev-api/access": 14,
+    }
+
+
+# ---- IAM: the grant table ------------------------------------------------------------------
+
+
+def _granted(mocks: RecordingMocks, action: str, resource_suffix: str) -> set[str]:
+    holders = set()
+    for spec in app_model.FUNCTIONS:
+        for statement in role_policy(mocks, spec.key):
+            resources = statement["Resource"]
+            resources = [resources] if isinstance(resources, str) else resources
+            if (
+                statement["Effect"] == "Allow"
+                and action in _actions(statement)
+                and any(r.endswith(resource_suffix) for r in resources)
+            ):
+                holders.add(spec.key)
+    return holders
+
+
+def test_only_the_charge_function_decrypts_card_data(mocks: RecordingMocks) -> None:
+    assert _granted(mocks, "kms:Decrypt", "key/key-card-data-key") == {"charge"}
+
+
+def test_only_the_token_function_generates_data_keys_and_macs(mocks: RecordingMocks) -> None:
+    assert _granted(mocks, "kms:GenerateDataKey", "key/key-card-data-key") == {"token"}
+    assert _granted(mocks, "kms:GenerateMac", "key/key-card-fingerprint-key") == {"token"}
+
+
+def test_reads_refund_and_authorizer_touch_no_kms_and_no_tokens(mocks: RecordingMocks) -> None:
+    for key in ("reads", "refund", "authorizer", "reconciler"):
+        statements = role_policy(mocks, key)
+        assert not any(a.startswith("kms:") for s in statements for a in _actions(s)), key
+        assert "TableTokens" not in _by_sid(statements), key
+
+
+def test_authorizer_reads_api_keys_and_appends_to_the_audit_log_only(
+    mocks: RecordingMocks,
+) -> None:
+    statements = _by_sid(role_policy(mocks, "authorizer"))
+    assert set(statements) == {"Logs", "TableApiKeys", "TableAuditLog", "AuditLogAppendOnly"}
+    assert statements["TableApiKeys"]["Action"] == ["dynamodb:GetItem"]
+    assert statements["TableApiKeys"]["Resource"] == _table_arn("ApiKeys")
+    assert statements["TableAuditLog"]["Action"] == ["dynamodb:PutItem"]
+    assert _granted(mocks, "dynamodb:GetItem", "table/payments-dev-ApiKeys") == {"authorizer"}
+
+
+def test_only_bank_callers_read_the_bank_url(mocks: RecordingMocks) -> None:
+    parameter = f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/payments/dev/bank-url"
+    assert _granted(mocks, "ssm:GetParameter", parameter) == {
+        "charge",
+        "refund",
+        "reads",
+        "reconciler",
+    }
+
+
+def test_indexes_are_granted_per_function(mocks: RecordingMocks) -> None:
+    reads = _by_sid(role_policy(mocks, "reads"))["TableChargesIndexes"]["Resource"]
+    sweep = _by_sid(role_policy(mocks, "reconciler"))["TableChargesIndexes"]["Resource"]
+    assert reads == [f"{_table_arn('Charges')}/index/by_merchant"]
+    assert sweep == [f"{_table_arn('Charges')}/index/pending"]
+
+
+@pytest.mark.parametrize("key", [spec.key for spec in app_model.FUNCTIONS])
+def test_no_wildcards_and_audit_log_append_only(mocks: RecordingMocks, key: str) -> None:
+    statements = role_policy(mocks, key)
+    for statement in statements:
+        assert not any("*" in action for action in _actions(statement))
+        resources = statement["Resource"]
+        for resource in [resources] if isinstance(resources, str) else resources:
+            assert resource != "*"
+            if resource.startswith(("arn:aws:dynamodb", "arn:aws:kms")):
+                assert "*" not in resource
+    deny = _by_sid(statements)["AuditLogAppendOnly"]
+    assert deny["Effect"] == "Deny"
+    assert {"dynamodb:UpdateItem", "dynamodb:DeleteItem"} <= set(deny["Action"])
+    assert deny["Resource"] == _table_arn("AuditLog")
+    logs = _by_sid(statements)["Logs"]["Resource"]
+    assert logs == f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/payments-dev-{key}:*"
+
+
+def test_the_iam_policies_follow_the_grant_table(mocks: RecordingMocks) -> None:
+    for key, grant in grants.GRANTS.items():
+        statements = _by_sid(role_policy(mocks, key))
+        for access in grant.tables:
+            statement = statements[f"Table{access.table.name}"]
+            assert statement["Action"] == list(access.actions)
+            assert statement["Resource"] == _table_arn(access.table.name)
+
+
+# ---- KMS: keys and key policies ------------------------------------------------------------
+
+
+def test_keys(mocks: RecordingMocks) -> None:
+    keys = {k["description"].split(":")[0]: k for k in mocks.of_type("aws:kms/key:Key")}
+    assert set(keys) == {
+        "payments-dev-card-data",
+        "payments-dev-card-fingerprint",
+        "payments-dev-tables",
+        "payments-dev-secrets",
+    }
+    for name, key in keys.items():
+        if name.endswith("fingerprint"):
+            assert (key["customerMasterKeySpec"], key["keyUsage"]) == (
+                "HMAC_256",
+                "GENERATE_VERIFY_MAC",
+            )
+            assert not key.get("enableKeyRotation")  # KMS cannot rotate HMAC keys
+        else:
+            assert key["enableKeyRotation"] is True
+    aliases = {a["name"]: a["targetKeyId"] for a in mocks.of_type("aws:kms/alias:Alias")}
+    assert aliases["alias/payments-dev-card-data"] == "key-card-data-key"
+    assert aliases["alias/payments-dev-card-fingerprint"] == "key-card-fingerprint-key"
+
+
+def _admin_has_no_use(statements: list[dict[str, Any]]) -> None:
+    admin = _by_sid(statements)["AccountAdministersTheKey"]
+    assert _principals(admin) == {f"arn:aws:iam::{ACCOUNT}:root"}
+    use = {
+        "kms:Decrypt",
+        "kms:Encrypt",
+        "kms:GenerateDataKey",
+        "kms:GenerateMac",
+        "kms:ReEncryptFrom",
+    }
+    assert not _actions(admin) & use
+    assert not any("*" in action for action in _actions(admin))
+
+
+def test_card_data_key_policy(mocks: RecordingMocks) -> None:
+    statements = key_policy(mocks, "card-data")
+    _admin_has_no_use(statements)
+    users = {
+        a: _principals(s)
+        for s in statements
+        if s["Sid"] != "AccountAdministersTheKey"
+        for a in _actions(s)
+    }
+    assert users == {
+        "kms:GenerateDataKey": {_role_arn("token")},
+        "kms:Decrypt": {_role_arn("charge")},
+    }
+    for statement in statements[1:]:
+        condition = statement["Condition"]
+        assert condition["StringLike"] == {
+            "kms:EncryptionContext:merchant_id": "mer_*",
+            "kms:EncryptionContext:token_id": "tok_*",
+        }
+        assert condition["ForAllValues:StringEquals"] == {
+            "kms:EncryptionContextKeys": ["merchant_id", "token_id"]
+        }
+
+
+def test_fingerprint_key_policy(mocks: RecordingMocks) -> None:
+    statements = key_policy(mocks, "card-fingerprint")
+    _admin_has_no_use(statements)
+    users = {a: _principals(s) for s in statements[1:] for a in _actions(s)}
+    assert users == {"kms:GenerateMac": {_role_arn("token")}}
+
+
+def test_tables_key_is_used_only_through_dynamodb(mocks: RecordingMocks) -> None:
+    statements = _by_sid(key_policy(mocks, "tables"))
+    _admin_has_no_use(list(statements.values()))
+    use = statements["UseThroughDynamoDBInThisAccount"]
+    assert use["Condition"]["StringEquals"] == {
+        "kms:CallerAccount": ACCOUNT,
+        "kms:ViaService": f"dynamodb.{REGION}.amazonaws.com",
+    }
+
+
+def test_secrets_key_decrypts_the_bank_url_for_bank_callers_only(mocks: RecordingMocks) -> None:
+    statements = _by_sid(key_policy(mocks, "secrets"))
+    readers = statements["BankCallersReadTheBankUrl"]
+    assert _principals(readers) == {
+        _role_arn(k) for k in ("charge", "refund", "reads", "reconciler")
+    }
+    assert readers["Condition"]["StringEquals"] == {
+        "kms:ViaService": f"ssm.{REGION}.amazonaws.com",
+        "kms:EncryptionContext:PARAMETER_ARN": (
+            f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/payments/dev/bank-url"
+        ),
+    }
+
+
+# ---- tables --------------------------------------------------------------------------------
+
+
+def test_tables_from_the_definitions_encrypted_with_the_platform_key(mocks: RecordingMocks) -> None:
+    created = {t["name"]: t for t in mocks.of_type("aws:dynamodb/table:Table")}
+    assert set(created) == {tables.physical_name("payments-dev-", t) for t in tables.TABLES}
+    for table in tables.TABLES:
+        got = created[tables.physical_name("payments-dev-", table)]
+        assert got["billingMode"] == "PAY_PER_REQUEST"
+        assert (got["hashKey"], got.get("rangeKey")) == (table.hash_key, table.range_key)
+        assert {a["name"] for a in got["attributes"]} == set(table.key_attributes())
+        assert got["serverSideEncryption"] == {
+            "enabled": True,
+            "kmsKeyArn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/key-tables-key",
+        }
+        assert got["pointInTimeRecovery"] == {"enabled": True}
+        assert got["deletionProtectionEnabled"] is True
+        assert {g["name"] for g in got.get("globalSecondaryIndexes", [])} == {
+            i.name for i in table.indexes
+        }
+
+
+def test_deletion_protection_is_configurable(build: Build) -> None:
+    mocks = build(tableDeletionProtection="false")
+    assert all(
+        t["deletionProtectionEnabled"] is False for t in mocks.of_type("aws:dynamodb/table:Table")
+    )
+
+
+# ---- API Gateway ---------------------------------------------------------------------------
+
+
+def test_authorizer_attached_and_merchant_key_from_the_authorizer(
+    mocks: RecordingMocks, openapi: dict[str, Any]
+) -> None:
+    for path, methods in openapi["paths"].items():
+        for operation in methods.values():
+            if path == "/health":
+                assert "security" not in operation
+            else:
+                assert operation["security"] == [{"api_key_authorizer": []}, {"api_key": []}]
+    authorizer = openapi["securityDefinitions"]["api_key_authorizer"]
+    custom = authorizer["x-amazon-apigateway-authorizer"]
+    assert (custom["type"], custom["authorizerResultTtlInSeconds"]) == ("token", 60)
+    assert custom["authorizerUri"].endswith("function:payments-dev-authorizer/invocations")
+    assert openapi["x-amazon-apigateway-api-key-source"] == "AUTHORIZER"
+    rest_api = mocks.named("aws:apigateway/restApi:RestApi", "rest-api")
+    assert rest_api["apiKeySource"] == "AUTHORIZER"
+    assert json.loads(rest_api["body"]) == openapi
+
+
+def test_authorizer_ttl_override(build: Build) -> None:
+    openapi = build(authorizerTtlSeconds="0").outputs["openapi"]
+    custom = openapi["securityDefinitions"]["api_key_authorizer"]["x-amazon-apigateway-authorizer"]
+    assert custom["authorizerResultTtlInSeconds"] == 0
+
+
+def test_gateway_responses_defined_once_with_request_id(
+    mocks: RecordingMocks, openapi: dict[str, Any]
+) -> None:
+    assert not mocks.of_type("aws:apigateway/response:Response")
+    responses = openapi["x-amazon-apigateway-gateway-responses"]
+    for spec in responses.values():
+        assert spec["responseParameters"]["gatewayresponse.header.X-Request-Id"] == (
+            "context.requestId"
+        )
+        body = spec["responseTemplates"]["application/json"]
+        assert '"request_id": "$context.requestId"' in body
+    unauthorized = json.loads(responses["UNAUTHORIZED"]["responseTemplates"]["application/json"])
+    assert (responses["UNAUTHORIZED"]["statusCode"], unauthorized["error"]["code"]) == (
+        "401",
+        "invalid_api_key",
+    )
+    for kind in ("THROTTLED", "QUOTA_EXCEEDED"):
+        throttled = responses[kind]
+        error = json.loads(throttled["responseTemplates"]["application/json"])["error"]
+        assert throttled["statusCode"] == "429"
+        assert (error["type"], error["code"]) == ("rate_limit_error", "rate_limited")
+        assert throttled["responseParameters"]["gatewayresponse.header.Retry-After"] == "'1'"
+    denied = json.loads(responses["ACCESS_DENIED"]["responseTemplates"]["application/json"])
+    assert (responses["ACCESS_DENIED"]["statusCode"], denied["error"]["code"]) == (
+        "403",
+        "secret_key_required",
+    )
+    assert "statusCode" not in responses["DEFAULT_5XX"]
+
+
+def test_stage_throttling_from_config_tighter_on_token(build: Build) -> None:
+    mocks = build(throttleRate="500", throttleBurst="1000", tokenThrottleRate="50")
+    settings = {
+        m["methodPath"]: m["settings"]
+        for m in mocks.of_type("aws:apigateway/methodSettings:MethodSettings")
+    }
+    assert settings["*/*"]["throttlingRateLimit"] == 500
+    assert settings["*/*"]["throttlingBurstLimit"] == 1000
+    assert settings["token/POST"]["throttlingRateLimit"] == 50
+    assert settings["token/POST"]["throttlingBurstLimit"] == 400  # default kept
+
+
+def test_per_merchant_usage_plan(build: Build, mocks: RecordingMocks) -> None:
+    (plan,) = mocks.of_type("aws:apigateway/usagePlan:UsagePlan")
+    assert plan["throttleSettings"] == {"rateLimit": 100, "burstLimit": 200}
+    (stage,) = plan["apiStages"]
+    assert (stage["apiId"], stage["stage"]) == ("abc123", "api")
+    assert stage["throttles"] == [{"path": "/token/POST", "rateLimit": 20, "burstLimit": 40}]
+    configured = build(merchantRate="10", merchantTokenBurst="4")
+    (plan,) = configured.of_type("aws:apigateway/usagePlan:UsagePlan")
+    assert plan["throttleSettings"]["rateLimit"] == 10
+    assert plan["apiStages"][0]["throttles"][0]["burstLimit"] == 4
+
+
+def test_each_function_is_invocable_for_its_own_routes_only(mocks: RecordingMocks) -> None:
+    execution_arn = f"arn:aws:execute-api:{REGION}:{ACCOUNT}:abc123"
+    permissions: dict[str, set[str]] = {}
+    for permission in mocks.of_type("aws:lambda/permission:Permission"):
+        permissions.setdefault(permission["function"], set()).add(permission["sourceArn"])
+    assert permissions["payments-dev-charge"] == {f"{execution_arn}/*/POST/charge"}
+    assert permissions["payments-dev-reads"] == {
+        f"{execution_arn}/*/GET/charge/*",
+        f"{execution_arn}/*/GET/charges",
+        f"{execution_arn}/*/GET/health",
+    }
+    assert permissions["payments-dev-authorizer"] == {f"{execution_arn}/authorizers/*"}
+    assert permissions["payments-dev-reconciler"] == {
+        f"arn:aws:events:{REGION}:{ACCOUNT}:rule/payments-dev-reconcile-pending"
+    }
+
+
+def test_stage_with_access_logs_and_account_role_by_default(
+    mocks: RecordingMocks, build: Build
+) -> None:
+    stage = mocks.named("aws:apigateway/stage:Stage", "stage")
+    assert stage["stageName"] == "api"
+    fields = json.loads(stage["accessLogSettings"]["format"])
+    assert fields["ip"] == "$context.identity.sourceIp"
+    (account,) = mocks.of_type("aws:apigateway/account:Account")
+    assert account["cloudwatchRoleArn"].endswith("role/payments-dev-apigateway-logs")
+    assert not build(manageApiGatewayAccount="false").of_type("aws:apigateway/account:Account")
+
+
+# ---- operations ----------------------------------------------------------------------------
+
+
+def test_schedule_targets_the_reconciler(mocks: RecordingMocks) -> None:
+    (rule,) = mocks.of_type("aws:cloudwatch/eventRule:EventRule")
+    assert rule["scheduleExpression"] == "rate(5 minutes)"
+    (target,) = mocks.of_type("aws:cloudwatch/eventTarget:EventTarget")
+    assert target["arn"] == f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:payments-dev-reconciler"
+
+
+def test_alarms(mocks: RecordingMocks) -> None:
+    alarms = {
+        a["name"].removeprefix("payments-dev-"): a
+        for a in mocks.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+    }
+    expected = {"api-5xx-rate", "pending-too-old"} | {
+        f"{spec.key}-{kind}" for spec in app_model.FUNCTIONS for kind in ("errors", "throttles")
+    }
+    assert set(alarms) == expected
+    topic = f"arn:aws:sns:{REGION}:{ACCOUNT}:payments-dev-alarms"
+    assert all(a["alarmActions"] == [topic] for a in alarms.values())
+
+    rate = alarms["api-5xx-rate"]
+    (expression,) = [q for q in rate["metricQueries"] if q.get("returnData")]
+    assert "errors / requests" in expression["expression"]
+    assert {q["metric"]["metricName"] for q in rate["metricQueries"] if "metric" in q} == {
+        "5XXError",
+        "Count",
+    }
+    assert alarms["charge-throttles"]["metricName"] == "Throttles"
+    assert alarms["charge-errors"]["dimensions"] == {"FunctionName": "payments-dev-charge"}
+
+    pending = alarms["pending-too-old"]
+    assert (pending["namespace"], pending["metricName"]) == ("Payments", "OldestPendingAgeSeconds")
+    assert pending["dimensions"] == {"Stage": "dev"}
+    # Settle window (the charge and refund functions' 15 s timeout) + one 5-minute sweep.
+    assert pending["threshold"] == 15 + 300
+    assert pending["treatMissingData"] == "breaching"
+
+
+def test_pending_alarm_threshold_from_config(build: Build) -> None:
+    mocks = build(pendingAgeAlarmSeconds="900")
+    (pending,) = [
+        a
+        for a in mocks.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+        if a["name"].endswith("pending-too-old")
+    ]
+    assert pending["threshold"] == 900
+
+
+# ---- stage names ---------------------------------------------------------------------------
+
+
+def test_stage_defaults_to_the_stack_and_is_validated(build: Build) -> None:
+    mocks = build(stack="prod")
+    assert "payments-prod-charge" in {f["name"] for f in mocks.of_type(FUNCTION)}
+    with pytest.raises(Exception, match="must match"):
+        build(stage="Prod_EU")
+    with pytest.raises(Exception, match="must match"):
+        build(stage="x" * (naming.MAX_STAGE_LENGTH + 1))
+
+
+def test_missing_package_is_a_clear_error(build: Build) -> None:
+    with pytest.raises(Exception, match="make package"):
+        build(lambdaPackage="/nonexistent/deployment.zip")
