@@ -167,7 +167,12 @@ class Container:
         from chalicelib.services.settlement import SettlementService
 
         return SettlementService(
-            self.charges, self.bank, self.settings.settle_after_seconds, self.dynamodb
+            self.charges,
+            self.bank,
+            self.settings.settle_after_seconds,
+            self.dynamodb,
+            item_seconds=2 * (self.settings.bank_connect_timeout + self.settings.bank_read_timeout)
+            + 1,
         )
 
     @cached_property

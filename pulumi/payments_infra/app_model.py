@@ -63,8 +63,9 @@ class FunctionSpec:
 # webhook endpoints) is one row here and one in grants.GRANTS.
 # Sizing (see README "Deploy"): memory buys CPU on Lambda, and cold starts import pydantic
 # and cryptography, so every function on the request path gets 512 MB; timeouts follow the
-# calls each makes (bank: 1 s connect + 3 s read) and stay below the idempotency lease
-# (30 s), so a live request never loses its lease.
+# calls each makes (bank: 1 s connect + 3 s read). The longest bank-calling API timeout is
+# also every bank caller's PAYMENTS_FUNCTION_TIMEOUT_SECONDS (functions.settle_window_seconds):
+# the idempotency lease, the bank-call deadline and the settle window derive from it.
 FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec(
         "token",

@@ -148,6 +148,15 @@ class FunctionsArgs:
     token_ttl_seconds: str = "900"
 
 
+def settle_window_seconds() -> int:
+    """How long a request may still reach the bank: the longest bank-calling API timeout."""
+    return max(
+        spec.timeout_s
+        for spec in app_model.FUNCTIONS
+        if spec.serves_api and grants.GRANTS[spec.key].bank
+    )
+
+
 class Functions(pulumi.ComponentResource):
     """Log group, role policy and Lambda function of every function."""
 
@@ -180,6 +189,8 @@ class Functions(pulumi.ComponentResource):
         if grant.bank:
             env["PAYMENTS_BANK_URL_PARAMETER"] = keys.bank_url_parameter_name
             env["PAYMENTS_BANK_READ_TIMEOUT"] = str(self.args.bank_read_timeout)
+            # Leases, the bank-call deadline and the settle window all derive from it.
+            env["PAYMENTS_FUNCTION_TIMEOUT_SECONDS"] = str(settle_window_seconds())
         return env
 
     def _create(self, spec: app_model.FunctionSpec, code: pulumi.Archive) -> None:

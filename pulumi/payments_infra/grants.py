@@ -19,6 +19,8 @@ GET, PUT, UPDATE, DELETE = (
     "dynamodb:DeleteItem",
 )
 QUERY, CHECK = "dynamodb:Query", "dynamodb:ConditionCheckItem"
+# A request's first read: its Idempotency-Key record and its token or charge, together.
+BATCH_GET = "dynamodb:BatchGetItem"
 
 GENERATE_DATA_KEY, DECRYPT, GENERATE_MAC = "kms:GenerateDataKey", "kms:Decrypt", "kms:GenerateMac"
 
@@ -46,7 +48,7 @@ class Grant:
 
 
 AUDIT_APPEND = TableAccess(tables.AUDIT_LOG, (PUT,))
-IDEMPOTENT = TableAccess(tables.IDEMPOTENCY_KEYS, (GET, PUT, UPDATE, DELETE, CHECK))
+IDEMPOTENT = TableAccess(tables.IDEMPOTENCY_KEYS, (GET, BATCH_GET, PUT, UPDATE, CHECK))
 # Settling a pending charge or refund (GET, the sweep, a resumed retry) updates it in place.
 SETTLE = (GET, QUERY, UPDATE, CHECK)
 
@@ -58,7 +60,7 @@ GRANTS: dict[str, Grant] = {
     ),
     "charge": Grant(
         tables=(
-            TableAccess(tables.TOKENS, (GET, UPDATE, CHECK)),
+            TableAccess(tables.TOKENS, (GET, BATCH_GET, UPDATE, CHECK)),
             TableAccess(tables.CHARGES, (*SETTLE, PUT)),
             IDEMPOTENT,
             AUDIT_APPEND,
@@ -67,7 +69,11 @@ GRANTS: dict[str, Grant] = {
         bank=True,
     ),
     "refund": Grant(
-        tables=(TableAccess(tables.CHARGES, (*SETTLE, PUT)), IDEMPOTENT, AUDIT_APPEND),
+        tables=(
+            TableAccess(tables.CHARGES, (*SETTLE, BATCH_GET, PUT)),
+            IDEMPOTENT,
+            AUDIT_APPEND,
+        ),
         bank=True,
     ),
     # Reads and the sweep are not audited (only state-changing requests are).

@@ -14,9 +14,9 @@ import pulumi_aws as aws
 
 import pulumi
 
-from . import app_model, grants
+from . import app_model
 from .api import Api
-from .functions import Functions
+from .functions import Functions, settle_window_seconds
 
 metrics = importlib.import_module("chalicelib.metrics")
 
@@ -31,15 +31,6 @@ def rate_seconds(expression: str) -> int:
     if not match:
         raise ValueError(f"only rate(...) schedules are supported, not {expression!r}")
     return int(match.group(1)) * _UNIT_SECONDS[match.group(2).rstrip("s")]
-
-
-def settle_window_seconds() -> int:
-    """How long a request may still reach the bank: the longest bank-calling API timeout."""
-    return max(
-        spec.timeout_s
-        for spec in app_model.FUNCTIONS
-        if spec.serves_api and grants.GRANTS[spec.key].bank
-    )
 
 
 def default_pending_age_alarm_seconds(chalice_app: object) -> int:

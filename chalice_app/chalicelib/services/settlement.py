@@ -32,9 +32,6 @@ from chalicelib.services.recording import Record, Reply, SettlerRecord, finish_o
 
 log = logging.getLogger("platform.settlement")
 
-# Leave this much of the reconcile function's time for the item in hand when paging.
-_SWEEP_MARGIN_SECONDS = 10.0
-
 
 def call_bank_before(deadline: float, call: Callable[[], BankOutcome]) -> BankOutcome:
     """Make a bank call only while it still ends within the function's timeout.
@@ -59,11 +56,21 @@ class SweepReport:
 class SettlementService:
     """Finalizes pending items; records each bank answer exactly once."""
 
-    def __init__(self, charges: Any, bank: Any, settle_after_seconds: float, client: Any) -> None:
+    def __init__(
+        self,
+        charges: Any,
+        bank: Any,
+        settle_after_seconds: float,
+        client: Any,
+        item_seconds: float,
+    ) -> None:
         self._charges = charges
         self._bank = bank
         self._settle_after = timedelta(seconds=settle_after_seconds)
         self._settler = SettlerRecord(client)
+        # The longest one item can take (two bank calls and a commit): the sweep starts an
+        # item only while this much of its function's time remains.
+        self._item_seconds = item_seconds
 
     def _unreachable(self, item: dict[str, Any]) -> bool:
         """True once the request that wrote ``item`` can no longer reach the bank."""
@@ -148,10 +155,10 @@ class SettlementService:
         for shard in range(PENDING_SHARDS):
             start = None
             while True:
-                if deadline - time.monotonic() < _SWEEP_MARGIN_SECONDS:
-                    return report
                 items, start = self._charges.pending_page(shard, cutoff, start)
                 for item in items:
+                    if deadline - time.monotonic() < self._item_seconds:
+                        return report
                     report.examined += 1
                     if self.settle(item) is None:
                         report.still_pending += 1
