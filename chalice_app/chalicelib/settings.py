@@ -29,6 +29,10 @@ class Settings:
     pending_settle_after_seconds: int
     max_body_bytes: int
     log_level: str
+    # Per-merchant token buckets (requests/s, burst). Deployed, API Gateway usage plans
+    # enforce the stack's own values; locally the gateway emulation enforces these.
+    rate_limit: tuple[float, int] = (100.0, 200)
+    token_rate_limit: tuple[float, int] = (20.0, 40)
 
     def table(self, logical_name: str) -> str:
         """Physical table name for a logical one (``Charges`` -> ``payments-dev-Charges``)."""
@@ -60,4 +64,12 @@ def get_settings() -> Settings:
         pending_settle_after_seconds=int(_env("PAYMENTS_PENDING_SETTLE_AFTER_SECONDS", "10")),
         max_body_bytes=64 * 1024,
         log_level=_env("PAYMENTS_LOG_LEVEL", "INFO"),
+        rate_limit=(
+            float(_env("PAYMENTS_RATE_LIMIT_RPS", "100")),
+            int(_env("PAYMENTS_RATE_LIMIT_BURST", "200")),
+        ),
+        token_rate_limit=(
+            float(_env("PAYMENTS_TOKEN_RATE_LIMIT_RPS", "20")),
+            int(_env("PAYMENTS_TOKEN_RATE_LIMIT_BURST", "40")),
+        ),
     )
