@@ -73,9 +73,7 @@ def test_expired_key_rejection_names_the_key(api: Any, services: Any, merchant: 
     services.merchant_service.roll_key(merchant.secret_key, timedelta(0))
     before = rejection_counts(services)
     assert api.get("/charges", key=merchant.secret_key).status == 401
-    changed = [
-        v for k, v in rejection_counts(services).items() if v != before.get(k)
-    ]
+    changed = [v for k, v in rejection_counts(services).items() if v != before.get(k)]
     assert len(changed) == 1
     (record,) = changed
     assert record["reason"] == "expired_key"
@@ -95,9 +93,7 @@ def test_a_key_is_rolled_once(services: Any, merchant: Any) -> None:
         services.merchant_service.roll_key(rolled.key, timedelta(days=8))
 
 
-def test_a_revoked_key_can_be_rolled_and_stays_dead(
-    api: Any, services: Any, merchant: Any
-) -> None:
+def test_a_revoked_key_can_be_rolled_and_stays_dead(api: Any, services: Any, merchant: Any) -> None:
     """After a leak: revoke at once, then give the merchant a new secret key."""
     services.merchant_service.revoke_key(merchant.secret_key)
     rolled = services.merchant_service.roll_key(merchant.secret_key, timedelta(hours=24))
