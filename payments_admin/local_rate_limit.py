@@ -44,6 +44,8 @@ class TokenBucket:
     updated: float = field(init=False)
 
     def __post_init__(self) -> None:
+        if self.rate <= 0 or self.burst < 1:
+            raise ValueError("a rate limit needs a rate > 0 and a burst >= 1")
         self.tokens = float(self.burst)
         self.updated = self.clock()
 
@@ -71,6 +73,8 @@ class RateLimiter:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._limits = {"all": limit, "token": token_limit}
+        for rate, burst in self._limits.values():
+            TokenBucket(rate, burst, clock)  # refuse a bad configuration at start, not later
         self._clock = clock
         self._buckets: dict[tuple[str, str], TokenBucket] = {}
         self._lock = threading.Lock()

@@ -31,8 +31,8 @@ class Settings:
     log_level: str
     # Per-merchant token buckets (requests/s, burst). Deployed, API Gateway usage plans
     # enforce the stack's own values; locally the gateway emulation enforces these.
-    rate_limit: tuple[float, int] = (100.0, 200)
-    token_rate_limit: tuple[float, int] = (20.0, 40)
+    rate_limit: tuple[float, int]
+    token_rate_limit: tuple[float, int]
 
     def table(self, logical_name: str) -> str:
         """Physical table name for a logical one (``Charges`` -> ``payments-dev-Charges``)."""

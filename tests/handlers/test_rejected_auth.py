@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -17,9 +18,6 @@ def test_a_failing_audit_write_is_still_a_401_logged_and_measured(
     """A real fault (the aggregate table does not exist), not a mock."""
     from chalicelib.adapters.audit_log import RejectedAuthLog
     from chalicelib.container import Container, reset_container
-
-    import logging
-
     from chalicelib.logs import JsonFormatter
 
     records: list[logging.LogRecord] = []

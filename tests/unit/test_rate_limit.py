@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from payments_admin.local_rate_limit import RateLimiter, TokenBucket, too_many_requests
 
 
@@ -72,3 +74,10 @@ def test_429_is_the_envelope_with_retry_after() -> None:
     assert body["error"]["type"] == "rate_limit_error"
     assert body["error"]["code"] == "rate_limited"
     assert body["request_id"] == error.headers["X-Request-Id"]
+
+
+def test_a_limit_that_could_never_refill_is_refused_at_start() -> None:
+    with pytest.raises(ValueError):
+        RateLimiter((0, 200), (20, 40))
+    with pytest.raises(ValueError):
+        RateLimiter((100, 200), (20, 0))
