@@ -103,26 +103,29 @@ class RejectedAuthLog:
         key_id: str | None = None,
         merchant_id: str | None = None,
     ) -> None:
-        """Count one rejection (one write; the first of a minute also sets its details)."""
+        """Count one rejection: one UpdateItem, exact under concurrency (``ADD``)."""
         key = self.key_of(at[:16], source, reason, key_hash_prefix)
-        details = {
+        # The same for every rejection counted in this item, so a plain SET is idempotent.
+        fixed = {
             "minute": at[:16],
             "route": source,
             "reason": reason,
             "key_hash_prefix": key_hash_prefix,
             "key_id": key_id,
             "merchant_id": merchant_id,
-            "first_at": at,
-            "first_request_id": request_id,
         }
-        details = {k: v for k, v in details.items() if v is not None}
-        names = {f"#a{i}": name for i, name in enumerate(details)}
-        values = {f":a{i}": value for i, value in enumerate(details.values())}
-        first = ", ".join(f"#a{i} = if_not_exists(#a{i}, :a{i})" for i in range(len(details)))
+        fixed = {k: v for k, v in fixed.items() if v is not None}
+        names = {f"#f{i}": name for i, name in enumerate(fixed)}
+        values = {f":f{i}": value for i, value in enumerate(fixed.values())}
+        sets = ", ".join(f"#f{i} = :f{i}" for i in range(len(fixed)))
         self._client.update_item(
             TableName=self._table,
             Key=to_item(key),
-            UpdateExpression=f"SET {first}, last_at = :at, last_request_id = :rid ADD #c :one",
+            UpdateExpression=(
+                f"SET {sets}, first_at = if_not_exists(first_at, :at), "
+                "first_request_id = if_not_exists(first_request_id, :rid), "
+                "last_at = :at, last_request_id = :rid ADD #c :one"
+            ),
             ExpressionAttributeNames={**names, "#c": "count"},
             ExpressionAttributeValues=to_values(
                 {**values, ":at": at, ":rid": request_id, ":one": 1}
