@@ -1,12 +1,15 @@
-"""Create what a stage needs before it serves: tables, KMS keys, the demo merchant.
+"""Create what the local stage needs before it serves: tables, KMS keys, the demo merchant.
 
 Locally this runs against moto server; deployed, Pulumi creates tables and keys (from the
-same ``chalicelib.tables`` definitions) and only merchants are created with the CLI.
+same ``chalicelib.tables`` definitions) and only merchants are created with the CLI. The
+demo merchant's secret key is printed in the README, so ``bootstrap`` refuses to run
+anywhere but the local stage on a loopback endpoint.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from chalicelib import tables
 from chalicelib.container import Container
@@ -50,7 +53,34 @@ def ensure_kms_keys(kms: Any, settings: Settings) -> None:
         kms.create_alias(AliasName=alias, TargetKeyId=key_id)
 
 
+class NotLocalStage(Exception):
+    """Bootstrap was pointed at something other than the local stack."""
+
+
+LOCAL_STAGE = "local"
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def check_local(container: Container) -> None:
+    """Refuse unless the stage is ``local`` *and* DynamoDB is served on loopback (moto).
+
+    Both, because a stage name is only a word: ``PAYMENTS_STAGE=local`` with real AWS
+    credentials and no endpoint override would otherwise create the demo merchant in AWS.
+    """
+    stage = container.settings.stage
+    endpoint = urlsplit(container.dynamodb.meta.endpoint_url).hostname or ""
+    if stage != LOCAL_STAGE or endpoint not in _LOOPBACK:
+        raise NotLocalStage(
+            f"refusing to bootstrap stage {stage!r} at {endpoint}: bootstrap creates the demo "
+            "merchant, whose secret key is published in the README, so it runs only on the "
+            "local stack (stage 'local', DynamoDB on 127.0.0.1). Deployed stages get their "
+            "tables and KMS keys from Pulumi; create merchants there with "
+            "`payments-admin create-merchant NAME`."
+        )
+
+
 def ensure_demo_merchant(container: Container) -> None:
+    check_local(container)
     if container.api_keys.get(hash_key(DEMO_SECRET_KEY)) is None:
         container.merchant_service.create_merchant(
             "Demo Merchant",
@@ -61,7 +91,8 @@ def ensure_demo_merchant(container: Container) -> None:
 
 
 def bootstrap(container: Container) -> None:
-    """Tables, keys and the demo merchant; safe to run again."""
+    """Tables, keys and the demo merchant; safe to run again. Local stage only."""
+    check_local(container)
     create_tables(container.dynamodb, container.settings.table_prefix)
     ensure_kms_keys(container.kms, container.settings)
     ensure_demo_merchant(container)

@@ -14,6 +14,10 @@ from chalice.cli import main as chalice_main
 
 def main() -> None:
     chalice.local.ThreadedHTTPServer.request_queue_size = 128
+    # Per-merchant rate limits, as API Gateway's usage plans apply them deployed.
+    from payments_admin import local_rate_limit
+
+    local_rate_limit.install()
     sys.exit(chalice_main())
 
 

@@ -12,6 +12,8 @@ import argparse
 import json
 import os
 import sys
+from datetime import timedelta
+from typing import Any
 
 from payments_admin.stack import Ports, local_env
 
@@ -32,6 +34,22 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("name")
     revoke = commands.add_parser("revoke-key", help="revoke an API key (the key itself)")
     revoke.add_argument("key")
+    roll = commands.add_parser(
+        "roll-key",
+        help="issue a new key for a key's merchant; the old key stops working after a grace period",
+    )
+    roll.add_argument("key", help="the key to replace, as its holder has it")
+    roll.add_argument(
+        "--expire-old-in",
+        type=_hours,
+        default=24.0,
+        metavar="HOURS",
+        help="hours the old key keeps working (default 24, 0 = now, at most 168)",
+    )
+    listing = commands.add_parser(
+        "list-keys", help="a merchant's keys: id, type, dates, status, last 4 characters"
+    )
+    listing.add_argument("merchant_id")
     commands.add_parser("reconcile", help="settle pending charges and refunds now")
     commands.add_parser("bootstrap", help="create tables, KMS keys and the demo merchant")
     args = parser.parse_args(argv)
@@ -49,13 +67,67 @@ def main(argv: list[str] | None = None) -> int:
             print("no such key", file=sys.stderr)
             return 1
         print(json.dumps({"key_id": record["key_id"], "status": "revoked"}))
+    elif args.command == "roll-key":
+        return _roll_key(services, args.key, args.expire_old_in)
+    elif args.command == "list-keys":
+        keys = services.merchant_service.list_keys(args.merchant_id)
+        if not keys:
+            print(f"no keys for merchant {args.merchant_id}", file=sys.stderr)
+            return 1
+        for key in keys:
+            print(json.dumps(key))
     elif args.command == "reconcile":
         print(json.dumps(vars(services.settlement.sweep())))
     elif args.command == "bootstrap":
-        from payments_admin.bootstrap import bootstrap
+        from payments_admin.bootstrap import NotLocalStage, bootstrap
 
-        bootstrap(services)
+        try:
+            bootstrap(services)
+        except NotLocalStage as refused:
+            print(f"payments-admin: {refused}", file=sys.stderr)
+            return 2
         print(json.dumps({"status": "ok"}))
+    return 0
+
+
+def _hours(text: str) -> float:
+    try:
+        hours = float(text)
+    except ValueError:
+        hours = -1.0
+    if not 0 <= hours <= 168:
+        raise argparse.ArgumentTypeError("HOURS must be a number from 0 to 168")
+    return hours
+
+
+def _roll_key(services: Any, key: str, hours: float) -> int:
+    from chalicelib.services.merchants import KeyAlreadyRolled, KeyNotFound
+
+    try:
+        rolled = services.merchant_service.roll_key(key, timedelta(hours=hours))
+    except KeyNotFound:
+        print("no such key", file=sys.stderr)
+        return 1
+    except KeyAlreadyRolled as already:
+        where = f" to {already.rolled_to}" if already.rolled_to else " (or revoked) meanwhile"
+        print(
+            f"this key was already rolled{where}; roll the newer key instead, or revoke-key "
+            "to end the old one now",
+            file=sys.stderr,
+        )
+        return 1
+    # The one and only time the new key is shown.
+    print(
+        json.dumps(
+            {
+                "merchant_id": rolled.merchant_id,
+                "key_id": rolled.key_id,
+                "key": rolled.key,
+                "old_key_id": rolled.old_key_id,
+                "old_key_expires_at": rolled.old_key_expires_at,
+            }
+        )
+    )
     return 0
 
 

@@ -148,3 +148,16 @@ def bank_record(bank_url: str, kind: str, reference: str) -> dict[str, Any] | No
         if error.code == 404:
             return None
         raise
+
+
+def rejection_counts(services: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    """Every aggregate of rejected authentications, by (partition, sort)."""
+    from chalicelib.adapters.dynamo import from_item
+
+    table = services.settings.table("AuthRejections")
+    pages = services.dynamodb.get_paginator("scan").paginate(TableName=table, ConsistentRead=True)
+    return {
+        (item["partition"], item["sort"]): item
+        for page in pages
+        for item in map(from_item, page["Items"])
+    }

@@ -16,7 +16,7 @@ from chalicelib.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from chalicelib.adapters.api_keys import ApiKeyRepository
-    from chalicelib.adapters.audit_log import AuditLog
+    from chalicelib.adapters.audit_log import AuditLog, RejectedAuthLog
     from chalicelib.adapters.bank_client import BankClient
     from chalicelib.adapters.card_vault import CardFingerprinter, CardVault
     from chalicelib.adapters.charge_repository import ChargeRepository
@@ -85,6 +85,12 @@ class Container:
         from chalicelib.adapters.audit_log import AuditLog
 
         return AuditLog(self.dynamodb, self.settings.table(tables.AUDIT_LOG.name))
+
+    @cached_property
+    def auth_rejections(self) -> RejectedAuthLog:
+        from chalicelib.adapters.audit_log import RejectedAuthLog
+
+        return RejectedAuthLog(self.dynamodb, self.settings.table(tables.AUTH_REJECTIONS.name))
 
     @cached_property
     def idempotency(self) -> IdempotencyStore:

@@ -50,3 +50,22 @@ def emit_sweep(report: Any, stage: str, out: TextIO | None = None) -> None:
         name: (float(getattr(report, field)), unit) for name, (field, unit) in SWEEP_METRICS.items()
     }
     print(emf_line(stage, values), file=out or sys.stdout, flush=True)
+
+
+def emit(name: str, value: float = 1, unit: str = "Count", **dimensions: str) -> None:
+    """One metric data point, e.g. ``emit("AuditWriteFailed", function="authorizer")``."""
+    line = {
+        "_aws": {
+            "Timestamp": int(time.time() * 1000),
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": NAMESPACE,
+                    "Dimensions": [sorted(dimensions)],
+                    "Metrics": [{"Name": name, "Unit": unit}],
+                }
+            ],
+        },
+        name: value,
+        **dimensions,
+    }
+    print(json.dumps(line, separators=(",", ":")), flush=True)

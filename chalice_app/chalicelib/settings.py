@@ -30,6 +30,10 @@ class Settings:
     function_timeout_seconds: float
     max_body_bytes: int
     log_level: str
+    # Per-merchant token buckets (requests/s, burst). Deployed, API Gateway usage plans
+    # enforce the stack's own values; locally the gateway emulation enforces these.
+    rate_limit: tuple[float, int]
+    token_rate_limit: tuple[float, int]
     # Deployed, the bank URL is an SSM SecureString named here (read once per container,
     # see container.py) instead of a plain ``bank_url``.
     bank_url_parameter: str | None = None
@@ -88,4 +92,12 @@ def get_settings() -> Settings:
         max_body_bytes=64 * 1024,
         log_level=_env("PAYMENTS_LOG_LEVEL", "INFO"),
         bank_url_parameter=os.environ.get("PAYMENTS_BANK_URL_PARAMETER") or None,
+        rate_limit=(
+            float(_env("PAYMENTS_RATE_LIMIT_RPS", "100")),
+            int(_env("PAYMENTS_RATE_LIMIT_BURST", "200")),
+        ),
+        token_rate_limit=(
+            float(_env("PAYMENTS_TOKEN_RATE_LIMIT_RPS", "20")),
+            int(_env("PAYMENTS_TOKEN_RATE_LIMIT_BURST", "40")),
+        ),
     )

@@ -42,6 +42,8 @@ class Table:
 # pending items carry the pending keys, so both indexes are sparse.
 CHARGES_LIST_INDEX = Index("by_merchant", hash_key="list_pk", range_key="list_sk")
 PENDING_INDEX = Index("pending", hash_key="pending_pk", range_key="pending_sk")
+# A merchant's keys, for the operator's ``payments-admin list-keys`` (never a request path).
+API_KEYS_MERCHANT_INDEX = Index("keys_by_merchant", hash_key="merchant_id", range_key="created_at")
 
 TOKENS = Table("Tokens", hash_key="token_id", ttl_attribute="ttl")
 CHARGES = Table(
@@ -50,11 +52,22 @@ CHARGES = Table(
     range_key="sk",
     indexes=(CHARGES_LIST_INDEX, PENDING_INDEX),
 )
-API_KEYS = Table("ApiKeys", hash_key="key_hash")
+API_KEYS = Table("ApiKeys", hash_key="key_hash", indexes=(API_KEYS_MERCHANT_INDEX,))
 IDEMPOTENCY_KEYS = Table("IdempotencyKeys", hash_key="idempotency_key", ttl_attribute="ttl")
 AUDIT_LOG = Table("AuditLog", hash_key="partition", range_key="sort")
+# Rejected authentications, counted per minute, route and key-hash prefix (one item each,
+# in sharded partitions) so that a flood of bad keys costs a bounded number of items. The
+# only audit table that is updated (a count); like AuditLog it has no TTL (kept >= 1 year).
+AUTH_REJECTIONS = Table("AuthRejections", hash_key="partition", range_key="sort")
 
-TABLES: tuple[Table, ...] = (TOKENS, CHARGES, API_KEYS, IDEMPOTENCY_KEYS, AUDIT_LOG)
+TABLES: tuple[Table, ...] = (
+    TOKENS,
+    CHARGES,
+    API_KEYS,
+    IDEMPOTENCY_KEYS,
+    AUDIT_LOG,
+    AUTH_REJECTIONS,
+)
 
 
 def physical_name(prefix: str, table: Table) -> str:

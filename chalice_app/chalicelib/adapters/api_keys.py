@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.adapters.dynamo import from_item, is_condition_failure, to_item, to_values
+from chalicelib.adapters.dynamo import from_item, to_item, to_values
+from chalicelib.tables import API_KEYS_MERCHANT_INDEX
 
 
 class ApiKeyRepository:
@@ -32,20 +33,52 @@ class ApiKeyRepository:
             }
         }
 
-    def revoke(self, key_hash: str, revoked_at: str) -> dict[str, Any] | None:
-        """Mark a key revoked; returns its record, or None if there is no such key."""
-        try:
-            response = self._client.update_item(
-                TableName=self._table,
-                Key={"key_hash": {"S": key_hash}},
-                UpdateExpression="SET #s = :revoked, revoked_at = :at",
-                ConditionExpression="attribute_exists(key_hash)",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues=to_values({":revoked": "revoked", ":at": revoked_at}),
-                ReturnValues="ALL_NEW",
-            )
-        except Exception as exc:
-            if is_condition_failure(exc):
-                return None
-            raise
-        return from_item(response["Attributes"])
+    def list_for_merchant(self, merchant_id: str) -> list[dict[str, Any]]:
+        """Every key record of a merchant, oldest first (an operator's read, paginated)."""
+        pages = self._client.get_paginator("query").paginate(
+            TableName=self._table,
+            IndexName=API_KEYS_MERCHANT_INDEX.name,
+            KeyConditionExpression="merchant_id = :m",
+            ExpressionAttributeValues=to_values({":m": merchant_id}),
+        )
+        return [from_item(item) for page in pages for item in page["Items"]]
+
+    def revoke_entry(self, key_hash: str, revoked_at: str) -> dict[str, Any]:
+        """A write entry revoking a key that is still ``active``."""
+        return self._update_entry(
+            key_hash,
+            "SET #s = :revoked, revoked_at = :at",
+            "#s = :active",
+            {":revoked": "revoked", ":at": revoked_at, ":active": "active"},
+        )
+
+    def roll_entry(
+        self, key_hash: str, status: str, rolled_to: str, expires_at: str | None
+    ) -> dict[str, Any]:
+        """A write entry marking a key as replaced by ``rolled_to`` (once only).
+
+        ``expires_at`` ends an active key's grace period; a revoked key needs none. The
+        condition refuses a key rolled or revoked meanwhile by another operator.
+        """
+        values: dict[str, Any] = {":to": rolled_to, ":status": status}
+        update = "SET rolled_to = :to"
+        if expires_at is not None:
+            update += ", expires_at = :exp"
+            values[":exp"] = expires_at
+        return self._update_entry(
+            key_hash, update, "attribute_not_exists(rolled_to) AND #s = :status", values
+        )
+
+    def _update_entry(
+        self, key_hash: str, update: str, condition: str, values: dict[str, Any]
+    ) -> dict[str, Any]:
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": {"key_hash": {"S": key_hash}},
+                "UpdateExpression": update,
+                "ConditionExpression": f"attribute_exists(key_hash) AND {condition}",
+                "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeValues": to_values(values),
+            }
+        }

@@ -7,7 +7,10 @@ import re
 import secrets
 import string
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
+
+from chalicelib.ids import iso, now_utc
 
 KeyType = Literal["secret", "publishable"]
 _PREFIX = {"secret": "sk", "publishable": "pk"}
@@ -41,12 +44,37 @@ class Principal:
     key_type: KeyType
 
 
+# How much of a presented key's SHA-256 a rejection record keeps. A key that matches a key
+# record (revoked, expired) is one of a bounded set and is named precisely (12 hex digits,
+# plus its key id); anything else is a guess or garbage, and only a 2-hex-digit bucket is
+# kept, so that a flood of random keys lands in at most 256 aggregate records per minute.
+KNOWN_KEY_PREFIX = 12
+UNKNOWN_KEY_PREFIX = 2
+
+RejectionReason = Literal["missing", "malformed", "unknown_key", "revoked_key", "expired_key"]
+
+
 @dataclass(frozen=True)
 class Rejection:
-    """Why a presented key was refused; ``key_hash_prefix`` identifies it without revealing it."""
+    """Why a presented key was refused; ``key_hash_prefix`` identifies it without revealing it.
 
-    reason: Literal["missing", "malformed", "unknown_key", "revoked_key"]
+    ``key_id``/``merchant_id`` are set when the key is a real (revoked or expired) one.
+    """
+
+    reason: RejectionReason
     key_hash_prefix: str | None
+    key_id: str | None = None
+    merchant_id: str | None = None
+
+
+def key_state(record: dict[str, Any], now: datetime) -> Literal["active", "revoked", "expired"]:
+    """A key record's effective status: a rolled key is expired from its ``expires_at`` on."""
+    if record.get("status") != "active":
+        return "revoked"
+    expires_at = record.get("expires_at")
+    if expires_at is not None and expires_at <= iso(now):
+        return "expired"
+    return "active"
 
 
 class Authenticator:
@@ -55,18 +83,27 @@ class Authenticator:
     def __init__(self, api_keys: Any) -> None:
         self._api_keys = api_keys
 
-    def authenticate(self, header: str | None) -> Principal | Rejection:
+    def authenticate(
+        self, header: str | None, now: datetime | None = None
+    ) -> Principal | Rejection:
         if not header:
             return Rejection("missing", None)
         match = _HEADER.match(header.strip())
         if match is None:
             presented = header.removeprefix("Bearer ").strip()
-            return Rejection("malformed", hash_key(presented)[:12] if presented else None)
+            bucket = hash_key(presented)[:UNKNOWN_KEY_PREFIX] if presented else None
+            return Rejection("malformed", bucket)
         key = match.group(1)
         digest = hash_key(key)
         record = self._api_keys.get(digest)
         if record is None or record.get("key_type") != key_type_of(key):
-            return Rejection("unknown_key", digest[:12])
-        if record.get("status") != "active":
-            return Rejection("revoked_key", digest[:12])
+            return Rejection("unknown_key", digest[:UNKNOWN_KEY_PREFIX])
+        state = key_state(record, now or now_utc())
+        if state != "active":
+            return Rejection(
+                "revoked_key" if state == "revoked" else "expired_key",
+                digest[:KNOWN_KEY_PREFIX],
+                key_id=record["key_id"],
+                merchant_id=record["merchant_id"],
+            )
         return Principal(record["merchant_id"], record["key_id"], record["key_type"])

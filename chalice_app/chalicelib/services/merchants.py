@@ -1,13 +1,28 @@
-"""Use cases of operators: create a merchant with its keys, revoke a key."""
+"""Use cases of operators: create a merchant, roll, revoke and list its keys.
+
+Every key record is written in one transaction with its audit record, so no key event
+happens without its trace.
+"""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.adapters.dynamo import UnitOfWork
+from chalicelib.adapters.dynamo import UnitOfWork, WriteConflict
 from chalicelib.ids import iso, new_id, now_utc
-from chalicelib.services.authentication import KeyType, generate_key, hash_key, key_type_of
+from chalicelib.services.authentication import (
+    KeyType,
+    generate_key,
+    hash_key,
+    key_state,
+    key_type_of,
+)
+
+# Stripe caps a rolled key's grace period at 7 days; a longer one defeats the point of rolling.
+MAX_GRACE = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -15,6 +30,29 @@ class NewMerchant:
     merchant_id: str
     secret_key: str
     publishable_key: str
+
+
+@dataclass(frozen=True)
+class RolledKey:
+    """The result of a roll: the new key (shown once) and when the old one stops working."""
+
+    key: str
+    key_id: str
+    merchant_id: str
+    old_key_id: str
+    old_key_expires_at: str | None  # None: the old key was already revoked
+
+
+class KeyNotFound(Exception):
+    """No key record for the presented key."""
+
+
+class KeyAlreadyRolled(Exception):
+    """The key was rolled before (or meanwhile); roll its replacement instead."""
+
+    def __init__(self, rolled_to: str | None) -> None:
+        self.rolled_to = rolled_to
+        super().__init__(f"key already rolled to {rolled_to}")
 
 
 class MerchantService:
@@ -43,41 +81,78 @@ class MerchantService:
         now = iso(now_utc())
         request_id = new_id("req")
         for key in (merchant.secret_key, merchant.publishable_key):
-            key_type: KeyType = key_type_of(key)
-            key_id = new_id("key")
-            uow.add(
-                self._api_keys.put_entry(
-                    {
-                        "key_hash": hash_key(key),
-                        "key_id": key_id,
-                        "merchant_id": merchant.merchant_id,
-                        "merchant_name": name,
-                        "key_type": key_type,
-                        "status": "active",
-                        "created_at": now,
-                    }
-                ),
-                self._audit_log.entry(
-                    {
-                        "at": now,
-                        "request_id": f"{request_id}-{key_type}",
-                        "merchant_id": merchant.merchant_id,
-                        "key_id": key_id,
-                        "action": "api_key.create",
-                        "object_id": key_id,
-                        "status": 201,
-                    }
-                ),
-            )
+            suffix = key_type_of(key)
+            self._add_key(uow, key, merchant.merchant_id, name, now, f"{request_id}-{suffix}")
         uow.commit()
         return merchant
 
+    def roll_key(
+        self, key: str, expire_old_in: timedelta, now: datetime | None = None
+    ) -> RolledKey:
+        """A new key of the same type and merchant; the old one works until ``expire_old_in``.
+
+        A revoked key can be rolled too (it stays dead): that is how a merchant whose only
+        secret key was revoked gets a new one. A key is rolled at most once.
+        """
+        if not timedelta(0) <= expire_old_in <= MAX_GRACE:
+            raise ValueError("the grace period must be from 0 to 168 hours")
+        moment = now or now_utc()
+        old = self._api_keys.get(hash_key(key))
+        if old is None or old.get("key_type") != key_type_of(key):
+            raise KeyNotFound
+        if old.get("rolled_to"):
+            raise KeyAlreadyRolled(old["rolled_to"])
+        state = key_state(old, moment)
+        expires_at = iso(moment + expire_old_in) if state == "active" else None
+        new_key = generate_key(old["key_type"], mode=key.split("_")[1])
+        at = iso(moment)
+        request_id = new_id("req")
+        uow = UnitOfWork(self._client)
+        new_key_id = self._add_key(
+            uow,
+            new_key,
+            old["merchant_id"],
+            old.get("merchant_name", ""),
+            at,
+            f"{request_id}-create",
+            rolled_from=old["key_id"],
+        )
+        uow.add(
+            self._api_keys.roll_entry(old["key_hash"], old["status"], new_key_id, expires_at),
+            self._audit_log.entry(
+                {
+                    "at": at,
+                    "request_id": f"{request_id}-roll",
+                    "merchant_id": old["merchant_id"],
+                    "key_id": old["key_id"],
+                    "action": "api_key.roll",
+                    "object_id": new_key_id,
+                    "expires_at": expires_at,
+                    "status": 200,
+                }
+            ),
+        )
+        try:
+            uow.commit()
+        except WriteConflict:
+            # Rolled or revoked by someone else between our read and our write.
+            raise KeyAlreadyRolled(None) from None
+        return RolledKey(new_key, new_key_id, old["merchant_id"], old["key_id"], expires_at)
+
     def revoke_key(self, key: str) -> dict[str, Any] | None:
-        """Revoke a key given as its holder has it; None if no such key."""
+        """Revoke a key given as its holder has it; None if no such key.
+
+        Revoking ends a rolled key's grace period at once. An already revoked key is
+        returned as it is, with nothing written.
+        """
         now = iso(now_utc())
-        record = self._api_keys.revoke(hash_key(key), now)
-        if record is not None:
-            self._audit_log.append(
+        record = self._api_keys.get(hash_key(key))
+        if record is None or record.get("status") != "active":
+            return record
+        uow = UnitOfWork(self._client)
+        uow.add(
+            self._api_keys.revoke_entry(record["key_hash"], now),
+            self._audit_log.entry(
                 {
                     "at": now,
                     "request_id": new_id("req"),
@@ -87,5 +162,68 @@ class MerchantService:
                     "object_id": record["key_id"],
                     "status": 200,
                 }
-            )
-        return record
+            ),
+        )
+        with contextlib.suppress(WriteConflict):  # revoked meanwhile by someone else
+            uow.commit()
+        return {**record, "status": "revoked", "revoked_at": now}
+
+    def list_keys(self, merchant_id: str, now: datetime | None = None) -> list[dict[str, Any]]:
+        """What an operator may see of a merchant's keys: never a key, nor its hash."""
+        moment = now or now_utc()
+        return [
+            {
+                "key_id": record["key_id"],
+                "type": record["key_type"],
+                "created_at": record["created_at"],
+                "expires_at": record.get("expires_at"),
+                "status": key_state(record, moment),
+                "last4": record.get("last4"),
+                "revoked_at": record.get("revoked_at"),
+                "rolled_to": record.get("rolled_to"),
+            }
+            for record in self._api_keys.list_for_merchant(merchant_id)
+        ]
+
+    def _add_key(
+        self,
+        uow: UnitOfWork,
+        key: str,
+        merchant_id: str,
+        name: str,
+        at: str,
+        request_id: str,
+        rolled_from: str | None = None,
+    ) -> str:
+        """Add a new key record and its audit record to ``uow``; returns the key id."""
+        key_type: KeyType = key_type_of(key)
+        key_id = new_id("key")
+        uow.add(
+            self._api_keys.put_entry(
+                {
+                    "key_hash": hash_key(key),
+                    "key_id": key_id,
+                    "merchant_id": merchant_id,
+                    "merchant_name": name,
+                    "key_type": key_type,
+                    "status": "active",
+                    "created_at": at,
+                    # Shown by list-keys so an operator can tell keys apart; 4 of 32 random
+                    # characters leave about 166 bits unknown.
+                    "last4": key[-4:],
+                    "rolled_from": rolled_from,
+                }
+            ),
+            self._audit_log.entry(
+                {
+                    "at": at,
+                    "request_id": request_id,
+                    "merchant_id": merchant_id,
+                    "key_id": key_id,
+                    "action": "api_key.create",
+                    "object_id": key_id,
+                    "status": 201,
+                }
+            ),
+        )
+        return key_id

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import logging
+import re
 from typing import Any
 
 from chalice.app import AuthRequest, AuthResponse
 
-from chalicelib.container import get_container
+from chalicelib import metrics
+from chalicelib.container import Container, get_container
 from chalicelib.ids import iso, new_id, now_utc
-from chalicelib.services.authentication import Principal
+from chalicelib.services.authentication import Principal, Rejection
 from chalicelib.web.endpoint import allowed_routes
+
+log = logging.getLogger("platform.authorizer")
 
 try:  # only where Chalice's local server exists (chalice local and the test client)
     from chalice.local import NotAuthorizedError as _LocalNotAuthorized
@@ -61,25 +66,62 @@ def authorize(auth_request: AuthRequest) -> AuthResponse:
             },
         )
     request_id = new_id("req")
-    services.audit_log.append(
-        {
-            "at": iso(now_utc()),
-            "request_id": request_id,
-            "action": "authentication.rejected",
-            "route": _route_of(auth_request.method_arn),
-            "status": 401,
-            "error_code": "invalid_api_key",
-            "reason": outcome.reason,
-            "key_hash_prefix": outcome.key_hash_prefix,
-        }
-    )
+    _record_rejection(services, outcome, auth_request.method_arn, request_id)
     raise _unauthorized(request_id)
 
 
-def _route_of(method_arn: str) -> str:
+def _record_rejection(
+    services: Container, outcome: Rejection, method_arn: str, request_id: str
+) -> None:
+    """Count the rejection; a failed audit write is logged and measured, never raised.
+
+    The caller still gets its 401: turning it into a 500 (AUTHORIZER_FAILURE) would let a
+    flood of bad keys that throttles the audit table take the API down for everyone.
+    """
+    try:
+        services.auth_rejections.record(
+            at=iso(now_utc()),
+            request_id=request_id,
+            source=route_of(method_arn),
+            reason=outcome.reason,
+            key_hash_prefix=outcome.key_hash_prefix,
+            key_id=outcome.key_id,
+            merchant_id=outcome.merchant_id,
+        )
+    except Exception:
+        log.warning(
+            "rejected-authentication audit write failed",
+            exc_info=True,
+            extra={"request_id": request_id},
+        )
+        metrics.emit("AuditWriteFailed", function="authorizer")
+
+
+def route_of(method_arn: str) -> str:
+    """The route template a method ARN names (``GET /charge/{id}`` -> ``GET /charge/*``).
+
+    Path parameters are folded so a caller cannot mint a new aggregate per request.
+    """
     # arn:aws:execute-api:region:account:api-id/stage/METHOD/path...
     parts = (method_arn or "").split("/", 3)
-    return f"{parts[2]} /{parts[3]}" if len(parts) == 4 else method_arn
+    if len(parts) != 4:
+        return "other"
+    method, path = parts[2], "/" + parts[3]
+    for route_method, pattern, template in _route_patterns():
+        if route_method == method and pattern.fullmatch(path):
+            return f"{method} {template}"
+    return "other"
+
+
+_patterns: list[tuple[str, re.Pattern[str], str]] = []
+
+
+def _route_patterns() -> list[tuple[str, re.Pattern[str], str]]:
+    if not _patterns:  # routes are all registered once app.py is imported
+        for route in allowed_routes("secret") + allowed_routes("publishable"):
+            regex = re.compile(re.escape(route.path).replace(r"\*", "[^/]+"))
+            _patterns.extend((m, regex, route.path) for m in route.methods)
+    return _patterns
 
 
 def _unauthorized(request_id: str) -> Exception:
