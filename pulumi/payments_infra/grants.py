@@ -81,7 +81,13 @@ GRANTS: dict[str, Grant] = {
         tables=(TableAccess(tables.CHARGES, SETTLE, indexes=(tables.CHARGES_LIST_INDEX,)),),
         bank=True,
     ),
-    "authorizer": Grant(tables=(TableAccess(tables.API_KEYS, (GET,)), AUDIT_APPEND)),
+    # Rejected authentications are counted per minute (one UpdateItem), not appended.
+    "authorizer": Grant(
+        tables=(
+            TableAccess(tables.API_KEYS, (GET,)),
+            TableAccess(tables.AUTH_REJECTIONS, (UPDATE,)),
+        )
+    ),
     "reconciler": Grant(
         tables=(TableAccess(tables.CHARGES, SETTLE, indexes=(tables.PENDING_INDEX,)),),
         bank=True,

@@ -175,14 +175,19 @@ def test_reads_refund_and_authorizer_touch_no_kms_and_no_tokens(mocks: Recording
         assert "TableTokens" not in _by_sid(statements), key
 
 
-def test_authorizer_reads_api_keys_and_appends_to_the_audit_log_only(
+def test_authorizer_reads_api_keys_and_counts_rejections_only(
     mocks: RecordingMocks,
 ) -> None:
     statements = _by_sid(role_policy(mocks, "authorizer"))
-    assert set(statements) == {"Logs", "TableApiKeys", "TableAuditLog", "AuditLogAppendOnly"}
+    assert set(statements) == {
+        "Logs",
+        "TableApiKeys",
+        "TableAuthRejections",
+        "AuditLogAppendOnly",
+    }
     assert statements["TableApiKeys"]["Action"] == ["dynamodb:GetItem"]
     assert statements["TableApiKeys"]["Resource"] == _table_arn("ApiKeys")
-    assert statements["TableAuditLog"]["Action"] == ["dynamodb:PutItem"]
+    assert statements["TableAuthRejections"]["Action"] == ["dynamodb:UpdateItem"]
     assert _granted(mocks, "dynamodb:GetItem", "table/payments-dev-ApiKeys") == {"authorizer"}
 
 
