@@ -11,9 +11,12 @@ import sys
 import chalice.local
 from chalice.cli import main as chalice_main
 
+from payments_admin import local_gateway
+
 
 def main() -> None:
     chalice.local.ThreadedHTTPServer.request_queue_size = 128
+    local_gateway.install()
     sys.exit(chalice_main())
 
 
