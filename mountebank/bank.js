@@ -267,8 +267,39 @@ function (config) {
         }
     }
 
+    /*
+     * Counters for tests (GET /_stats, GET /_stats/{reference}): how many operations of
+     * each kind were received, in total and per reference. Numbers only, no bodies: the
+     * imposter records no requests, so no card number is kept anywhere.
+     */
+    function countReceived() {
+        state.received = state.received || { total: {}, byReference: {} };
+        var body = method === 'POST' ? parseBody() : null;
+        var operation = method + ' /' + path.split('/')[1];
+        var ref = body && isReference(body.reference) ? body.reference
+            : (method === 'GET' ? referenceFrom('/' + path.split('/')[1] + '/') : null);
+        state.received.total[operation] = (state.received.total[operation] || 0) + 1;
+        if (ref !== null) {
+            var counts = state.received.byReference[ref] = state.received.byReference[ref] || {};
+            counts[operation] = (counts[operation] || 0) + 1;
+        }
+    }
+
+    function stats() {
+        var received = state.received || { total: {}, byReference: {} };
+        var ref = referenceFrom('/_stats/');
+        if (ref === null) {
+            return respond(200, { received: received.total });
+        }
+        return respond(200, { reference: ref, received: received.byReference[ref] || {} });
+    }
+
     try {
         var reference;
+        if (method === 'GET' && (path === '/_stats' || path.indexOf('/_stats/') === 0)) {
+            return stats();
+        }
+        countReceived();
         if (method === 'POST' && path === '/authorizations') {
             authorize();
         }
