@@ -258,21 +258,22 @@ def test_two_authorization_headers_are_401(api_url: str, merchant: Any) -> None:
         assert merchant.secret_key not in response.text
 
 
+def _raw_charge(api_url: str, merchant: Any, body: bytes, *idempotency_keys: str) -> Any:
+    """POST /charge with each of ``idempotency_keys`` as its own header line, as written."""
+    head = _head(
+        "POST",
+        "/charge",
+        f"Authorization: Bearer {merchant.secret_key}",
+        "Content-Type: application/json",
+        *(f"Idempotency-Key: {key}" for key in idempotency_keys),
+    )
+    return raw_http(api_url, head, body)
+
+
 def test_two_idempotency_keys_are_400(api_url: str, http_api: HttpApi, merchant: Any) -> None:
     token = tokenize(http_api, merchant.secret_key)
     body = json.dumps(charge_body(token)).encode()
-    response = raw_http(
-        api_url,
-        _head(
-            "POST",
-            "/charge",
-            f"Authorization: Bearer {merchant.secret_key}",
-            "Content-Type: application/json",
-            "Idempotency-Key: first",
-            "Idempotency-Key: second",
-        ),
-        body,
-    )
+    response = _raw_charge(api_url, merchant, body, "first", "second")
     assert_error(response, 400, "invalid_idempotency_key")
     # Refused before anything was done: the token is still unused.
     assert http_api.post("/charge", charge_body(token), key=merchant.secret_key).status == 201
@@ -282,17 +283,7 @@ def test_two_idempotency_keys_are_400(api_url: str, http_api: HttpApi, merchant:
 def test_control_and_non_ascii_characters_in_the_idempotency_key(
     api_url: str, merchant: Any, value: str
 ) -> None:
-    response = raw_http(
-        api_url,
-        _head(
-            "POST",
-            "/charge",
-            f"Authorization: Bearer {merchant.secret_key}",
-            "Content-Type: application/json",
-            f"Idempotency-Key: {value}",
-        ),
-        json.dumps(charge_body("tok_x")).encode(),
-    )
+    response = _raw_charge(api_url, merchant, json.dumps(charge_body("tok_x")).encode(), value)
     assert_error(response, 400, "invalid_idempotency_key")
 
 

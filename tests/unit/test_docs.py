@@ -42,8 +42,8 @@ def test_every_route_answers_its_codes_with_the_catalogue_status() -> None:
         for method, operation in methods.items():
             for status, response in operation["responses"].items():
                 schema = response["content"]["application/json"]["schema"]
-                codes = schema.get("properties", {}).get("error", {})
-                for code in codes.get("properties", {}).get("code", {}).get("enum", []):
+                error = schema.get("properties", {}).get("error", {})
+                for code in error.get("properties", {}).get("code", {}).get("enum", []):
                     assert CATALOGUE[code].status == int(status), (method, path, code)
                     seen.add(code)
     assert {"card_declined", "idempotency_key_reused", "refund_failed"} <= seen

@@ -90,11 +90,11 @@ def route_codes(spec: endpoint.RouteSpec) -> set[str]:
     return codes
 
 
-def _error_schema(codes: list[str]) -> dict[str, Any]:
-    types = sorted({CATALOGUE[c].type for c in codes})
+def _error_object() -> dict[str, Any]:
+    """The ``error`` of the envelope, every field it may carry (components/schemas/Error)."""
     properties: dict[str, Any] = {
-        "type": {"type": "string", "enum": types},
-        "code": {"type": "string", "enum": codes},
+        "type": {"type": "string", "enum": sorted({s.type for s in CATALOGUE.values()})},
+        "code": {"type": "string", "enum": sorted(CATALOGUE)},
         "message": {"type": "string"},
         "param": {"type": "string", "description": "the input field at fault"},
     }
@@ -102,14 +102,25 @@ def _error_schema(codes: list[str]) -> dict[str, Any]:
         properties[name] = {"type": "string", "description": meaning}
     return {
         "type": "object",
+        "required": ["type", "code", "message"],
+        "additionalProperties": False,
+        "properties": properties,
+    }
+
+
+def _error_schema(codes: list[str]) -> dict[str, Any]:
+    """The error envelope of one response: only ``codes`` (and their types) can appear."""
+    return {
+        "type": "object",
         "required": ["error", "request_id"],
         "additionalProperties": False,
         "properties": {
             "error": {
-                "type": "object",
-                "required": ["type", "code", "message"],
-                "additionalProperties": False,
-                "properties": properties,
+                "$ref": REF.format(model="Error"),
+                "properties": {
+                    "type": {"enum": sorted({CATALOGUE[c].type for c in codes})},
+                    "code": {"enum": codes},
+                },
             },
             "request_id": {"type": "string"},
         },
@@ -259,7 +270,7 @@ def document() -> dict[str, Any]:
         },
         "paths": paths,
         "components": {
-            "schemas": defs["$defs"],
+            "schemas": {**defs["$defs"], "Error": _error_object()},
             "securitySchemes": {
                 "secretKey": {
                     "type": "http",
