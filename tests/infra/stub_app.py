@@ -45,6 +45,11 @@ def create_refund():
     return {}
 
 
+@app.route("/openapi.json", methods=["GET"])
+def openapi_document():
+    return {}
+
+
 @app.schedule(Rate(5, unit=Rate.MINUTES))
 def reconcile_pending(event):
     return None

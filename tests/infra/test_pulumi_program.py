@@ -381,6 +381,7 @@ def test_openapi_from_chalice_with_invoke_arns(outputs) -> None:
         "/charge/{charge_id}",
         "/charges",
         "/refund",
+        "/openapi.json",
     }
     api_uri = (
         f"arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/"
@@ -391,7 +392,7 @@ def test_openapi_from_chalice_with_invoke_arns(outputs) -> None:
             integration = method["x-amazon-apigateway-integration"]
             assert integration["type"] == "aws_proxy"
             assert integration["uri"] == api_uri
-            if path == "/health":
+            if path in ("/health", "/openapi.json"):
                 assert "security" not in method
             else:
                 assert method["security"] == [{"api_key_authorizer": []}]
