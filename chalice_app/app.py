@@ -8,20 +8,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import AuthResponse, Chalice, Rate
+from chalice import AuthResponse, Chalice, Rate, Response
 from chalice.app import AuthRequest
 
 from chalicelib import logs
 from chalicelib.models import (
+    Charge,
+    ChargeList,
+    ChargePath,
     ChargeRequest,
     Health,
     ListChargesQuery,
+    Refund,
     RefundRequest,
+    Token,
     TokenRequest,
 )
 from chalicelib.settings import get_settings
 from chalicelib.web import authorizer, middleware
 from chalicelib.web.endpoint import ANY_KEY, SECRET_KEY, Call, Replayed, Result, endpoint
+from chalicelib.web.route_doc import describe
 
 app = Chalice(app_name="payments")
 logs.configure(get_settings().log_level)
@@ -39,7 +45,9 @@ def envelope(event: Any, get_response: Any) -> Any:
 
 
 @endpoint(app, "/health", "GET")
+@describe(responses={200: Health})
 def health(call: Call) -> Result:
+    """Liveness check; needs no key."""
     return Result(200, Health())
 
 
@@ -52,7 +60,9 @@ def health(call: Call) -> Result:
     body=TokenRequest,
     audit="token.create",
 )
+@describe(responses={201: Token})
 def create_token(call: Call) -> Result:
+    """Tokenize a card (secret or publishable key). Single use, valid 15 minutes."""
     return call.services.token_service.create(call.merchant_id, call.body, call.record)
 
 
@@ -66,19 +76,28 @@ def create_token(call: Call) -> Result:
     idempotent=True,
     audit="charge.create",
 )
+@describe(
+    responses={201: Charge, 202: Charge},
+    errors=("token_already_used", "card_declined", "bank_unavailable"),
+)
 def create_charge(call: Call) -> Result | Replayed:
+    """Charge a token: 201 succeeded, 202 pending (bank too slow), 402 declined, 502."""
     return call.run(call.services.charge_service)
 
 
 @endpoint(app, "/charge/{charge_id}", "GET", authorizer=api_key_authorizer, keys=SECRET_KEY)
-def get_charge(call: Call) -> Result:
-    return Result(200, call.services.charge_service.get(call.merchant_id, call.params["charge_id"]))
+@describe(responses={200: Charge}, path=ChargePath)
+def get_charge(call: Call, path: ChargePath) -> Result:
+    """A charge with its refunds, oldest first; a pending one is first re-checked."""
+    return Result(200, call.services.charge_service.get(call.merchant_id, path.charge_id))
 
 
 @endpoint(
     app, "/charges", "GET", authorizer=api_key_authorizer, keys=SECRET_KEY, query=ListChargesQuery
 )
+@describe(responses={200: ChargeList})
 def list_charges(call: Call) -> Result:
+    """The merchant's charges, newest first (refunds not expanded)."""
     return Result(200, call.services.charge_service.list(call.merchant_id, call.query))
 
 
@@ -92,8 +111,28 @@ def list_charges(call: Call) -> Result:
     idempotent=True,
     audit="refund.create",
 )
+@describe(
+    responses={201: Refund},
+    errors=(
+        "charge_not_refundable",
+        "charge_already_refunded",
+        "too_many_refunds",
+        "amount_too_large",
+        "refund_failed",
+        "bank_unavailable",
+    ),
+)
 def create_refund(call: Call) -> Result | Replayed:
+    """Refund all (no amount) or part of a succeeded charge."""
     return call.run(call.services.refund_service)
+
+
+@app.route("/openapi.json", methods=["GET"])
+def openapi_document() -> Response:
+    """The API document (OpenAPI 3.1), built from the route table on first request."""
+    from chalicelib.web.openapi import document_text
+
+    return Response(body=document_text(), headers={"Content-Type": "application/json"})
 
 
 @app.schedule(Rate(5, unit=Rate.MINUTES))

@@ -106,7 +106,6 @@ function (config) {
         }
 
         if (has(state.authorizations, body.reference)) {
-            state.authorizations[body.reference].attempts += 1;
             logger.info('bank: authorization ' + body.reference + ' replayed');
             return respond(200, state.authorizations[body.reference].response);
         }
@@ -149,7 +148,6 @@ function (config) {
             card_last4: last4,
             refunds_declined: number === CARD_REFUNDS_DECLINED,
             voided: false,
-            attempts: 1,
             response: response
         };
         logger.info('bank: authorization ' + body.reference + ' ' + response.status +
@@ -184,7 +182,6 @@ function (config) {
         result.currency = auth.currency;
         result.amount_refunded = auth.amount_refunded;
         result.voided = auth.voided;
-        result.attempts = auth.attempts;
         return respond(200, result);
     }
 
@@ -196,7 +193,6 @@ function (config) {
         }
 
         if (has(state.refunds, body.reference)) {
-            state.refunds[body.reference].attempts += 1;
             logger.info('bank: refund ' + body.reference + ' replayed');
             return respond(200, state.refunds[body.reference].response);
         }
@@ -241,7 +237,6 @@ function (config) {
             amount: body.amount,
             status: response.status,
             voided: false,
-            attempts: 1,
             response: response
         };
         logger.info('bank: refund ' + body.reference + ' of ' + body.authorization_reference + ' ' +
@@ -259,7 +254,6 @@ function (config) {
         result.authorization_reference = stored.authorization_reference;
         result.amount = stored.amount;
         result.voided = stored.voided;
-        result.attempts = stored.attempts;
         return respond(200, result);
     }
 
@@ -275,7 +269,7 @@ function (config) {
         var entry = has(ledger, reference) ? ledger[reference] : null;
         var voided = false;
         if (!entry) {
-            entry = { reference: reference, amount: 0, amount_refunded: 0, attempts: 0, voided: false };
+            entry = { reference: reference, amount: 0, amount_refunded: 0, voided: false };
             ledger[reference] = entry;
         }
         else if (entry.status === 'approved') {
@@ -322,8 +316,42 @@ function (config) {
         }
     }
 
+    /*
+     * Counters for tests (GET /_stats, GET /_stats/{reference}): how many operations of
+     * each kind were received, in total and per reference. Numbers only, no bodies: the
+     * imposter records no requests, so no card number is kept anywhere.
+     */
+    function countReceived() {
+        state.received = state.received || { total: {}, byReference: {} };
+        var parts = path.split('/');
+        var reversal = method === 'POST' && parts.length === 4 && parts[3] === 'reversal';
+        var body = method === 'POST' && !reversal ? parseBody() : null;
+        var operation = method + ' /' + parts[1] + (reversal ? '/reversal' : '');
+        var ref = body && isReference(body.reference) ? body.reference
+            : (reversal ? reversalOf('/' + parts[1] + '/')
+                : (method === 'GET' ? referenceFrom('/' + parts[1] + '/') : null));
+        state.received.total[operation] = (state.received.total[operation] || 0) + 1;
+        if (ref !== null) {
+            var counts = state.received.byReference[ref] = state.received.byReference[ref] || {};
+            counts[operation] = (counts[operation] || 0) + 1;
+        }
+    }
+
+    function stats() {
+        var received = state.received || { total: {}, byReference: {} };
+        var ref = referenceFrom('/_stats/');
+        if (ref === null) {
+            return respond(200, { received: received.total });
+        }
+        return respond(200, { reference: ref, received: received.byReference[ref] || {} });
+    }
+
     try {
         var reference;
+        if (method === 'GET' && (path === '/_stats' || path.indexOf('/_stats/') === 0)) {
+            return stats();
+        }
+        countReceived();
         if (method === 'POST' && path === '/authorizations') {
             authorize();
         }

@@ -11,6 +11,8 @@ import sys
 import chalice.local
 from chalice.cli import main as chalice_main
 
+from payments_admin import local_gateway
+
 
 def main() -> None:
     chalice.local.ThreadedHTTPServer.request_queue_size = 128
@@ -18,6 +20,7 @@ def main() -> None:
     from payments_admin import local_rate_limit
 
     local_rate_limit.install()
+    local_gateway.install()
     sys.exit(chalice_main())
 
 

@@ -209,7 +209,9 @@ class LocalStack:
         imposter = {
             "port": self.ports.bank,
             "protocol": "http",
-            "recordRequests": True,
+            # Never record: mountebank would keep every card number and CVV in plain text
+            # and serve them on its admin port. Tests count calls with the bank's /_stats.
+            "recordRequests": False,
             "stubs": [{"responses": [{"inject": (MB_DIR / "bank.js").read_text()}]}],
         }
         request = urllib.request.Request(

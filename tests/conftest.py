@@ -20,6 +20,12 @@ from payments_admin.stack import APP_DIR, LocalStack, Ports
 from tests.helpers import FUNCTION_TIMEOUT
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Fuzzing runs last: its hundreds of requests grow moto's tables, which slows the
+    transactions of the tests after it (moto copies a table per transaction item)."""
+    items.sort(key=lambda item: item.get_closest_marker("fuzzing") is not None)
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     log_dir = Path(tmp_path_factory.mktemp("stack-logs"))

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import socket
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import urllib3
@@ -13,7 +16,8 @@ import urllib3
 VISA = "4242424242424242"
 # PAYMENTS_FUNCTION_TIMEOUT_SECONDS of the test session's stack: leases and settle windows.
 FUNCTION_TIMEOUT = 6
-FUTURE_YEAR = 2031
+# Always in the future: a fixed year would make every tokenization fail once it passes.
+FUTURE_YEAR = datetime.now(UTC).year + 5
 
 
 @dataclass
@@ -161,3 +165,43 @@ def rejection_counts(services: Any) -> dict[tuple[str, str], dict[str, Any]]:
         for page in pages
         for item in map(from_item, page["Items"])
     }
+
+
+def bank_calls(bank_url: str, reference: str) -> dict[str, int]:
+    """How many operations the bank received for ``reference``, e.g. {"POST /authorizations": 1}."""
+    quoted = urllib.parse.quote(reference, safe="")
+    with urllib.request.urlopen(f"{bank_url}/_stats/{quoted}", timeout=5) as response:
+        return json.loads(response.read())["received"]
+
+
+def raw_http(
+    base_url: str, request_head: bytes, body: bytes = b"", content_length: str | None = None
+) -> Resp:
+    """Send bytes as written (repeated or odd headers that HTTP clients refuse to send).
+
+    ``request_head`` is the request line and header lines, without the blank line;
+    ``Host``, ``Content-Length`` (``content_length`` if given) and ``Connection: close``
+    are added.
+    """
+    length = str(len(body)) if content_length is None else content_length
+    parts = urllib.parse.urlsplit(base_url)
+    head = (
+        request_head.rstrip(b"\r\n")
+        + (
+            f"\r\nHost: {parts.netloc}\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n"
+        ).encode()
+    )
+    with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
+        sock.sendall(head + body)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    raw = b"".join(chunks)
+    header_block, _, payload = raw.partition(b"\r\n\r\n")
+    lines = header_block.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return Resp(status, headers, payload.decode())

@@ -8,27 +8,82 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     StrictInt,
     StrictStr,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
 from chalicelib.domain import cards, money
+from chalicelib.id_shapes import ChargeId, TokenId
 
-_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+# Matched in full (a ``$`` would accept a trailing newline) and ASCII only.
+_EMAIL_PATTERN = r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+"
+_EMAIL = re.compile(_EMAIL_PATTERN)
+# A signed 64-bit integer: the widest number any store or client on the path keeps exactly.
+INT64_MAX = 2**63 - 1
 
 
 def fail(code: str, param: str) -> PydanticCustomError:
     """A validation failure with a catalogue code, attributed to ``param``."""
     return PydanticCustomError(code, code, {"param": param})
+
+
+def _plain_text(value: str) -> str:
+    # NUL ends strings in C and in many log pipelines; a lone surrogate cannot be encoded
+    # as UTF-8 (so it could not be stored or answered). pydantic already refuses the latter
+    # for str; the check stays so the rule does not hang on that detail.
+    if "\x00" in value:
+        raise PydanticCustomError("invalid_text", "NUL is not allowed in text")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PydanticCustomError("invalid_text", "text must be valid Unicode") from None
+    return value
+
+
+def Text(max_length: int, min_length: int = 0) -> Any:  # noqa: N802 - reads as a type
+    """The one free-text string type: bounded length, no NUL, no lone surrogates."""
+    return Annotated[
+        StrictStr,
+        Field(
+            min_length=min_length,
+            max_length=max_length,
+            json_schema_extra={"pattern": "^[^\\u0000]*$"},
+        ),
+        AfterValidator(_plain_text),
+    ]
+
+
+MetadataKey = Text(max_length=40, min_length=1)
+MetadataValue = Text(max_length=500)
+Email = Annotated[
+    StrictStr,
+    Field(max_length=254),
+    WithJsonSchema({"type": "string", "maxLength": 254, "pattern": f"^{_EMAIL_PATTERN}$"}),
+]
+Currency = Annotated[
+    StrictStr,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": "^[A-Za-z]{3}$",
+            "description": "ISO 4217 code, any case; one of "
+            + ", ".join(sorted(money.SUPPORTED_CURRENCIES)),
+            "examples": ["USD"],
+        }
+    ),
+]
 
 
 class RequestModel(BaseModel):
@@ -37,15 +92,29 @@ class RequestModel(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
     # field name -> error code answered when that field is malformed
     code_for: ClassVar[dict[str, str]] = {}
+    # field name -> code answered when an id field holds a string that cannot be our id
+    # (exactly as an unknown id); fields not listed answer with ``code_for``
+    unknown_id_code: ClassVar[dict[str, str]] = {}
+    # the ``param`` an error names for a field, where it is not the field's name
+    param_for: ClassVar[dict[str, str]] = {}
+    # codes the model's own validators raise besides ``code_for`` (for the API document)
+    other_codes: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def codes(cls) -> set[str]:
+        """Every error code validating this model can answer."""
+        return {*cls.code_for.values(), *cls.unknown_id_code.values(), *cls.other_codes}
 
 
 class TokenRequest(RequestModel):
-    card_number: StrictStr
-    exp_month: StrictInt
-    exp_year: StrictInt
-    cvv: StrictStr
-    cardholder_name: StrictStr | None = Field(default=None, max_length=100)
-    email: StrictStr | None = None
+    card_number: Annotated[
+        StrictStr, WithJsonSchema({"type": "string", "examples": ["4242424242424242"]})
+    ]
+    exp_month: Annotated[StrictInt, Field(ge=1, le=12)]
+    exp_year: Annotated[StrictInt, Field(ge=1000, le=9999)]
+    cvv: Annotated[StrictStr, WithJsonSchema({"type": "string", "pattern": "^[0-9]{3,4}$"})]
+    cardholder_name: Text(max_length=100) | None = None
+    email: Email | None = None
 
     code_for: ClassVar[dict[str, str]] = {
         "card_number": "invalid_card_number",
@@ -55,6 +124,7 @@ class TokenRequest(RequestModel):
         "cardholder_name": "invalid_cardholder_name",
         "email": "invalid_email",
     }
+    other_codes: ClassVar[tuple[str, ...]] = ("expired_card",)
 
     @field_validator("card_number")
     @classmethod
@@ -63,20 +133,6 @@ class TokenRequest(RequestModel):
         if digits is None or not cards.luhn_valid(digits):
             raise fail("invalid_card_number", "card_number")
         return digits
-
-    @field_validator("exp_month")
-    @classmethod
-    def _exp_month(cls, value: int) -> int:
-        if not 1 <= value <= 12:
-            raise fail("invalid_expiry_month", "exp_month")
-        return value
-
-    @field_validator("exp_year")
-    @classmethod
-    def _exp_year(cls, value: int) -> int:
-        if not 1000 <= value <= 9999:
-            raise fail("invalid_expiry_year", "exp_year")
-        return value
 
     @field_validator("cvv")
     @classmethod
@@ -88,7 +144,7 @@ class TokenRequest(RequestModel):
     @field_validator("email")
     @classmethod
     def _email(cls, value: str | None) -> str | None:
-        if value is not None and (len(value) > 254 or not _EMAIL.match(value)):
+        if value is not None and not _EMAIL.fullmatch(value):
             raise fail("invalid_email", "email")
         return value
 
@@ -110,15 +166,15 @@ class TokenRequest(RequestModel):
     __str__ = __repr__
 
 
-Amount = StrictInt
+Amount = Annotated[StrictInt, Field(ge=money.MIN_AMOUNT, le=money.MAX_AMOUNT)]
 
 
 class ChargeRequest(RequestModel):
-    token: StrictStr
+    token: TokenId
     amount: Amount
-    currency: StrictStr
-    description: StrictStr | None = Field(default=None, max_length=500)
-    metadata: dict[StrictStr, StrictStr] | None = None
+    currency: Currency
+    description: Text(max_length=500) | None = None
+    metadata: Annotated[dict[MetadataKey, MetadataValue], Field(max_length=20)] | None = None
 
     code_for: ClassVar[dict[str, str]] = {
         "token": "invalid_token",
@@ -128,13 +184,6 @@ class ChargeRequest(RequestModel):
         "metadata": "invalid_metadata",
     }
 
-    @field_validator("amount")
-    @classmethod
-    def _amount(cls, value: int) -> int:
-        if not money.MIN_AMOUNT <= value <= money.MAX_AMOUNT:
-            raise fail("invalid_amount", "amount")
-        return value
-
     @field_validator("currency")
     @classmethod
     def _currency(cls, value: str) -> str:
@@ -143,23 +192,17 @@ class ChargeRequest(RequestModel):
             raise fail("invalid_currency", "currency")
         return code
 
-    @field_validator("metadata")
-    @classmethod
-    def _metadata(cls, value: dict[str, str] | None) -> dict[str, str] | None:
-        if value is None:
-            return None
-        if len(value) > 20 or any(len(k) > 40 or len(v) > 500 for k, v in value.items()):
-            raise fail("invalid_metadata", "metadata")
-        return value
-
 
 RefundReason = Literal["requested_by_customer", "duplicate", "fraudulent"]
 
 
 class RefundRequest(RequestModel):
-    charge_id: StrictStr
-    # Left out = refund all that remains; an explicit null is refused.
-    amount: StrictInt | None = None
+    charge_id: ChargeId
+    # Left out = refund all that remains; an explicit null is refused. Above 64 bits it is
+    # malformed (invalid_amount); below, a too-large amount is judged against the charge.
+    amount: (
+        Annotated[StrictInt, Field(ge=money.MIN_AMOUNT, le=INT64_MAX)] | SkipJsonSchema[None]
+    ) = Field(default=None, json_schema_extra=lambda schema: schema.pop("default", None))
     reason: RefundReason | None = None
 
     code_for: ClassVar[dict[str, str]] = {
@@ -167,6 +210,7 @@ class RefundRequest(RequestModel):
         "amount": "invalid_amount",
         "reason": "invalid_reason",
     }
+    unknown_id_code: ClassVar[dict[str, str]] = {"charge_id": "resource_missing"}
 
     @field_validator("amount", mode="before")
     @classmethod
@@ -175,19 +219,18 @@ class RefundRequest(RequestModel):
             raise fail("invalid_amount", "amount")
         return value
 
-    @field_validator("amount")
-    @classmethod
-    def _amount(cls, value: int | None) -> int | None:
-        if value is not None and value < money.MIN_AMOUNT:
-            raise fail("invalid_amount", "amount")
-        return value
-
 
 class ListChargesQuery(RequestModel):
     """Query string of GET /charges (values arrive as strings)."""
 
-    limit: StrictStr | None = None
-    starting_after: StrictStr | None = None
+    limit: (
+        Annotated[
+            StrictStr,
+            WithJsonSchema({"type": "integer", "minimum": 1, "maximum": 100, "default": 10}),
+        ]
+        | None
+    ) = None
+    starting_after: ChargeId | None = None
 
     code_for: ClassVar[dict[str, str]] = {
         "limit": "invalid_limit",
@@ -198,7 +241,7 @@ class ListChargesQuery(RequestModel):
     @classmethod
     def _limit(cls, value: str | None) -> str | None:
         if value is not None and not (
-            value.isascii() and value.isdigit() and 1 <= int(value) <= 100
+            len(value) <= 3 and value.isascii() and value.isdigit() and 1 <= int(value) <= 100
         ):
             raise fail("invalid_limit", "limit")
         return value
@@ -208,11 +251,24 @@ class ListChargesQuery(RequestModel):
         return int(self.limit) if self.limit else 10
 
 
+class ChargePath(RequestModel):
+    """Path parameters of GET /charge/{charge_id}."""
+
+    charge_id: ChargeId
+
+    code_for: ClassVar[dict[str, str]] = {"charge_id": "resource_missing"}
+    # as the use case answers an unknown charge, so a malformed id is indistinguishable
+    param_for: ClassVar[dict[str, str]] = {"charge_id": "id"}
+
+
 # ---- responses -------------------------------------------------------------------------
 
 
 class ResponseModel(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    # The document promises exactly these fields, all present (null where empty).
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", json_schema_serialization_defaults_required=True
+    )
 
 
 class TokenCard(ResponseModel):

@@ -270,9 +270,7 @@ def test_list_validation(api: Any, merchant: Any, query: str, code: str) -> None
 # ---- idempotency --------------------------------------------------------------------------
 
 
-def test_same_key_same_body_replays_the_first_response(
-    api: Any, merchant: Any, mb_admin_url: str
-) -> None:
+def test_same_key_same_body_replays_the_first_response(api: Any, merchant: Any) -> None:
     token = tokenize(api, merchant.secret_key)
     key = {"Idempotency-Key": f"order-{uuid.uuid4()}"}
     first = api.post("/charge", charge_body(token), key=merchant.secret_key, headers=key)

@@ -58,7 +58,12 @@ def test_401_body_is_the_envelope(api: Any) -> None:
     assert_error(response, 401, "invalid_api_key")
 
 
-def test_revoked_key_is_401_at_once(api: Any, services: Any) -> None:
+def test_revoked_key_is_401_on_the_next_request_without_an_authorizer_cache(
+    api: Any, services: Any
+) -> None:
+    """Locally (and in the test client) nothing caches the authorizer's answer, so the very
+    next request is refused. Deployed, API Gateway caches a policy per key for the
+    authorizer's TTL: see the test below and docs/api.md."""
     merchant = services.merchant_service.create_merchant("Soon Revoked")
     assert api.get("/charges", key=merchant.secret_key).status == 200
     assert services.merchant_service.revoke_key(merchant.secret_key) is not None
@@ -136,10 +141,25 @@ def test_body_just_under_the_limit_is_read(api: Any) -> None:
     assert_error(response, 400, "invalid_cardholder_name", "cardholder_name")
 
 
-def test_unknown_path_is_refused(api: Any) -> None:
-    # chalice local answers unknown paths itself (403); deployed, a gateway response
-    # answers 404 in the envelope. Either way the handler is never reached.
-    assert api.get("/nope", key=DEMO_SECRET_KEY).status in (403, 404)
+def test_deployed_revocation_takes_at_most_the_authorizer_ttl(chalice_app: Any) -> None:
+    """The bound docs/api.md promises for a revoked key when deployed."""
+    (authorizer,) = {
+        entry.authorizer.name: entry.authorizer
+        for routes in chalice_app.routes.values()
+        for entry in routes.values()
+        if entry.authorizer is not None
+    }.values()
+    assert authorizer.config.ttl_seconds <= 60
+
+
+def test_the_api_document_is_served_without_a_key(api: Any) -> None:
+    from payments_admin.api_docs import OPENAPI_PATH
+
+    response = api.get("/openapi.json")
+    assert response.status == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["x-request-id"].startswith("req_")
+    assert response.text == OPENAPI_PATH.read_text()
 
 
 def _audit_records(services: Any) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import VISA, card
+from tests.helpers import FUTURE_YEAR, VISA, card
 
 NOW = datetime.now(UTC)
 
@@ -34,7 +34,7 @@ def test_token_response(api: Any, merchant: Any) -> None:
         "brand": "visa",
         "last4": "4242",
         "exp_month": 12,
-        "exp_year": 2031,
+        "exp_year": FUTURE_YEAR,
         "fingerprint": token["card"]["fingerprint"],
     }
     created = datetime.strptime(token["created_at"], "%Y-%m-%dT%H:%M:%S.%f%z")
@@ -83,8 +83,8 @@ def _expired_year_month() -> tuple[int, int]:
         ({"exp_month": 12.0}, "invalid_expiry_month", "exp_month"),
         ({"exp_month": True}, "invalid_expiry_month", "exp_month"),
         ({"exp_year": 31}, "invalid_expiry_year", "exp_year"),
-        ({"exp_year": 20310}, "invalid_expiry_year", "exp_year"),
-        ({"exp_year": "2031"}, "invalid_expiry_year", "exp_year"),
+        ({"exp_year": FUTURE_YEAR * 10}, "invalid_expiry_year", "exp_year"),
+        ({"exp_year": str(FUTURE_YEAR)}, "invalid_expiry_year", "exp_year"),
         ({"exp_year": False}, "invalid_expiry_year", "exp_year"),
         ({"exp_year": 2020}, "expired_card", "exp_year"),
         ({"cvv": "12"}, "invalid_cvv", "cvv"),

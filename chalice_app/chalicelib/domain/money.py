@@ -11,6 +11,11 @@ SUPPORTED_CURRENCIES = frozenset({"USD", "EUR", "GBP", "PEN", "COP", "MXN", "CLP
 
 
 def normalize_currency(code: str) -> str | None:
-    """The upper-case code if supported, else None."""
+    """The upper-case code if supported, else None.
+
+    ASCII only: ``str.upper`` maps e.g. U+017F (long s) to ``S``, so ``"uſd"`` would pass.
+    """
+    if not code.isascii():
+        return None
     upper = code.upper()
     return upper if upper in SUPPORTED_CURRENCIES else None

@@ -17,7 +17,8 @@ _PREFIX = {"secret": "sk", "publishable": "pk"}
 _ALPHABET = string.ascii_letters + string.digits
 # 32 characters of 62 symbols: about 190 bits of randomness.
 _KEY_LENGTH = 32
-_HEADER = re.compile(r"^Bearer ((?:sk|pk)_(?:test|live)_[A-Za-z0-9]{24,128})$")
+# The scheme is case-insensitive (RFC 7235); the key is not.
+_HEADER = re.compile(r"(?i:bearer) +((?:sk|pk)_(?:test|live)_[A-Za-z0-9]{24,128})")
 
 
 def generate_key(key_type: KeyType, mode: str = "test") -> str:
@@ -88,9 +89,10 @@ class Authenticator:
     ) -> Principal | Rejection:
         if not header:
             return Rejection("missing", None)
-        match = _HEADER.match(header.strip())
+        match = _HEADER.fullmatch(header.strip())
         if match is None:
-            presented = header.removeprefix("Bearer ").strip()
+            scheme, _, rest = header.strip().partition(" ")
+            presented = rest.strip() if scheme.lower() == "bearer" else header.strip()
             bucket = hash_key(presented)[:UNKNOWN_KEY_PREFIX] if presented else None
             return Rejection("malformed", bucket)
         key = match.group(1)

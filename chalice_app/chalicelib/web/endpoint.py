@@ -46,6 +46,23 @@ class RoutePolicy:
 _POLICIES: list[RoutePolicy] = []
 
 
+@dataclass(frozen=True)
+class RouteSpec:
+    """A route as declared, for readers of the route table (the API document)."""
+
+    path: str
+    method: str
+    key_types: frozenset[str] | None  # None: no authentication
+    body: type[RequestModel] | None
+    query: type[RequestModel] | None
+    idempotent: bool
+    view: Callable[..., Any]  # the route's own function (docstring, ``route_doc.describe``)
+
+
+# Every route ``endpoint`` registered, in declaration order.
+ROUTES: list[RouteSpec] = []
+
+
 def allowed_routes(key_type: str) -> list[AuthRoute]:
     """The routes a key of ``key_type`` may call, for the authorizer's policy.
 
@@ -107,6 +124,9 @@ def endpoint(
         _POLICIES.append(RoutePolicy(path, method, keys))
 
     def decorator(fn: Callable[[Call], Reply | Replayed]) -> Callable[..., Response]:
+        auth = keys if authorizer is not None else None
+        ROUTES.append(RouteSpec(path, method, auth, body, query, idempotent, fn))
+
         def view(**params: str) -> Response:
             return _serve(spec, fn, params)
 

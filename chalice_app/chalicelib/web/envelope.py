@@ -13,7 +13,9 @@ REQUEST_ID_HEADER = "X-Request-Id"
 
 
 def dumps(body: dict[str, Any]) -> str:
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    # ASCII out: any stored string (even one no validator anticipated) encodes, in any
+    # transport, and the body's bytes do not depend on the reader's charset handling.
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=True)
 
 
 def success_body(data: Any, request_id: str) -> dict[str, Any]:

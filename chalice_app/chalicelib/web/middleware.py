@@ -14,6 +14,7 @@ from chalicelib.errors import ApiError
 from chalicelib.settings import get_settings
 from chalicelib.web import context
 from chalicelib.web.envelope import REQUEST_ID_HEADER, error_response, is_ours, rewrite_foreign
+from chalicelib.web.header_rules import repeated_header_error
 
 access_log = logging.getLogger("platform.access")
 
@@ -39,6 +40,10 @@ def _respond(
         error = ApiError("request_too_large")
         ctx.error_code = error.code
         return error_response(error, ctx.request_id)
+    repeated = repeated_header_error(request, ctx)
+    if repeated is not None:
+        ctx.error_code = repeated.code
+        return error_response(repeated, ctx.request_id)
     try:
         response = get_response(request)
     except Exception:

@@ -1,0 +1,67 @@
+"""The API document and the generated parts of the docs, from the code (the one source).
+
+``python -m payments_admin.api_docs`` rewrites docs/openapi.json and the generated tables
+of docs/api.md and README.md; tests fail when a committed copy is stale.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from payments_admin.error_docs import markdown_table as error_table
+from payments_admin.stack import APP_DIR, ROOT
+
+OPENAPI_PATH = ROOT / "docs" / "openapi.json"
+API_GUIDE_PATH = ROOT / "docs" / "api.md"
+README_PATH = ROOT / "README.md"
+
+
+def openapi_text() -> str:
+    """docs/openapi.json as the code generates it (the same text GET /openapi.json serves)."""
+    if str(APP_DIR) not in sys.path:
+        sys.path.insert(0, str(APP_DIR))
+    import app  # noqa: F401 - registers the routes
+    from chalicelib.web.openapi import document_text
+
+    return document_text()
+
+
+def test_cards_table() -> str:
+    from chalicelib.web.openapi import TEST_CARDS
+
+    rows = ["| card number | brand | charge | refund |", "| --- | --- | --- | --- |"]
+    rows += [f"| {n} | {brand} | {charge} | {refund} |" for n, brand, charge, refund in TEST_CARDS]
+    return "\n".join(rows)
+
+
+GENERATED = {"error-codes": error_table, "test-cards": test_cards_table}
+
+
+def generated_block(text: str, name: str) -> str:
+    """What stands between ``<!-- name:start -->`` and ``<!-- name:end -->`` in ``text``."""
+    start = text.index(f"<!-- {name}:start -->") + len(f"<!-- {name}:start -->")
+    return text[start : text.index(f"<!-- {name}:end -->")].strip()
+
+
+def render(text: str) -> str:
+    """``text`` with every generated block it holds rewritten from the code."""
+    for name, make in GENERATED.items():
+        start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+        if start in text:
+            head, _, rest = text.partition(start)
+            tail = rest.partition(end)[2]
+            text = f"{head}{start}\n{make()}\n{end}{tail}"
+    return text
+
+
+def main() -> int:
+    OPENAPI_PATH.parent.mkdir(exist_ok=True)
+    OPENAPI_PATH.write_text(openapi_text())
+    for path in (API_GUIDE_PATH, README_PATH):
+        path.write_text(render(path.read_text()))
+    print(f"wrote {OPENAPI_PATH.relative_to(ROOT)}, {API_GUIDE_PATH.relative_to(ROOT)}, README.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
