@@ -93,11 +93,17 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     ),
     FunctionSpec(
         "reads",
-        "GET /charge/{id}, GET /charges, GET /health (re-checks pending charges with the bank)",
+        "GET /charge/{id}, GET /charges, GET /health, GET /openapi.json "
+        "(re-checks pending charges with the bank)",
         memory_mb=512,
         timeout_s=15,
         why="a pending charge is re-checked with the bank (<= 4 s); lists serialize 100 items",
-        routes=(("GET", "/charge/{charge_id}"), ("GET", "/charges"), ("GET", "/health")),
+        routes=(
+            ("GET", "/charge/{charge_id}"),
+            ("GET", "/charges"),
+            ("GET", "/health"),
+            ("GET", "/openapi.json"),
+        ),
     ),
     FunctionSpec(
         "authorizer",

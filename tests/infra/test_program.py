@@ -88,6 +88,10 @@ def test_one_function_per_route_group(mocks: RecordingMocks) -> None:
     assert functions["reconciler"]["reservedConcurrentExecutions"] == 1
 
 
+# Routes served without an API key.
+PUBLIC_PATHS = {"/health", "/openapi.json"}
+
+
 def test_every_route_is_served_by_its_own_group(openapi: dict[str, Any]) -> None:
     expected = {
         ("POST", "/token"): "token",
@@ -96,6 +100,7 @@ def test_every_route_is_served_by_its_own_group(openapi: dict[str, Any]) -> None
         ("GET", "/charge/{charge_id}"): "reads",
         ("GET", "/charges"): "reads",
         ("GET", "/health"): "reads",
+        ("GET", "/openapi.json"): "reads",
     }
     seen = {}
     for path, methods in openapi["paths"].items():
@@ -366,7 +371,7 @@ def test_authorizer_attached_and_merchant_key_from_the_authorizer(
 ) -> None:
     for path, methods in openapi["paths"].items():
         for operation in methods.values():
-            if path == "/health":
+            if path in PUBLIC_PATHS:
                 assert "security" not in operation
             else:
                 assert operation["security"] == [{"api_key_authorizer": []}, {"api_key": []}]
@@ -450,6 +455,7 @@ def test_each_function_is_invocable_for_its_own_routes_only(mocks: RecordingMock
         f"{execution_arn}/*/GET/charge/*",
         f"{execution_arn}/*/GET/charges",
         f"{execution_arn}/*/GET/health",
+        f"{execution_arn}/*/GET/openapi.json",
     }
     assert permissions["payments-dev-authorizer"] == {f"{execution_arn}/authorizers/*"}
     assert permissions["payments-dev-reconciler"] == {
