@@ -240,10 +240,15 @@ def test_a_settler_never_fails_a_charge_whose_request_can_still_reach_the_bank(
     )
     thread.start()
     item = _pending_item(services, merchant)
+    settled = []
     while thread.is_alive():
-        # The bank has no record yet, but the request may still reach it: not failed.
-        assert services.settlement.settle(item) is None
+        # Before the bank has a record the request may still reach it: nothing is failed.
+        # Once it approved, a settler may record that first; never anything else.
+        reply = services.settlement.settle(item)
+        assert reply is None or reply.status == 201, reply
+        settled.append(reply)
         time.sleep(0.2)
+    assert settled[0] is None  # the bank had no record while the request was held
     thread.join()
     assert answer["r"].status == 201, answer["r"].text
     assert services.charges.get_charge(merchant.merchant_id, item["charge_id"])["status"] == (
