@@ -9,12 +9,16 @@ from __future__ import annotations
 import random
 import time
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
+@cache
+def _codec() -> tuple[Any, Any]:
+    # boto3 is imported on first use, not when the app is imported (cold start).
+    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+    return TypeSerializer(), TypeDeserializer()
 
 # Transactions that touch one hot item (a charge under concurrent refunds) can be cancelled
 # with TransactionConflict; they are safe to resend because their conditions are re-checked.
@@ -23,12 +27,14 @@ _CONFLICT_RETRIES = 5
 
 def to_item(values: dict[str, Any]) -> dict[str, Any]:
     """A plain dict as a DynamoDB item; ``None`` values are left out."""
-    return {k: _serializer.serialize(v) for k, v in values.items() if v is not None}
+    serialize = _codec()[0].serialize
+    return {k: serialize(v) for k, v in values.items() if v is not None}
 
 
 def to_values(values: dict[str, Any]) -> dict[str, Any]:
     """Expression attribute values (``:name`` -> typed value)."""
-    return {k: _serializer.serialize(v) for k, v in values.items()}
+    serialize = _codec()[0].serialize
+    return {k: serialize(v) for k, v in values.items()}
 
 
 def _plain(value: Any) -> Any:
@@ -45,7 +51,8 @@ def _plain(value: Any) -> Any:
 
 def from_item(item: dict[str, Any]) -> dict[str, Any]:
     """A DynamoDB item as a plain dict; every number in this design is an integer."""
-    return {k: _plain(_deserializer.deserialize(v)) for k, v in item.items()}
+    deserialize = _codec()[1].deserialize
+    return {k: _plain(deserialize(v)) for k, v in item.items()}
 
 
 def error_code(exc: Exception) -> str:
