@@ -12,6 +12,7 @@ Replies decided after validation are stored for replay by the command's own comm
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -46,8 +47,6 @@ class Replayed:
 
 def fingerprint(method: str, path: str, request: Any) -> str:
     """The request after validation and normalisation (null = absent, key order, case)."""
-    import hashlib
-
     canonical = json.dumps(
         request.model_dump(mode="json", exclude_none=True) if request is not None else None,
         sort_keys=True,
