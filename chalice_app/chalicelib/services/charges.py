@@ -10,11 +10,11 @@ from chalicelib.adapters.bank_client import CardDetails
 from chalicelib.adapters.card_vault import aad_for
 from chalicelib.adapters.charge_repository import CHARGE_SK, charge_pk
 from chalicelib.adapters.dynamo import WriteConflict
-from chalicelib.domain.lifecycle import PENDING, decide
+from chalicelib.domain.lifecycle import PENDING
 from chalicelib.errors import ApiError
 from chalicelib.ids import iso, new_id, now_utc
 from chalicelib.models import Charge, ChargeList, ChargeRequest, ListChargesQuery
-from chalicelib.resources import charge_reply, charge_resource
+from chalicelib.resources import charge_resource
 from chalicelib.services.recording import Record, Reply
 from chalicelib.services.settlement import call_bank_before
 
@@ -112,16 +112,11 @@ class ChargeService:
             deadline,
             lambda: self._bank.authorize(charge_id, request.amount, request.currency, card),
         )
-        decision = decide(outcome.kind, outcome.authorization_code, outcome.decline_code)
-        if decision is None:
-            # No answer in time: pending, settled later from the bank's record.
-            reply = charge_reply(charge)
-            record.finish(reply)
-            return reply
-        return self._settlement.record_charge(charge, decision, record)
+        # No answer in time leaves it pending (202), settled later from the bank's record.
+        return self._settlement.conclude(charge, outcome, record)
 
     def resume(self, merchant_id: str, object_key: tuple[str, str], record: Record) -> Reply:
-        return self._settlement.resume(object_key, record, charge_reply)
+        return self._settlement.resume(object_key, record)
 
     def _open_card(self, token: dict[str, Any]) -> CardDetails:
         merchant, token_id = token["merchant_id"], token["token_id"]

@@ -7,12 +7,11 @@ from typing import Any
 
 from chalicelib.adapters.charge_repository import refund_sk
 from chalicelib.adapters.dynamo import WriteConflict
-from chalicelib.domain.lifecycle import PENDING, decide
+from chalicelib.domain.lifecycle import PENDING
 from chalicelib.domain.refunds import refusal
 from chalicelib.errors import ApiError
 from chalicelib.ids import iso, new_id, now_utc
 from chalicelib.models import RefundRequest
-from chalicelib.resources import refund_reply
 from chalicelib.services.recording import Record, Reply
 from chalicelib.services.settlement import call_bank_before
 
@@ -56,16 +55,11 @@ class RefundService:
             deadline,
             lambda: self._bank.refund(refund["refund_id"], refund["charge_id"], refund["amount"]),
         )
-        decision = decide(outcome.kind, decline_code=outcome.decline_code)
-        if decision is None:
-            # The bank may have acted: the reservation stays until a settler asks it.
-            reply = refund_reply(refund)
-            record.finish(reply)
-            return reply
-        return self._settlement.record_refund(refund, decision, record)
+        # No answer in time: the reservation stays until a settler asks the bank (502).
+        return self._settlement.conclude(refund, outcome, record)
 
     def resume(self, merchant_id: str, object_key: tuple[str, str], record: Record) -> Reply:
-        return self._settlement.resume(object_key, record, refund_reply)
+        return self._settlement.resume(object_key, record)
 
     def _reserve(
         self,

@@ -25,7 +25,7 @@ from typing import Any
 
 from chalicelib.adapters.bank_client import BankOutcome
 from chalicelib.adapters.charge_repository import PENDING_SHARDS
-from chalicelib.domain.lifecycle import PENDING, decide
+from chalicelib.domain.lifecycle import PENDING, Decision, decide
 from chalicelib.ids import iso, now_utc, parse_iso
 from chalicelib.resources import charge_reply, refund_reply
 from chalicelib.services.recording import Record, Reply, SettlerRecord, finish_or_reread
@@ -43,6 +43,10 @@ def call_bank_before(deadline: float, call: Callable[[], BankOutcome]) -> BankOu
         log.warning('{"event": "bank_call_skipped", "reason": "past the call deadline"}')
         return BankOutcome("error")
     return call()
+
+
+def _reply_for(item: dict[str, Any]) -> Reply:
+    return refund_reply(item) if "refund_id" in item else charge_reply(item)
 
 
 @dataclass
@@ -95,14 +99,18 @@ class SettlementService:
         decision = decide(outcome.kind, outcome.authorization_code, outcome.decline_code)
         if decision is None:
             return None
-        record = record or self._settler
-        if "refund_id" in item:
-            return self.record_refund(item, decision, record)
-        return self.record_charge(item, decision, record)
+        return self._record(item, decision, record or self._settler)
 
-    def resume(
-        self, object_key: tuple[str, str], record: Record, reply_for: Callable[..., Reply]
-    ) -> Reply:
+    def conclude(self, item: dict[str, Any], outcome: BankOutcome, record: Record) -> Reply:
+        """Record a request's own bank answer: the final state, or the reply while pending."""
+        decision = decide(outcome.kind, outcome.authorization_code, outcome.decline_code)
+        if decision is not None:
+            return self._record(item, decision, record)
+        reply = _reply_for(item)
+        record.finish(reply)
+        return reply
+
+    def resume(self, object_key: tuple[str, str], record: Record) -> Reply:
         """Finish a request whose first attempt died after writing ahead (its lease is over).
 
         Never a second bank operation: the bank is asked what it did with the reference.
@@ -112,11 +120,16 @@ class SettlementService:
         if item["status"] == PENDING:
             reply = self.settle(item, record, owner_gone=True)
         if reply is None:
-            reply = reply_for(item)
+            reply = _reply_for(item)
             record.finish(reply)
         return reply
 
-    def record_charge(self, charge: dict[str, Any], decision: Any, record: Record) -> Reply:
+    def _record(self, item: dict[str, Any], decision: Decision, record: Record) -> Reply:
+        if "refund_id" in item:
+            return self.record_refund(item, decision, record)
+        return self.record_charge(item, decision, record)
+
+    def record_charge(self, charge: dict[str, Any], decision: Decision, record: Record) -> Reply:
         updated_at = iso(now_utc())
         final = {
             **charge,
@@ -133,7 +146,7 @@ class SettlementService:
             lambda: charge_reply(self._charges.get(charge["pk"])),
         )
 
-    def record_refund(self, refund: dict[str, Any], decision: Any, record: Record) -> Reply:
+    def record_refund(self, refund: dict[str, Any], decision: Decision, record: Record) -> Reply:
         updated_at = iso(now_utc())
         final = {**refund, "status": decision.status, "failure_code": decision.failure_code}
         return finish_or_reread(
