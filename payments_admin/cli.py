@@ -3,7 +3,8 @@
 With no extra environment it talks to the local stack ``make run`` serves. To reach a
 deployed stage, set ``PAYMENTS_STAGE`` (and ``PAYMENTS_TABLE_PREFIX``/KMS ids if they differ
 from the defaults) with real AWS credentials, or pass ``--stage``; endpoints then come
-from AWS itself.
+from AWS itself. Deployed, ``create-merchant`` and ``sync-usage-plan`` also need
+``PAYMENTS_USAGE_PLAN_ID`` (the stack's ``usage_plan_id`` output).
 """
 
 from __future__ import annotations
@@ -50,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         "list-keys", help="a merchant's keys: id, type, dates, status, last 4 characters"
     )
     listing.add_argument("merchant_id")
+    commands.add_parser(
+        "sync-usage-plan",
+        help="put every merchant's API Gateway key in the usage plan (deployed stages)",
+    )
     commands.add_parser("reconcile", help="settle pending charges and refunds now")
     commands.add_parser("bootstrap", help="create tables, KMS keys and the demo merchant")
     args = parser.parse_args(argv)
@@ -58,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     from chalicelib.container import get_container
 
     services = get_container()
+    if args.command in ("create-merchant", "sync-usage-plan") and _missing_usage_plan(services):
+        return 2
     if args.command == "create-merchant":
         merchant = services.merchant_service.create_merchant(args.name)
         print(json.dumps(vars(merchant)))
@@ -76,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         for key in keys:
             print(json.dumps(key))
+    elif args.command == "sync-usage-plan":
+        return _sync_usage_plan(services)
     elif args.command == "reconcile":
         print(json.dumps(vars(services.settlement.sweep())))
     elif args.command == "bootstrap":
@@ -87,6 +96,45 @@ def main(argv: list[str] | None = None) -> int:
             print(f"payments-admin: {refused}", file=sys.stderr)
             return 2
         print(json.dumps({"status": "ok"}))
+    return 0
+
+
+def _missing_usage_plan(services: Any) -> bool:
+    """A deployed stage without its usage plan would create merchants that get 403."""
+    settings = services.settings
+    if settings.usage_plan_id or settings.stage == "local":
+        return False
+    print(
+        f"payments-admin: stage {settings.stage!r} needs PAYMENTS_USAGE_PLAN_ID (the stack's "
+        "usage_plan_id output): deployed, API Gateway answers 403 to a merchant whose API "
+        "key is not in the usage plan",
+        file=sys.stderr,
+    )
+    return True
+
+
+def _sync_usage_plan(services: Any) -> int:
+    if services.usage_plan is None:
+        print(
+            "no usage plan on the local stage (the local gateway emulation enforces the "
+            "limits itself): nothing to do",
+            file=sys.stderr,
+        )
+        return 0
+    results = services.merchant_service.sync_usage_plan()
+    disabled = [r.value for r in results if not r.enabled]
+    print(
+        json.dumps(
+            {
+                "usage_plan_id": services.settings.usage_plan_id,
+                "merchants": len(results),
+                "keys_created": sum(r.key_created for r in results),
+                "keys_attached": sum(r.attached for r in results),
+                # Left disabled (an operator's choice); these merchants get 403 deployed.
+                "disabled": disabled,
+            }
+        )
+    )
     return 0
 
 

@@ -74,6 +74,9 @@ def local_env(ports: Ports) -> dict[str, str]:
     return {
         "AWS_ENDPOINT_URL_DYNAMODB": aws,
         "AWS_ENDPOINT_URL_KMS": aws,
+        # boto3 names it after the service id "API Gateway". Only tests use it (no usage plan
+        # locally); it also keeps a stray call off real AWS.
+        "AWS_ENDPOINT_URL_API_GATEWAY": aws,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",

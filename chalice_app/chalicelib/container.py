@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.dynamo import UnitOfWork
     from chalicelib.adapters.idempotency import IdempotencyStore
     from chalicelib.adapters.token_repository import TokenRepository
+    from chalicelib.adapters.usage_plan import UsagePlanKeys
     from chalicelib.services.authentication import Authenticator
     from chalicelib.services.charges import ChargeService
     from chalicelib.services.merchants import MerchantService
@@ -67,6 +68,10 @@ class Container:
     def ssm(self) -> Any:
         return self._client("ssm")
 
+    @cached_property
+    def apigateway(self) -> Any:
+        return self._client("apigateway")
+
     def unit_of_work(self) -> UnitOfWork:
         from chalicelib.adapters.dynamo import UnitOfWork
 
@@ -91,6 +96,15 @@ class Container:
         from chalicelib.adapters.audit_log import RejectedAuthLog
 
         return RejectedAuthLog(self.dynamodb, self.settings.table(tables.AUTH_REJECTIONS.name))
+
+    @cached_property
+    def usage_plan(self) -> UsagePlanKeys | None:
+        """The merchants' usage plan, or None where none is configured (locally)."""
+        if not self.settings.usage_plan_id:
+            return None
+        from chalicelib.adapters.usage_plan import UsagePlanKeys
+
+        return UsagePlanKeys(self.apigateway, self.settings.usage_plan_id)
 
     @cached_property
     def idempotency(self) -> IdempotencyStore:
@@ -158,7 +172,9 @@ class Container:
     def merchant_service(self) -> MerchantService:
         from chalicelib.services.merchants import MerchantService
 
-        return MerchantService(self.api_keys, self.audit_log, self.dynamodb)
+        return MerchantService(
+            self.api_keys, self.audit_log, self.dynamodb, usage_plan=self.usage_plan
+        )
 
     @cached_property
     def token_service(self) -> TokenService:

@@ -37,6 +37,10 @@ class Settings:
     # Deployed, the bank URL is an SSM SecureString named here (read once per container,
     # see container.py) instead of a plain ``bank_url``.
     bank_url_parameter: str | None = None
+    # The stack's per-merchant usage plan (Pulumi output ``usage_plan_id``), for the
+    # operator tooling only: deployed, ``payments-admin`` puts each merchant's API Gateway
+    # key in it. Unset locally, where the gateway emulation enforces the limits itself.
+    usage_plan_id: str | None = None
 
     def table(self, logical_name: str) -> str:
         """Physical table name for a logical one (``Charges`` -> ``payments-dev-Charges``)."""
@@ -92,6 +96,7 @@ def get_settings() -> Settings:
         max_body_bytes=64 * 1024,
         log_level=_env("PAYMENTS_LOG_LEVEL", "INFO"),
         bank_url_parameter=os.environ.get("PAYMENTS_BANK_URL_PARAMETER") or None,
+        usage_plan_id=os.environ.get("PAYMENTS_USAGE_PLAN_ID") or None,
         rate_limit=(
             float(_env("PAYMENTS_RATE_LIMIT_RPS", "100")),
             int(_env("PAYMENTS_RATE_LIMIT_BURST", "200")),

@@ -43,6 +43,15 @@ class ApiKeyRepository:
         )
         return [from_item(item) for page in pages for item in page["Items"]]
 
+    def merchant_ids(self) -> list[str]:
+        """Every merchant that has a key record, sorted (an operator's full read)."""
+        pages = self._client.get_paginator("scan").paginate(
+            TableName=self._table,
+            IndexName=API_KEYS_MERCHANT_INDEX.name,
+            ProjectionExpression="merchant_id",
+        )
+        return sorted({item["merchant_id"]["S"] for page in pages for item in page["Items"]})
+
     def revoke_entry(self, key_hash: str, revoked_at: str) -> dict[str, Any]:
         """A write entry revoking a key that is still ``active``."""
         return self._update_entry(

@@ -36,6 +36,16 @@ def key_type_of(key: str) -> KeyType:
     return "secret" if key.startswith("sk_") else "publishable"
 
 
+def usage_identifier_key(merchant_id: str) -> str:
+    """The API Gateway API key value that meters ``merchant_id`` (its usage plan's key).
+
+    Deployed, the REST API takes API keys from the authorizer (``AUTHORIZER`` source): the
+    merchant never sends it, so it need not be secret, only one per merchant. The authorizer
+    names it and ``payments-admin`` registers it in the usage plan, both through this rule.
+    """
+    return merchant_id
+
+
 @dataclass(frozen=True)
 class Principal:
     """The caller behind a valid key."""

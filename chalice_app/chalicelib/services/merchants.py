@@ -1,4 +1,5 @@
-"""Use cases of operators: create a merchant, roll, revoke and list its keys.
+"""Use cases of operators: create a merchant, roll, revoke and list its keys, and register
+merchants in the stage's usage plan.
 
 Every key record is written in one transaction with its audit record, so no key event
 happens without its trace.
@@ -9,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.dynamo import UnitOfWork, WriteConflict
 from chalicelib.ids import iso, new_id, now_utc
@@ -19,7 +20,11 @@ from chalicelib.services.authentication import (
     hash_key,
     key_state,
     key_type_of,
+    usage_identifier_key,
 )
+
+if TYPE_CHECKING:
+    from chalicelib.adapters.usage_plan import PlanKey, UsagePlanKeys
 
 # Stripe caps a rolled key's grace period at 7 days; a longer one defeats the point of rolling.
 MAX_GRACE = timedelta(days=7)
@@ -55,13 +60,25 @@ class KeyAlreadyRolled(Exception):
         super().__init__(f"key already rolled to {rolled_to}")
 
 
+class UsagePlanNotConfigured(Exception):
+    """No usage plan is configured for this stage (``PAYMENTS_USAGE_PLAN_ID``)."""
+
+
 class MerchantService:
     """Key records are written with their audit records in one transaction."""
 
-    def __init__(self, api_keys: Any, audit_log: Any, client: Any) -> None:
+    def __init__(
+        self,
+        api_keys: Any,
+        audit_log: Any,
+        client: Any,
+        usage_plan: UsagePlanKeys | None = None,
+    ) -> None:
         self._api_keys = api_keys
         self._audit_log = audit_log
         self._client = client
+        # None where no usage plan is configured (locally): nothing to register then.
+        self._usage_plan = usage_plan
 
     def create_merchant(
         self,
@@ -71,12 +88,20 @@ class MerchantService:
         secret_key: str | None = None,
         publishable_key: str | None = None,
     ) -> NewMerchant:
-        """A merchant and its two keys; fixed keys only for the documented demo merchant."""
+        """A merchant and its two keys; fixed keys only for the documented demo merchant.
+
+        Where a usage plan is configured, the merchant's API Gateway key is put in it before
+        the key records are written, so the keys shown work deployed at once (without it API
+        Gateway answers 403). If anything fails, no merchant exists: at most an API key is
+        left that no authorizer answer names, and the operator simply runs it again.
+        """
         merchant = NewMerchant(
             merchant_id=merchant_id or new_id("mer"),
             secret_key=secret_key or generate_key("secret"),
             publishable_key=publishable_key or generate_key("publishable"),
         )
+        if self._usage_plan is not None:
+            self._usage_plan.attach(usage_identifier_key(merchant.merchant_id))
         uow = UnitOfWork(self._client)
         now = iso(now_utc())
         request_id = new_id("req")
@@ -85,6 +110,16 @@ class MerchantService:
             self._add_key(uow, key, merchant.merchant_id, name, now, f"{request_id}-{suffix}")
         uow.commit()
         return merchant
+
+    def sync_usage_plan(self) -> list[PlanKey]:
+        """Register every merchant that has a key record in the usage plan (idempotent).
+
+        For merchants created before the plan existed, or whose registration was cut short.
+        """
+        if self._usage_plan is None:
+            raise UsagePlanNotConfigured
+        merchants = self._api_keys.merchant_ids()
+        return self._usage_plan.attach_all(usage_identifier_key(m) for m in merchants)
 
     def roll_key(
         self, key: str, expire_old_in: timedelta, now: datetime | None = None

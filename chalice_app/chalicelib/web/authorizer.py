@@ -12,7 +12,7 @@ from chalice.app import AuthRequest, AuthResponse
 from chalicelib import metrics
 from chalicelib.container import Container, get_container
 from chalicelib.ids import iso, new_id, now_utc
-from chalicelib.services.authentication import Principal, Rejection
+from chalicelib.services.authentication import Principal, Rejection, usage_identifier_key
 from chalicelib.web.endpoint import allowed_routes
 
 log = logging.getLogger("platform.authorizer")
@@ -28,15 +28,6 @@ class Unauthorized(Exception):
 
     def __init__(self) -> None:
         super().__init__("Unauthorized")
-
-
-def usage_identifier_key(merchant_id: str) -> str:
-    """The API Gateway API key value that meters ``merchant_id`` (its usage plans' key).
-
-    Deployed, the REST API takes API keys from the authorizer (``AUTHORIZER`` source): the
-    merchant never sends it, so it need not be secret, only one per merchant.
-    """
-    return merchant_id
 
 
 class MeteredAuthResponse(AuthResponse):
