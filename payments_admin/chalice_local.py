@@ -11,9 +11,17 @@ import sys
 import chalice.local
 from chalice.cli import main as chalice_main
 
+from payments_admin.stack import watch_parent
+
+# Each connection has its own thread; without a timeout, a client that sends less body than
+# its Content-Length (or idles on a keep-alive connection) holds that thread forever.
+READ_TIMEOUT_SECONDS = 10
+
 
 def main() -> None:
     chalice.local.ThreadedHTTPServer.request_queue_size = 128
+    chalice.local.ChaliceRequestHandler.timeout = READ_TIMEOUT_SECONDS
+    watch_parent()
     sys.exit(chalice_main())
 
 

@@ -246,11 +246,14 @@ def main() -> None:
     from moto.server import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import run_simple
 
+    from payments_admin.stack import watch_parent
+
     parser = argparse.ArgumentParser(description="moto server for the local stack")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8001)
     args = parser.parse_args()
     install()
+    watch_parent()
     app = DomainDispatcherApplication(create_backend_app)
     run_simple(args.host, args.port, app, threaded=False, use_reloader=False, use_debugger=False)
 
