@@ -86,7 +86,7 @@ def test_a_body_shorter_than_its_content_length_does_not_hold_a_thread(api_url: 
     with socket.create_connection((address.hostname, address.port), timeout=30) as sock:
         sock.sendall(
             b"POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            b"Authorization: Bearer sk_test_x\r\nContent-Length: 100\r\n\r\n{\"card"
+            b'Authorization: Bearer sk_test_x\r\nContent-Length: 100\r\n\r\n{"card'
         )
         started = time.monotonic()
         # The server gives up on the missing bytes and closes the connection.
