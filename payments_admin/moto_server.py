@@ -1,8 +1,12 @@
-"""moto server (DynamoDB and KMS), single-threaded, with transactions and queries whose cost
-does not grow with the table.
+"""moto server (DynamoDB and KMS), one request at a time, with transactions and queries whose
+cost does not grow with the table.
 
 One request at a time removes any doubt about moto's own locking when concurrency tests
 race conditional writes; the platform's invariants must then hold by its conditions alone.
+The server still runs a thread per connection, so that clients keep their connections
+alive (a single-threaded werkzeug server speaks HTTP/1.0 and closes every connection, and
+the TCP set-up and teardown cost the app and moto more CPU than many requests themselves);
+``Serialized`` then lets one request in at a time.
 
 moto 5.2.5 has two costs proportional to a whole table, which made the local stack slower
 the longer it ran (and, for transactions, grow its memory by gigabytes):
@@ -27,6 +31,8 @@ from __future__ import annotations
 import argparse
 import copy
 import inspect
+import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -226,6 +232,24 @@ def _query_without_full_sort(original: Callable[..., Any]) -> Callable[..., Any]
     return query
 
 
+class Serialized:
+    """WSGI middleware: one request at a time, whatever the number of connections."""
+
+    def __init__(self, app: Callable[..., Any]) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        with self._lock:
+            response = self._app(environ, start_response)
+            try:
+                return [b"".join(response)]
+            finally:
+                close = getattr(response, "close", None)
+                if close is not None:
+                    close()
+
+
 def install() -> None:
     """Patch moto (once) as described above; refuse a moto version it was not written for."""
     import moto
@@ -244,7 +268,7 @@ def install() -> None:
 
 def main() -> None:
     from moto.server import DomainDispatcherApplication, create_backend_app
-    from werkzeug.serving import run_simple
+    from werkzeug.serving import WSGIRequestHandler, run_simple
 
     from payments_admin.stack import watch_parent
 
@@ -252,10 +276,13 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8001)
     args = parser.parse_args()
-    install()
+    if os.environ.get("PAYMENTS_MOTO_UNPATCHED") != "1":  # to measure upstream moto beside it
+        install()
     watch_parent()
-    app = DomainDispatcherApplication(create_backend_app)
-    run_simple(args.host, args.port, app, threaded=False, use_reloader=False, use_debugger=False)
+    # As in chalice local: no ~40 ms Nagle/delayed-ACK stall between headers and body.
+    WSGIRequestHandler.disable_nagle_algorithm = True
+    app = Serialized(DomainDispatcherApplication(create_backend_app))
+    run_simple(args.host, args.port, app, threaded=True, use_reloader=False, use_debugger=False)
 
 
 if __name__ == "__main__":

@@ -275,27 +275,38 @@ class LocalStack:
         )
 
     def _start_api(self) -> None:
+        self.serve_chalice("chalice", APP_DIR, self.ports.api, self._api_output)
+
+    def serve_chalice(
+        self, name: str, project_dir: Path, port: int, output: IO[Any] | None = None
+    ) -> subprocess.Popen[bytes]:
+        """Serve a Chalice project with ``chalice local`` on ``port`` (stopped with the stack)."""
         process = self._spawn(
-            "chalice",
+            name,
             [
                 sys.executable,
                 "-m",
                 "payments_admin.chalice_local",
                 "--project-dir",
-                str(APP_DIR),
+                str(project_dir),
                 "local",
                 "--host",
                 HOST,
                 "--port",
-                str(self.ports.api),
+                str(port),
                 "--stage",
                 "local",
                 "--no-autoreload",
             ],
-            APP_DIR,
-            self._api_output,
+            project_dir,
+            output,
         )
-        _wait_http(f"{self.api_url}/health", process, "chalice local", 60)
+        _wait_http(f"http://{HOST}:{port}/health", process, name, 60)
+        return process
+
+    def pid_of(self, name: str) -> int:
+        """The process id of a service this stack started ("moto", "mountebank", "chalice")."""
+        return next(p.pid for n, p in self._processes if n == name)
 
     def dead(self) -> list[str]:
         return [name for name, p in self._processes if p.poll() is not None]
