@@ -45,6 +45,11 @@ def _phase(bench: dict[str, Any], operation: str, concurrency: int) -> dict[str,
     )
 
 
+def _cpu(bench: dict[str, Any], operation: str) -> dict[str, float]:
+    """CPU per request from the interleaved one-client pass."""
+    return bench["cpu"][operation]
+
+
 def lambda_duration_ms(cpu_ms: float, io_ms: float, memory_mb: int) -> float:
     """CPU stretched by the memory's share of a vCPU, plus the time spent waiting on I/O."""
     return cpu_ms * max(1.0, FULL_VCPU_MB / memory_mb) + io_ms
@@ -54,14 +59,20 @@ def cost_per_million(duration_ms: float, memory_mb: int) -> float:
     return 1e6 * (duration_ms / 1000 * memory_mb / 1024 * PRICE_GB_SECOND + PRICE_PER_REQUEST)
 
 
+# Doubling memory is worth it while it shortens a request by at least this much.
+WORTH_RELATIVE = 0.2
+WORTH_MS = 5.0
+
+
 def choose_memory(cpu_ms: float, io_ms: float) -> int:
-    """The smallest size after which doubling memory buys < 20% of the duration.
+    """The smallest size after which doubling memory shortens the request by < 20% or < 5 ms.
 
     Past that point the extra GB-seconds pay for CPU the request no longer waits on.
     """
     for small, large in zip(MEMORY_OPTIONS_MB, MEMORY_OPTIONS_MB[1:], strict=False):
         now = lambda_duration_ms(cpu_ms, io_ms, small)
-        if (now - lambda_duration_ms(cpu_ms, io_ms, large)) / now < 0.2:
+        saved = now - lambda_duration_ms(cpu_ms, io_ms, large)
+        if saved < WORTH_MS or saved / now < WORTH_RELATIVE:
             return small
     return MEMORY_OPTIONS_MB[-1]
 
@@ -69,33 +80,32 @@ def choose_memory(cpu_ms: float, io_ms: float) -> int:
 def _sizing(bench: dict[str, Any]) -> list[str]:
     calls = bench["calls"]
     api_ops = ("token", "charge", "refund", "get", "list")
-    cpu = {op: _phase(bench, op, 1)["cpu_ms"] for op in api_ops}
+    cpu = {op: _cpu(bench, op)["cpu_ms"] for op in api_ops}
     io = {op: calls[op]["dynamodb"] * DYNAMODB_MS + calls[op]["kms"] * KMS_MS for op in api_ops}
-    authorizer_cpu = bench.get("authorizer_cpu_ms", 0.0)
-    functions = {
-        "api (POST /charge, the heaviest frequent route)": (cpu["charge"], io["charge"]),
-        "api (POST /token)": (cpu["token"], io["token"]),
-        "authorizer (one GetItem per uncached key)": (authorizer_cpu, DYNAMODB_MS),
-    }
+    rows = {f"api: {LABELS[op]}": (cpu[op], io[op]) for op in api_ops}
+    authorizer = (bench.get("authorizer_cpu_ms", 0.0), DYNAMODB_MS)
+    rows["authorizer (hash + one GetItem)"] = authorizer
+    api_choice = max(choose_memory(*rows[f"api: {LABELS[op]}"]) for op in api_ops)
+    authorizer_choice = choose_memory(*authorizer)
     cold = bench["cold_start"]["app"]
     lines = [
         "## Lambda memory sizing",
         "",
         f"Lambda gives CPU in proportion to memory ({FULL_VCPU_MB} MB = one vCPU), so below "
-        "that a request's CPU time is stretched by "
-        f"{FULL_VCPU_MB}/memory while its waits on DynamoDB, KMS and the bank are not. Model: "
-        "duration = CPU ms measured here (serving process, concurrency 1) x "
-        f"max(1, {FULL_VCPU_MB}/MB) + {DYNAMODB_MS:.0f} ms per DynamoDB call + "
-        f"{KMS_MS:.0f} ms per KMS call (the bank's own answer time is left out: it is "
-        "the same at every size). Cost per million requests at us-east-1 x86 prices "
+        f"that a request's CPU time is stretched by {FULL_VCPU_MB}/memory while its waits on "
+        "DynamoDB, KMS and the bank are not. Model: duration = CPU ms measured here (serving "
+        f"process, one client) x max(1, {FULL_VCPU_MB}/MB) + {DYNAMODB_MS:.0f} ms per "
+        f"DynamoDB call + {KMS_MS:.0f} ms per KMS call (the bank's own answer time is left "
+        "out: it is the same at every size, and it only makes the CPU share smaller). Cost "
+        "per million requests at us-east-1 x86 prices "
         f"(${PRICE_GB_SECOND}/GB-s + ${PRICE_PER_REQUEST * 1e6:.2f}/M requests).",
         "",
-        "| function | CPU ms | I/O ms | "
+        "| function / route | CPU ms | I/O ms | "
         + " | ".join(f"{m} MB: ms / $ per M" for m in MEMORY_OPTIONS_MB)
-        + " | chosen |",
+        + " | smallest worth it |",
         "| --- | ---: | ---: | " + " | ".join("---:" for _ in MEMORY_OPTIONS_MB) + " | ---: |",
     ]
-    for name, (cpu_ms, io_ms) in functions.items():
+    for name, (cpu_ms, io_ms) in rows.items():
         cells = []
         for memory in MEMORY_OPTIONS_MB:
             duration = lambda_duration_ms(cpu_ms, io_ms, memory)
@@ -108,9 +118,10 @@ def _sizing(bench: dict[str, Any]) -> list[str]:
     init_cpu = cold["import_cpu_ms"] + cold["first_cpu_ms"]
     lines += [
         "",
-        "Rule: the smallest size after which doubling the memory shortens the request by "
-        "less than 20% (past it, the extra GB-seconds buy CPU the request no longer waits "
-        "on). Cold start (init + first request) is CPU-bound and shrinks in proportion: "
+        f"Rule: the smallest size after which doubling the memory shortens the request by "
+        f"less than {WORTH_RELATIVE:.0%} or less than {WORTH_MS:.0f} ms; past it, the extra "
+        "GB-seconds buy CPU the request no longer waits on. A cold start (import + first "
+        "request) is CPU-bound and shrinks in proportion: "
         f"{init_cpu:.0f} ms of CPU here (import {cold['import_cpu_ms']:.0f} ms + first "
         f"token {cold['first_cpu_ms']:.0f} ms) is about "
         + ", ".join(
@@ -118,22 +129,24 @@ def _sizing(bench: dict[str, Any]) -> list[str]:
         )
         + ".",
         "",
-        "Choice: **api 512 MB** (a charge's CPU stays a minority of its time, a cold start "
-        "stays under a second; 1,024 MB roughly doubles the cost per request for a few ms), "
-        "**authorizer 256 MB** (one hash and one GetItem, cached by API Gateway per key), "
-        "**reconciler 256 MB** (a sweep every 5 minutes; its latency is nobody's). "
-        "A latency-sensitive merchant mix can raise the api to 1,024 MB: cold starts "
-        "halve, a warm charge gains only its CPU share. These are the defaults in "
-        "pulumi/infra.py (`api_memory_mb`, 256 MB for the other two).",
+        f"Sizes from this run: **api {api_choice} MB** (one function serves every route: the "
+        "largest of the routes' sizes), "
+        f"**authorizer {authorizer_choice} MB** (and API Gateway caches its answer per key), "
+        "**reconciler 256 MB** (a sweep every 5 minutes whose latency is nobody's; its cost "
+        "is dominated by the waits on DynamoDB and the bank). The trade-off: each step up "
+        "halves the CPU part of every request and of a cold start but doubles the price of "
+        "every millisecond, including the milliseconds spent waiting on DynamoDB and the "
+        "bank; a merchant mix that values latency over cost can take the api one step up "
+        "(pulumi `api_memory_mb`).",
         "",
     ]
     return lines
 
 
 def _targets(bench: dict[str, Any], soak: dict[str, Any] | None) -> list[str]:
-    floor_cpu = _phase(bench, "floor", 1)["cpu_ms"]
-    charge_cpu = _phase(bench, "charge", 1)["cpu_ms"]
-    token_cpu = _phase(bench, "token", 1)["cpu_ms"]
+    floor_cpu = _cpu(bench, "floor")["cpu_ms"]
+    charge_cpu = _cpu(bench, "charge")["cpu_ms"]
+    token_cpu = _cpu(bench, "token")["cpu_ms"]
     floor_rps = _phase(bench, "floor", 8)["rps"]
     charge_rps = _phase(bench, "charge", 8)["rps"]
 
@@ -185,12 +198,14 @@ def _targets(bench: dict[str, Any], soak: dict[str, Any] | None) -> list[str]:
 
 
 def _per_request(bench: dict[str, Any]) -> list[str]:
-    floor = _phase(bench, "floor", 1)
+    floor = _cpu(bench, "floor")
     lines = [
         "## Per request (concurrency 1)",
         "",
         "CPU is the serving process's (`chalice local`, which also runs the authorizer) and "
-        "moto's, from their CPU times over the phase divided by the requests. DynamoDB and "
+        "moto's, from their CPU times divided by the requests, in 3 rounds of one client "
+        "with the operations interleaved (the machine is shared; interleaving keeps a busy "
+        "minute from landing on one operation). DynamoDB and "
         "KMS calls are counted on the app's own boto3 clients; *authorizer* is its ApiKeys "
         "GetItem, which API Gateway caches per key when deployed.",
         "",
@@ -199,10 +214,10 @@ def _per_request(bench: dict[str, Any]) -> list[str]:
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for op, label in LABELS.items():
-        p, c = _phase(bench, op, 1), bench["calls"][op]
+        p, c, u = _phase(bench, op, 1), bench["calls"][op], _cpu(bench, op)
         lines.append(
-            f"| {label} | {p['cpu_ms']:.2f} | {p['cpu_ms'] / floor['cpu_ms']:.2f} | "
-            f"{p['moto_cpu_ms']:.2f} | {c['dynamodb']} | {c['authorizer']} | {c['kms']} | "
+            f"| {label} | {u['cpu_ms']:.2f} | {u['cpu_ms'] / floor['cpu_ms']:.2f} | "
+            f"{u['moto_cpu_ms']:.2f} | {c['dynamodb']} | {c['authorizer']} | {c['kms']} | "
             f"{p['p50']:.1f} | {p['p95']:.1f} | {p['p99']:.1f} | {p['rps']:.0f} |"
         )
     lines += ["", "| operation | calls (besides the authorizer's) |", "| --- | --- |"]
@@ -297,9 +312,10 @@ def _before_after(bench: dict[str, Any], baseline: dict[str, Any] | None) -> lis
     for op, label in LABELS.items():
         b1, a1 = _phase(baseline, op, 1), _phase(bench, op, 1)
         b8, a8 = _phase(baseline, op, 8), _phase(bench, op, 8)
+        bc, ac = _cpu(baseline, op), _cpu(bench, op)
         lines.append(
-            f"| {label} | {b1['cpu_ms']:.2f} | {a1['cpu_ms']:.2f} | {b1['moto_cpu_ms']:.2f} | "
-            f"{a1['moto_cpu_ms']:.2f} | {b1['p50']:.1f} | {a1['p50']:.1f} | {b8['rps']:.0f} | "
+            f"| {label} | {bc['cpu_ms']:.2f} | {ac['cpu_ms']:.2f} | {bc['moto_cpu_ms']:.2f} | "
+            f"{ac['moto_cpu_ms']:.2f} | {b1['p50']:.1f} | {a1['p50']:.1f} | {b8['rps']:.0f} | "
             f"{a8['rps']:.0f} |"
         )
     return [*lines, ""]
@@ -331,8 +347,8 @@ def _chart(bench: dict[str, Any], path: Path) -> None:
         )
     axes[0].set_title("p50 latency (ms)")
     axes[1].set_title("requests/s")
-    serving = [_phase(bench, op, 1)["cpu_ms"] for op in ops]
-    moto = [_phase(bench, op, 1)["moto_cpu_ms"] for op in ops]
+    serving = [_cpu(bench, op)["cpu_ms"] for op in ops]
+    moto = [_cpu(bench, op)["moto_cpu_ms"] for op in ops]
     axes[2].bar(list(x), serving, 0.4, label="serving process")
     axes[2].bar([j + 0.4 for j in x], moto, 0.4, label="moto server")
     axes[2].set_title("CPU ms per request (1 client)")

@@ -274,16 +274,20 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8001)
     args = parser.parse_args()
-    if os.environ.get("PAYMENTS_MOTO_UNPATCHED") != "1":  # to measure upstream moto beside it
-        install()
     watch_parent()
+    if os.environ.get("PAYMENTS_MOTO_UNPATCHED") == "1":
+        # Upstream moto as it comes, to measure the difference (see docs/benchmarks.md).
+        from moto.server import DomainDispatcherApplication, create_backend_app
+
+        app = DomainDispatcherApplication(create_backend_app)
+    else:
+        install()
+        app = _dispatcher()
+        # One access line per DynamoDB call cost moto ~0.5 ms each, for a log nobody reads.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
     # As in chalice local: no ~40 ms Nagle/delayed-ACK stall between headers and body.
     WSGIRequestHandler.disable_nagle_algorithm = True
-    # One access line per DynamoDB call cost moto ~0.5 ms each, for a log nobody reads.
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    run_simple(
-        args.host, args.port, _dispatcher(), threaded=False, use_reloader=False, use_debugger=False
-    )
+    run_simple(args.host, args.port, app, threaded=False, use_reloader=False, use_debugger=False)
 
 
 if __name__ == "__main__":

@@ -274,6 +274,32 @@ def measure(
     return phase
 
 
+def cpu_pass(
+    work: Workload, targets: dict[str, tuple[Http, int]], moto_pid: int, rounds: int, n: int
+) -> dict[str, dict[str, float]]:
+    """CPU per request of each operation, one client, the operations interleaved.
+
+    The machine is shared (2 cores, other work): measuring each operation in several short
+    rounds, alternating with the floor, keeps a slow minute from landing on one of them.
+    """
+    spent = {op: [0.0, 0.0, 0] for op in OPERATIONS}
+    for round_ in range(rounds):
+        progress(f"  CPU round {round_ + 1}/{rounds}: {n} requests per operation, one client")
+        for op in OPERATIONS:
+            http, pid = targets[op]
+            requests = getattr(work, op)(n + 2, 1)
+            run_load(http, requests[:2], 1)
+            cpu0, moto0 = cpu_seconds(pid), cpu_seconds(moto_pid)
+            run_load(http, requests[2:], 1)
+            spent[op][0] += cpu_seconds(pid) - cpu0
+            spent[op][1] += cpu_seconds(moto_pid) - moto0
+            spent[op][2] += n
+    return {
+        op: {"cpu_ms": round(c * 1000 / k, 2), "moto_cpu_ms": round(m * 1000 / k, 2)}
+        for op, (c, m, k) in spent.items()
+    }
+
+
 # ---- round trips (in process) ------------------------------------------------------------
 
 
@@ -468,6 +494,10 @@ def main() -> None:
             work = Workload(api, KEY)
             pids = {"api": stack.pid_of("chalice"), "floor": stack.pid_of("floor")}
             moto = stack.pid_of("moto")
+            targets = {op: (api, pids["api"]) for op in OPERATIONS}
+            targets["floor"] = (floor, pids["floor"])
+            progress("CPU per request, operations interleaved with the floor")
+            cpu = cpu_pass(work, targets, moto, rounds=3, n=max(10, int(40 * args.scale)))
             phases: list[Phase] = []
             total = len(CONCURRENCY) * len(OPERATIONS)
             for concurrency in CONCURRENCY:
@@ -495,6 +525,7 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
         "seconds": round(time.monotonic() - started),
         "phases": [asdict(p) for p in phases],
+        "cpu": cpu,
         "calls": calls,
         "authorizer_cpu_ms": authorizer_ms,
         "cold_start": cold,
