@@ -100,8 +100,9 @@ class ItemJournal:
 def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
     """``DynamoDBBackend.transact_write_items`` of moto 5.2.5, rolling back by item.
 
-    The only change from upstream is the backup: an ``ItemJournal`` of the touched items
-    instead of ``copy.deepcopy`` of each touched table (once per transaction item).
+    The change from upstream is the backup: an ``ItemJournal`` of the touched items instead
+    of ``copy.deepcopy`` of each touched table (once per transaction item). Besides, an item's
+    condition is parsed and evaluated once, not a second time inside ``put_item`` & co.
     """
     from moto.dynamodb.exceptions import (
         MockValidationException,
@@ -157,6 +158,8 @@ def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> Non
                     if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
                         original_item = current.to_json()["Attributes"]
                     raise ConditionalCheckFailed(item=original_item)
+            # Checked just above on this very item; upstream parses and evaluates it again.
+            condition_expression = None
             if op_type == "Put":
                 self.put_item(
                     table_name,
