@@ -53,6 +53,11 @@ def _cpu(bench: dict[str, Any], operation: str) -> dict[str, float]:
     return bench["cpu"][operation]
 
 
+def _spread(cpu: dict[str, Any]) -> str:
+    rounds = cpu.get("cpu_ms_rounds") or []
+    return f"{min(rounds):.1f}-{max(rounds):.1f}" if rounds else ""
+
+
 def lambda_duration_ms(cpu_ms: float, io_ms: float, memory_mb: int) -> float:
     """CPU stretched by the memory's share of a vCPU, plus the time spent waiting on I/O."""
     return cpu_ms * max(1.0, FULL_VCPU_MB / memory_mb) + io_ms
@@ -214,20 +219,21 @@ def _per_request(bench: dict[str, Any]) -> list[str]:
         "## Per request (concurrency 1)",
         "",
         "CPU is the serving process's (`chalice local`, which also runs the authorizer) and "
-        "moto's, from their CPU times divided by the requests, in 3 rounds of one client "
-        "with the operations interleaved (the machine is shared; interleaving keeps a busy "
-        "minute from landing on one operation). DynamoDB and "
+        "moto's, from their CPU times divided by the requests: the median of 5 rounds of one "
+        "client with the operations interleaved (the machine is shared; interleaving keeps a "
+        "busy minute from landing on one operation; *rounds* shows the spread). DynamoDB and "
         "KMS calls are counted on the app's own boto3 clients; *authorizer* is its ApiKeys "
         "GetItem, which API Gateway caches per key when deployed.",
         "",
-        "| operation | CPU ms | x floor | moto CPU ms | DynamoDB | authorizer | KMS "
+        "| operation | CPU ms | rounds | x floor | moto CPU ms | DynamoDB | authorizer | KMS "
         "| p50 ms | p95 ms | p99 ms | req/s |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for op, label in LABELS.items():
         p, c, u = _phase(bench, op, 1), bench["calls"][op], _cpu(bench, op)
         lines.append(
-            f"| {label} | {u['cpu_ms']:.2f} | {u['cpu_ms'] / floor['cpu_ms']:.2f} | "
+            f"| {label} | {u['cpu_ms']:.2f} | {_spread(u)} | "
+            f"{u['cpu_ms'] / floor['cpu_ms']:.2f} | "
             f"{u['moto_cpu_ms']:.2f} | {c['dynamodb']} | {c['authorizer']} | {c['kms']} | "
             f"{p['p50']:.1f} | {p['p95']:.1f} | {p['p99']:.1f} | {p['rps']:.0f} |"
         )
@@ -235,7 +241,8 @@ def _per_request(bench: dict[str, Any]) -> list[str]:
         if op in bench["cpu"]:
             u, c = _cpu(bench, op), bench["calls"][op]
             lines.append(
-                f"| {label} | {u['cpu_ms']:.2f} | {u['cpu_ms'] / floor['cpu_ms']:.2f} | "
+                f"| {label} | {u['cpu_ms']:.2f} | {_spread(u)} | "
+                f"{u['cpu_ms'] / floor['cpu_ms']:.2f} | "
                 f"{u['moto_cpu_ms']:.2f} | {c['dynamodb']} | {c['authorizer']} | {c['kms']} | "
                 "| | | |"
             )

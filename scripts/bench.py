@@ -294,13 +294,14 @@ def measure(
 
 def cpu_pass(
     work: Workload, targets: dict[str, tuple[Http, int]], moto_pid: int, rounds: int, n: int
-) -> dict[str, dict[str, float]]:
+) -> dict[str, dict[str, Any]]:
     """CPU per request of each operation, one client, the operations interleaved.
 
-    The machine is shared (2 cores, other work): measuring each operation in several short
-    rounds, alternating with the floor, keeps a slow minute from landing on one of them.
+    The machine is shared (2 cores, other work): each operation is measured in several
+    rounds, alternating with the floor, and the median round is kept (the spread is
+    reported), so a busy minute does not land on one operation alone.
     """
-    spent = {op: [0.0, 0.0, 0] for op in CPU_OPERATIONS}
+    per_round: dict[str, list[tuple[float, float]]] = {op: [] for op in CPU_OPERATIONS}
     for round_ in range(rounds):
         progress(f"  CPU round {round_ + 1}/{rounds}: {n} requests per operation, one client")
         for op in CPU_OPERATIONS:
@@ -309,12 +310,16 @@ def cpu_pass(
             run_load(http, requests[:2], 1)
             cpu0, moto0 = cpu_seconds(pid), cpu_seconds(moto_pid)
             run_load(http, requests[2:], 1)
-            spent[op][0] += cpu_seconds(pid) - cpu0
-            spent[op][1] += cpu_seconds(moto_pid) - moto0
-            spent[op][2] += n
+            per_round[op].append(
+                ((cpu_seconds(pid) - cpu0) * 1000 / n, (cpu_seconds(moto_pid) - moto0) * 1000 / n)
+            )
     return {
-        op: {"cpu_ms": round(c * 1000 / k, 2), "moto_cpu_ms": round(m * 1000 / k, 2)}
-        for op, (c, m, k) in spent.items()
+        op: {
+            "cpu_ms": round(statistics.median(c for c, _ in samples), 2),
+            "moto_cpu_ms": round(statistics.median(m for _, m in samples), 2),
+            "cpu_ms_rounds": [round(c, 2) for c, _ in samples],
+        }
+        for op, samples in per_round.items()
     }
 
 
@@ -520,7 +525,7 @@ def main() -> None:
             targets = {op: (api, pids["api"]) for op in CPU_OPERATIONS}
             targets["floor"] = (floor, pids["floor"])
             progress("CPU per request, operations interleaved with the floor")
-            cpu = cpu_pass(work, targets, moto, rounds=3, n=max(10, int(40 * args.scale)))
+            cpu = cpu_pass(work, targets, moto, rounds=5, n=max(10, int(50 * args.scale)))
             phases: list[Phase] = []
             total = len(CONCURRENCY) * len(OPERATIONS)
             for concurrency in CONCURRENCY:
