@@ -308,6 +308,7 @@ def cpu_pass(
             http, pid = targets[op]
             requests = getattr(work, op)(n + 2, 1)
             run_load(http, requests[:2], 1)
+            time.sleep(0.2)  # let the set-up's stragglers (logs, GC) finish first
             cpu0, moto0 = cpu_seconds(pid), cpu_seconds(moto_pid)
             run_load(http, requests[2:], 1)
             per_round[op].append(

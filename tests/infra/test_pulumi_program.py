@@ -279,7 +279,7 @@ def test_three_functions_with_handlers_and_settings(mocks: RecordingMocks) -> No
         assert fn["timeout"] == timeout
         assert fn["runtime"] == "python3.11"
         assert fn["role"] == f"arn:aws:iam::{ACCOUNT}:role/{name}-role"
-    assert functions["payments-dev-api"]["memorySize"] == 512
+    assert functions["payments-dev-api"]["memorySize"] == 1024
 
 
 def test_every_function_gets_the_environment(mocks: RecordingMocks, outputs) -> None:
