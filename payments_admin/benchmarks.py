@@ -333,19 +333,35 @@ def _before_after(bench: dict[str, Any], baseline: dict[str, Any] | None) -> lis
         f"Before: the same benchmark on the code before this work ({baseline['generated_at']}"
         f"{', ' + baseline['note'] if baseline.get('note') else ''}).",
         "",
-        "| operation | CPU ms before | CPU ms after | moto CPU ms before | after "
-        "| p50 ms (1 client) before | after | req/s (8 clients) before | after |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "CPU on this shared machine moves by up to a third between runs (see the rounds "
+        "above; even the floor's, whose code did not change, moved): the ratio to the floor "
+        "measured in the same run is the comparable figure.",
+        "",
+        "| operation | CPU ms before | after | x floor before | after | moto CPU ms before "
+        "| after | p50 ms (1 client) before | after | req/s (8 clients) before | after |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
+    floor_before, floor_after = _cpu(baseline, "floor")["cpu_ms"], _cpu(bench, "floor")["cpu_ms"]
     for op, label in LABELS.items():
         b1, a1 = _phase(baseline, op, 1), _phase(bench, op, 1)
         b8, a8 = _phase(baseline, op, 8), _phase(bench, op, 8)
         bc, ac = _cpu(baseline, op), _cpu(bench, op)
         lines.append(
-            f"| {label} | {bc['cpu_ms']:.2f} | {ac['cpu_ms']:.2f} | {bc['moto_cpu_ms']:.2f} | "
-            f"{ac['moto_cpu_ms']:.2f} | {b1['p50']:.1f} | {a1['p50']:.1f} | {b8['rps']:.0f} | "
-            f"{a8['rps']:.0f} |"
+            f"| {label} | {bc['cpu_ms']:.2f} | {ac['cpu_ms']:.2f} | "
+            f"{bc['cpu_ms'] / floor_before:.2f} | {ac['cpu_ms'] / floor_after:.2f} | "
+            f"{bc['moto_cpu_ms']:.2f} | {ac['moto_cpu_ms']:.2f} | {b1['p50']:.1f} | "
+            f"{a1['p50']:.1f} | {b8['rps']:.0f} | {a8['rps']:.0f} |"
         )
+    before_rss = baseline.get("moto_rss_mb_after_bench")
+    if before_rss:
+        lines += [
+            "",
+            f"moto's memory at the end of the benchmark: {before_rss:,} MB before, "
+            f"{bench['moto_rss_mb_after_bench']:,} MB after"
+            + f"; requests that failed (5xx or no answer): "
+            f"{sum(p['errors'] for p in baseline['phases'])} before, "
+            f"{sum(p['errors'] for p in bench['phases'])} after.",
+        ]
     return [*lines, ""]
 
 
