@@ -158,32 +158,19 @@ def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> Non
                     if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
                         original_item = current.to_json()["Attributes"]
                     raise ConditionalCheckFailed(item=original_item)
-            # Checked just above on this very item; upstream parses and evaluates it again.
-            condition_expression = None
+            # The condition was checked just above on this very item; upstream passes it on
+            # to put_item & co., which parse and evaluate it a second time.
+            expressions = {
+                "expression_attribute_names": names,
+                "expression_attribute_values": values,
+            }
             if op_type == "Put":
-                self.put_item(
-                    table_name,
-                    op["Item"],
-                    condition_expression=condition_expression,
-                    expression_attribute_names=names,
-                    expression_attribute_values=values,
-                )
+                self.put_item(table_name, op["Item"], **expressions)
             elif op_type == "Delete":
-                self.delete_item(
-                    table_name,
-                    key,
-                    condition_expression=condition_expression,
-                    expression_attribute_names=names,
-                    expression_attribute_values=values,
-                )
+                self.delete_item(table_name, key, **expressions)
             elif op_type == "Update":
                 self.update_item(
-                    table_name,
-                    key,
-                    update_expression=op["UpdateExpression"],
-                    condition_expression=condition_expression,
-                    expression_attribute_names=names,
-                    expression_attribute_values=values,
+                    table_name, key, update_expression=op["UpdateExpression"], **expressions
                 )
             errors.append((None, None, None))
         except (MultipleTransactionsException, MockValidationException):

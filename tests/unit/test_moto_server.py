@@ -66,6 +66,17 @@ def _backend() -> Any:
     return dynamodb_backends["123456789012"]["us-east-1"]
 
 
+def _add_one(item_id: str, **extra: Any) -> dict[str, Any]:
+    """A transaction entry adding 1 to ``n`` of a Singles item."""
+    update = {
+        "TableName": "Singles",
+        "Key": {"id": {"S": item_id}},
+        "UpdateExpression": "SET n = n + :one",
+        "ExpressionAttributeValues": {":one": {"N": "1"}},
+    }
+    return {"Update": update | extra}
+
+
 def _single(client: Any, item_id: str) -> dict[str, Any] | None:
     return client.get_item(TableName="Singles", Key={"id": {"S": item_id}}).get("Item")
 
@@ -82,14 +93,7 @@ def test_a_cancelled_transaction_puts_back_every_item_it_touched(ddb: Any) -> No
     with pytest.raises(ClientError) as raised:
         ddb.transact_write_items(
             TransactItems=[
-                {
-                    "Update": {
-                        "TableName": "Singles",
-                        "Key": {"id": {"S": "a"}},
-                        "UpdateExpression": "SET n = n + :one",
-                        "ExpressionAttributeValues": {":one": {"N": "1"}},
-                    }
-                },
+                _add_one("a"),
                 {"Put": {"TableName": "Singles", "Item": {"id": {"S": "new"}}}},
                 {"Delete": {"TableName": "Singles", "Key": {"id": {"S": "gone"}}}},
                 {
@@ -121,15 +125,7 @@ def test_a_successful_transaction_applies_every_item(ddb: Any) -> None:
     ddb.put_item(TableName="Singles", Item={"id": {"S": "a"}, "n": {"N": "1"}})
     ddb.transact_write_items(
         TransactItems=[
-            {
-                "Update": {
-                    "TableName": "Singles",
-                    "Key": {"id": {"S": "a"}},
-                    "UpdateExpression": "SET n = n + :one",
-                    "ConditionExpression": "n = :one",
-                    "ExpressionAttributeValues": {":one": {"N": "1"}},
-                }
-            },
+            _add_one("a", ConditionExpression="n = :one"),
             {"Put": {"TableName": "Pairs", "Item": {"pk": {"S": "q"}, "sk": {"S": "1"}}}},
         ]
     )
