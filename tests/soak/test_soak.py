@@ -67,8 +67,15 @@ class Client:
         return elapsed
 
 
-def _sample(port: int, charges_before: int) -> dict[str, Any]:
+def _cpu_ms(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return (times.user + times.system) * 1000
+
+
+def _sample(port: int, charges_before: int, moto: psutil.Process) -> dict[str, Any]:
+    """One client alone: a charge's latency, and moto's CPU per token + charge flow."""
     client = Client(port)
+    started = _cpu_ms(moto)
     latencies = sorted(client.flow(refund=False) for _ in range(SAMPLE))
     q = statistics.quantiles(latencies, n=100, method="inclusive")
     return {
@@ -76,6 +83,7 @@ def _sample(port: int, charges_before: int) -> dict[str, Any]:
         "p50": round(statistics.median(latencies), 1),
         "p95": round(q[94], 1),
         "p99": round(q[98], 1),
+        "moto_cpu_ms_per_flow": round((_cpu_ms(moto) - started) / SAMPLE, 2),
     }
 
 
@@ -85,7 +93,7 @@ def test_the_local_stack_does_not_slow_down_or_grow_with_its_data(stack: LocalSt
     warm = Client(port)
     for _ in range(10):
         warm.flow(refund=False)
-    early = _sample(port, 10)
+    early = _sample(port, 10, moto)
     done = 10 + SAMPLE
     rss: list[tuple[int, float]] = [(done, moto.memory_info().rss / 2**20)]
     errors: list[str] = []
@@ -119,7 +127,7 @@ def test_the_local_stack_does_not_slow_down_or_grow_with_its_data(stack: LocalSt
     for thread in threads:
         thread.join()
     assert not errors, errors[:3]
-    late = _sample(port, done)
+    late = _sample(port, done, moto)
     done += SAMPLE
     rss.append((done, moto.memory_info().rss / 2**20))
     results = {
@@ -136,5 +144,8 @@ def test_the_local_stack_does_not_slow_down_or_grow_with_its_data(stack: LocalSt
     DOCS.mkdir(exist_ok=True)
     (DOCS / "soak.json").write_text(json.dumps(results, indent=2) + "\n")
     write_report(DOCS)
-    assert late["p50"] <= early["p50"] * 1.25 + 2, (early, late)
+    # The machine is shared: the bound leaves room for its noise, and still fails by far
+    # for upstream moto, whose charges grew from tens of ms to seconds over such a run.
+    assert late["p50"] <= early["p50"] * 1.5 + 5, (early, late)
+    assert late["moto_cpu_ms_per_flow"] <= early["moto_cpu_ms_per_flow"] * 1.5, (early, late)
     assert rss[-1][1] < 1024, rss
