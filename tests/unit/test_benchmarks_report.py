@@ -82,8 +82,8 @@ def test_the_report_states_each_target_against_the_floor(tmp_path: Path) -> None
         "clients": 8,
         "seconds": 600,
         "errors": 0,
-        "early": {"charges_before": 10, "p50": 20.0, "p95": 30.0, "p99": 40.0},
-        "late": {"charges_before": 9_960, "p50": 21.0, "p95": 31.0, "p99": 41.0},
+        "early": {"charges_before": 10, "p10": 15.0, "p50": 20.0, "p95": 30.0, "p99": 40.0},
+        "late": {"charges_before": 9_960, "p10": 16.0, "p50": 21.0, "p95": 31.0, "p99": 41.0},
         "moto_rss_mb": [[50, 90], [10_000, 300]],
     }
     (tmp_path / "soak.json").write_text(json.dumps(soak))
