@@ -300,7 +300,7 @@ def _soak(soak: dict[str, Any] | None) -> list[str]:
     if not soak:
         return [*lines, "Not run yet on this machine: `make soak` fills this section.", ""]
     lines += [
-        f"{soak['flows']:,} sequential-style flows token -> charge (-> refund every third) from "
+        f"{soak['flows']:,} flows token -> charge (-> refund every third) from "
         f"{soak['clients']} clients against one local stack, {soak['charges']:,} charges in "
         f"all, in {soak['seconds']:.0f} s ({soak['generated_at']}); errors: {soak['errors']}. "
         "A charge's latency is sampled by one client alone, before and after. Other work on "
