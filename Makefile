@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PY_STAMP := $(VENV)/.installed
 MB_STAMP := mountebank/node_modules/.installed
 
-.PHONY: install run test lint bench package preview deploy clean
+.PHONY: install run test lint bench soak package preview deploy clean
 
 install: $(PY_STAMP) $(MB_STAMP)
 
@@ -30,8 +30,13 @@ lint: $(PY_STAMP)
 test: install lint
 	$(PY) -m pytest
 
+# Latency, throughput, CPU and round trips beside a floor: writes docs/benchmarks.md (+ .png).
 bench: install
 	$(PY) scripts/bench.py
+
+# 10,000 charges against one local stack (minutes): its figures go into docs/benchmarks.md.
+soak: install
+	$(PY) -m pytest -m soak tests/soak -q
 
 # Lambda artifact for Pulumi (see README, "Deploy"): one zip for every function.
 PACKAGE_DIR ?= build/chalice

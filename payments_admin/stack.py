@@ -7,12 +7,14 @@ uses ``LocalStack`` on free ports. Either way every process started here is stop
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -24,6 +26,13 @@ ROOT = Path(__file__).resolve().parent.parent
 APP_DIR = ROOT / "chalice_app"
 MB_DIR = ROOT / "mountebank"
 HOST = "127.0.0.1"
+
+
+# Signals that end the stack; ignored while it stops, so a second one cannot interrupt stop().
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# Told to every child, which watches it (``watch_parent``) and stops when its runner is gone.
+PARENT_PID_ENV = "PAYMENTS_STACK_PARENT_PID"
+_PR_SET_PDEATHSIG = 1
 
 
 class StackError(RuntimeError):
@@ -68,6 +77,58 @@ def port_in_use(port: int) -> bool:
     return False
 
 
+def _die_with_parent(parent: int) -> Any:
+    """A ``preexec_fn``: on Linux the kernel sends the child SIGTERM when its runner dies.
+
+    That covers mountebank too (Node, no watcher of its own) even if the runner is SIGKILLed;
+    the Python children also run ``watch_parent``, which works on any POSIX system.
+    """
+
+    # Loaded here, in the parent: after fork() in a threaded parent, importing is not safe.
+    prctl = ctypes.CDLL(None).prctl if sys.platform.startswith("linux") else None
+
+    def preexec() -> None:
+        if prctl is not None:
+            prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:  # the runner died before the line above
+            os._exit(1)
+
+    return preexec
+
+
+def watch_parent(interval: float = 0.5) -> None:
+    """In a child of the stack: stop this process group when the runner that started it dies.
+
+    Runs on a daemon thread; does nothing outside the stack (no ``PAYMENTS_STACK_PARENT_PID``).
+    """
+    parent = int(os.environ.get(PARENT_PID_ENV, "0"))
+    if parent <= 1:
+        return
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        with contextlib.suppress(OSError):
+            os.killpg(os.getpgid(0), signal.SIGTERM)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
+
+
+class _SignalsIgnored:
+    """Ignore the stop signals inside the block (only the main thread may set handlers)."""
+
+    def __enter__(self) -> None:
+        self._saved: dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            for signum in STOP_SIGNALS:
+                self._saved[signum] = signal.signal(signum, signal.SIG_IGN)
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._saved.items():
+            signal.signal(signum, handler)
+
+
 def local_env(ports: Ports) -> dict[str, str]:
     """Environment of every process that talks to this stack (app, CLI, tests)."""
     aws = f"http://{HOST}:{ports.aws}"
@@ -101,14 +162,14 @@ def _wait_http(url: str, process: subprocess.Popen[bytes], name: str, timeout: f
     raise StackError(f"{name} did not answer at {url} within {timeout:.0f}s")
 
 
-def chalice_local_command(port: int) -> list[str]:
-    """``chalice local`` serving the app on ``port`` (no autoreload: tests write files)."""
+def chalice_local_command(port: int, project_dir: Path = APP_DIR) -> list[str]:
+    """``chalice local`` serving a project on ``port`` (no autoreload: tests write files)."""
     return [
         sys.executable,
         "-m",
         "payments_admin.chalice_local",
         "--project-dir",
-        str(APP_DIR),
+        str(project_dir),
         "local",
         "--host",
         HOST,
@@ -145,11 +206,12 @@ class LocalStack:
         process = subprocess.Popen(
             args,
             cwd=cwd,
-            env={**os.environ, **self.env},
+            env={**os.environ, **self.env, PARENT_PID_ENV: str(os.getpid())},
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # our own process group, so stop() reaches its children
+            preexec_fn=_die_with_parent(os.getpid()),
         )
         self._processes.append((name, process))
         return process
@@ -237,16 +299,36 @@ class LocalStack:
         )
 
     def _start_api(self) -> None:
+        self.serve_chalice("chalice", APP_DIR, self.ports.api, self._api_output)
+
+    def serve_chalice(
+        self, name: str, project_dir: Path, port: int, output: IO[Any] | None = None
+    ) -> subprocess.Popen[bytes]:
+        """Serve a Chalice project with ``chalice local`` on ``port`` (stopped with the stack)."""
         process = self._spawn(
-            "chalice", chalice_local_command(self.ports.api), APP_DIR, self._api_output
+            name, chalice_local_command(port, project_dir), project_dir, output
         )
-        _wait_http(f"{self.api_url}/health", process, "chalice local", 60)
+        _wait_http(f"http://{HOST}:{port}/health", process, name, 60)
+        return process
+
+    def pid_of(self, name: str) -> int:
+        """The process id of a service this stack started ("moto", "mountebank", "chalice")."""
+        return next(p.pid for n, p in self._processes if n == name)
 
     def dead(self) -> list[str]:
         return [name for name, p in self._processes if p.poll() is not None]
 
     def stop(self) -> None:
-        """Stop every process this stack started (whole process groups), then close logs."""
+        """Stop every process this stack started (whole process groups), then close logs.
+
+        Further stop signals are ignored meanwhile: GNU make forwards SIGTERM to its child, so
+        the runner can get a second one while it stops, and it must not leave a half-stopped
+        stack holding its ports.
+        """
+        with _SignalsIgnored():
+            self._stop()
+
+    def _stop(self) -> None:
         for _, process in reversed(self._processes):
             if process.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
@@ -276,10 +358,12 @@ def main() -> int:
     stack = LocalStack(Ports.from_env(), ROOT / ".run", api_output=sys.stdout.buffer)
 
     def shutdown(signum: int, _frame: object) -> None:
+        for other in STOP_SIGNALS:  # the next one must not interrupt the stop below
+            signal.signal(other, signal.SIG_IGN)
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, shutdown)
-    signal.signal(signal.SIGHUP, shutdown)
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, shutdown)
     try:
         stack.start()
         print(

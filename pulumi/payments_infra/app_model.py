@@ -61,8 +61,9 @@ class FunctionSpec:
 
 # The route -> function table: one row per function. A new route group (e.g. events and
 # webhook endpoints) is one row here and one in grants.GRANTS.
-# Sizing (see README "Deploy"): memory buys CPU on Lambda, and cold starts import pydantic
-# and cryptography, so every function on the request path gets 512 MB; timeouts follow the
+# Sizing from `make bench` (docs/benchmarks.md, "Lambda sizing"): memory buys CPU on
+# Lambda; the API functions get 1,024 MB (cold start about half of 512 MB's for ~+28 % cost
+# per charge), the authorizer (one GetItem) and the reconciler 256 MB; timeouts follow the
 # calls each makes (bank: 1 s connect + 3 s read). The longest bank-calling API timeout is
 # also every bank caller's PAYMENTS_FUNCTION_TIMEOUT_SECONDS (functions.settle_window_seconds):
 # the idempotency lease, the bank-call deadline and the settle window derive from it.
@@ -70,7 +71,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec(
         "token",
         "POST /token: tokenize a card (KMS data key, fingerprint)",
-        memory_mb=512,
+        memory_mb=1024,
         timeout_s=10,
         why="KMS GenerateDataKey + GenerateMac + one DynamoDB write; no bank call",
         routes=(("POST", "/token"),),
@@ -78,7 +79,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec(
         "charge",
         "POST /charge: charge a token (decrypts the card, calls the bank)",
-        memory_mb=512,
+        memory_mb=1024,
         timeout_s=15,
         why="KMS Decrypt + bank authorization (<= 4 s) + transactions, retried once",
         routes=(("POST", "/charge"),),
@@ -86,7 +87,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec(
         "refund",
         "POST /refund: refund a charge (calls the bank)",
-        memory_mb=512,
+        memory_mb=1024,
         timeout_s=15,
         why="bank refund (<= 4 s) + transactions; same bound as charge",
         routes=(("POST", "/refund"),),
@@ -95,7 +96,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         "reads",
         "GET /charge/{id}, GET /charges, GET /health, GET /openapi.json "
         "(re-checks pending charges with the bank)",
-        memory_mb=512,
+        memory_mb=1024,
         timeout_s=15,
         why="a pending charge is re-checked with the bank (<= 4 s); lists serialize 100 items",
         routes=(
@@ -108,7 +109,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec(
         "authorizer",
         "API key authorizer (ApiKeys read, rejected keys audited)",
-        memory_mb=512,
+        memory_mb=256,
         timeout_s=5,
         why="on the path of every uncached request: cold start matters most; one GetItem",
         authorizer="api_key_authorizer",

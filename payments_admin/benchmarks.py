@@ -1,0 +1,448 @@
+"""docs/benchmarks.md and its chart, from the figures ``make bench`` and ``make soak`` save.
+
+``make bench`` writes docs/benchmarks.json, ``make soak`` docs/soak.json; either one then
+re-renders the whole report from both, so neither loses the other's figures.
+docs/benchmarks-baseline.json, when present, holds the figures before the optimisation of
+issue 11 (same script, previous code) for the before/after table.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+# Lambda allocates CPU in proportion to memory: 1,769 MB is one full vCPU.
+FULL_VCPU_MB = 1769
+MEMORY_OPTIONS_MB = (256, 512, 1024, 1769)
+# us-east-1, x86: per GB-second and per request.
+PRICE_GB_SECOND = 0.0000166667
+PRICE_PER_REQUEST = 0.0000002
+# Deployed round trips (same region), assumed for the duration model: DynamoDB single-digit
+# ms, KMS ~10 ms, the bank's own answer time excluded (it is the same for every size).
+DYNAMODB_MS = 5.0
+KMS_MS = 10.0
+
+LABELS = {
+    "floor": "floor (GetItem + PutItem + bank)",
+    "token": "POST /token",
+    "charge": "POST /charge (with key)",
+    "refund": "POST /refund (with key)",
+    "get": "GET /charge/{id}",
+    "list": "GET /charges",
+}
+
+# Measured for CPU and round trips only (no latency phases).
+CPU_ONLY_LABELS = {"charge_nokey": "POST /charge (no key: one DynamoDB call fewer)"}
+
+
+def _load(path: Path) -> Any:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _phase(bench: dict[str, Any], operation: str, concurrency: int) -> dict[str, Any]:
+    return next(
+        p
+        for p in bench["phases"]
+        if p["operation"] == operation and p["concurrency"] == concurrency
+    )
+
+
+def _cpu(bench: dict[str, Any], operation: str) -> dict[str, float]:
+    """CPU per request from the interleaved one-client pass."""
+    return bench["cpu"][operation]
+
+
+def _spread(cpu: dict[str, Any]) -> str:
+    rounds = cpu.get("cpu_ms_rounds") or []
+    return f"{min(rounds):.1f}-{max(rounds):.1f}" if rounds else ""
+
+
+def lambda_duration_ms(cpu_ms: float, io_ms: float, memory_mb: int) -> float:
+    """CPU stretched by the memory's share of a vCPU, plus the time spent waiting on I/O."""
+    return cpu_ms * max(1.0, FULL_VCPU_MB / memory_mb) + io_ms
+
+
+def cost_per_million(duration_ms: float, memory_mb: int) -> float:
+    return 1e6 * (duration_ms / 1000 * memory_mb / 1024 * PRICE_GB_SECOND + PRICE_PER_REQUEST)
+
+
+# Doubling memory is worth it while it shortens a request by at least this much.
+WORTH_RELATIVE = 0.2
+WORTH_MS = 5.0
+
+
+def choose_memory(cpu_ms: float, io_ms: float) -> int:
+    """The smallest size after which doubling memory shortens the request by < 20% or < 5 ms.
+
+    Past that point the extra GB-seconds pay for CPU the request no longer waits on.
+    """
+    for small, large in zip(MEMORY_OPTIONS_MB, MEMORY_OPTIONS_MB[1:], strict=False):
+        now = lambda_duration_ms(cpu_ms, io_ms, small)
+        saved = now - lambda_duration_ms(cpu_ms, io_ms, large)
+        if saved < WORTH_MS or saved / now < WORTH_RELATIVE:
+            return small
+    return MEMORY_OPTIONS_MB[-1]
+
+
+def _sizing(bench: dict[str, Any]) -> list[str]:
+    calls = bench["calls"]
+    api_ops = ("token", "charge", "refund", "get", "list")
+    cpu = {op: _cpu(bench, op)["cpu_ms"] for op in api_ops}
+    io = {op: calls[op]["dynamodb"] * DYNAMODB_MS + calls[op]["kms"] * KMS_MS for op in api_ops}
+    rows = {f"api: {LABELS[op]}": (cpu[op], io[op]) for op in api_ops}
+    authorizer = (bench.get("authorizer_cpu_ms", 0.0), DYNAMODB_MS)
+    rows["authorizer (hash + one GetItem)"] = authorizer
+    api_choice = max(choose_memory(*rows[f"api: {LABELS[op]}"]) for op in api_ops)
+    authorizer_choice = choose_memory(*authorizer)
+    cold = bench["cold_start"]["app"]
+    lines = [
+        "## Lambda memory sizing",
+        "",
+        f"Lambda gives CPU in proportion to memory ({FULL_VCPU_MB} MB = one vCPU), so below "
+        f"that a request's CPU time is stretched by {FULL_VCPU_MB}/memory while its waits on "
+        "DynamoDB, KMS and the bank are not. Model: duration = CPU ms measured here (serving "
+        f"process, one client) x max(1, {FULL_VCPU_MB}/MB) + {DYNAMODB_MS:.0f} ms per "
+        f"DynamoDB call + {KMS_MS:.0f} ms per KMS call (the bank's own answer time is left "
+        "out: it is the same at every size, and it only makes the CPU share smaller). Cost "
+        "per million requests at us-east-1 x86 prices "
+        f"(${PRICE_GB_SECOND}/GB-s + ${PRICE_PER_REQUEST * 1e6:.2f}/M requests).",
+        "",
+        "| function / route | CPU ms | I/O ms | "
+        + " | ".join(f"{m} MB: ms / $ per M" for m in MEMORY_OPTIONS_MB)
+        + " | smallest worth it |",
+        "| --- | ---: | ---: | " + " | ".join("---:" for _ in MEMORY_OPTIONS_MB) + " | ---: |",
+    ]
+    for name, (cpu_ms, io_ms) in rows.items():
+        cells = []
+        for memory in MEMORY_OPTIONS_MB:
+            duration = lambda_duration_ms(cpu_ms, io_ms, memory)
+            cells.append(f"{duration:.0f} / {cost_per_million(duration, memory):.2f}")
+        lines.append(
+            f"| {name} | {cpu_ms:.1f} | {io_ms:.0f} | "
+            + " | ".join(cells)
+            + f" | {choose_memory(cpu_ms, io_ms)} MB |"
+        )
+    init_cpu = cold["import_cpu_ms"] + cold["first_cpu_ms"]
+    lines += [
+        "",
+        f"Rule: the smallest size after which doubling the memory shortens the request by "
+        f"less than {WORTH_RELATIVE:.0%} or less than {WORTH_MS:.0f} ms; past it, the extra "
+        "GB-seconds buy CPU the request no longer waits on. A cold start (import + first "
+        "request) is CPU-bound and shrinks in proportion: "
+        f"{init_cpu:.0f} ms of CPU here (import {cold['import_cpu_ms']:.0f} ms + first "
+        f"token {cold['first_cpu_ms']:.0f} ms) is about "
+        + ", ".join(
+            f"{init_cpu * max(1.0, FULL_VCPU_MB / m):.0f} ms at {m} MB" for m in MEMORY_OPTIONS_MB
+        )
+        + ".",
+        "",
+        f"Sizes from this run: **api {api_choice} MB** (one function serves every route: the "
+        "largest of the routes' sizes), "
+        f"**authorizer {authorizer_choice} MB** (and API Gateway caches its answer per key), "
+        "**reconciler 256 MB** (a sweep every 5 minutes whose latency is nobody's; its cost "
+        "is dominated by the waits on DynamoDB and the bank). The trade-off: each step up "
+        "halves the CPU part of every request and of a cold start but doubles the price of "
+        "every millisecond, including the milliseconds spent waiting on DynamoDB and the "
+        "bank; a merchant mix that values cost over latency can take the api one step down "
+        "(pulumi `api_memory_mb`, 1,024 MB by default from this measurement; authorizer and "
+        "reconciler are fixed at 256 MB in pulumi/infra.py).",
+        "",
+    ]
+    return lines
+
+
+def _targets(bench: dict[str, Any], soak: dict[str, Any] | None) -> list[str]:
+    floor_cpu = _cpu(bench, "floor")["cpu_ms"]
+    charge_cpu = _cpu(bench, "charge")["cpu_ms"]
+    token_cpu = _cpu(bench, "token")["cpu_ms"]
+    floor_rps = _phase(bench, "floor", 8)["rps"]
+    charge_rps = _phase(bench, "charge", 8)["rps"]
+
+    def row(name: str, floor: str, ours: str, ok: bool) -> str:
+        return f"| {name} | {floor} | {ours} | {'met' if ok else '**not met**'} |"
+
+    lines = [
+        "## Targets",
+        "",
+        "| target | floor | platform | |",
+        "| --- | ---: | ---: | --- |",
+        row(
+            "approved charge CPU (serving process) <= 2x floor",
+            f"{floor_cpu:.2f} ms",
+            f"{charge_cpu:.2f} ms ({charge_cpu / floor_cpu:.2f}x)",
+            charge_cpu <= 2 * floor_cpu,
+        ),
+        row(
+            "token CPU <= 1.5x floor",
+            f"{floor_cpu:.2f} ms",
+            f"{token_cpu:.2f} ms ({token_cpu / floor_cpu:.2f}x)",
+            token_cpu <= 1.5 * floor_cpu,
+        ),
+        row(
+            "charges/s at concurrency 8 >= 50% of floor",
+            f"{floor_rps:.0f}/s",
+            f"{charge_rps:.0f}/s ({charge_rps / floor_rps:.0%})",
+            charge_rps >= 0.5 * floor_rps,
+        ),
+    ]
+    if soak:
+        early, late = soak["early"].get("p10", 0.0), soak["late"].get("p10", 0.0)
+        lines += [
+            row(
+                f"same charge latency with {soak['charges']:,} charges as with "
+                f"{soak['early']['charges_before']}",
+                "",
+                f"p10 {early:.1f} -> {late:.1f} ms",
+                late <= early * 1.5 + 5,
+            ),
+            row(
+                f"moto memory < 1 GB after {soak['charges']:,} charges",
+                "",
+                f"{soak['moto_rss_mb'][-1][1]:.0f} MB",
+                soak["moto_rss_mb"][-1][1] < 1024,
+            ),
+        ]
+    if "charge_nokey" in bench["cpu"]:
+        nokey = _cpu(bench, "charge_nokey")["cpu_ms"]
+        lines += [
+            "",
+            f"An approved charge without Idempotency-Key, one DynamoDB call fewer, costs "
+            f"{nokey:.2f} ms ({nokey / floor_cpu:.2f}x the floor): what each round trip removed "
+            "from the charge pipeline is worth.",
+        ]
+    return [*lines, ""]
+
+
+def _per_request(bench: dict[str, Any]) -> list[str]:
+    floor = _cpu(bench, "floor")
+    lines = [
+        "## Per request (concurrency 1)",
+        "",
+        "CPU is the serving process's (`chalice local`, which also runs the authorizer) and "
+        "moto's, from their CPU times divided by the requests: the median of 5 rounds of one "
+        "client with the operations interleaved (the machine is shared; interleaving keeps a "
+        "busy minute from landing on one operation; *rounds* shows the spread). DynamoDB and "
+        "KMS calls are counted on the app's own boto3 clients; *authorizer* is its ApiKeys "
+        "GetItem, which API Gateway caches per key when deployed.",
+        "",
+        "| operation | CPU ms | rounds | x floor | moto CPU ms | DynamoDB | authorizer | KMS "
+        "| p50 ms | p95 ms | p99 ms | req/s |",
+        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for op, label in LABELS.items():
+        p, c, u = _phase(bench, op, 1), bench["calls"][op], _cpu(bench, op)
+        lines.append(
+            f"| {label} | {u['cpu_ms']:.2f} | {_spread(u)} | "
+            f"{u['cpu_ms'] / floor['cpu_ms']:.2f} | "
+            f"{u['moto_cpu_ms']:.2f} | {c['dynamodb']} | {c['authorizer']} | {c['kms']} | "
+            f"{p['p50']:.1f} | {p['p95']:.1f} | {p['p99']:.1f} | {p['rps']:.0f} |"
+        )
+    for op, label in CPU_ONLY_LABELS.items():
+        if op in bench["cpu"]:
+            u, c = _cpu(bench, op), bench["calls"][op]
+            lines.append(
+                f"| {label} | {u['cpu_ms']:.2f} | {_spread(u)} | "
+                f"{u['cpu_ms'] / floor['cpu_ms']:.2f} | "
+                f"{u['moto_cpu_ms']:.2f} | {c['dynamodb']} | {c['authorizer']} | {c['kms']} | "
+                "| | | |"
+            )
+    every = {**LABELS, **{k: v for k, v in CPU_ONLY_LABELS.items() if k in bench["calls"]}}
+    lines += ["", "| operation | calls (besides the authorizer's) |", "| --- | --- |"]
+    lines += [f"| {label} | {bench['calls'][op]['calls']} |" for op, label in every.items()]
+    return [*lines, ""]
+
+
+def _by_concurrency(bench: dict[str, Any]) -> list[str]:
+    levels = sorted({p["concurrency"] for p in bench["phases"]})
+    lines = [
+        "## Latency and throughput by concurrency",
+        "",
+        "| operation | clients | requests | p50 ms | p95 ms | p99 ms | req/s | x floor req/s "
+        "| CPU ms | moto CPU ms | errors |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for op, label in LABELS.items():
+        for c in levels:
+            p, f = _phase(bench, op, c), _phase(bench, "floor", c)
+            lines.append(
+                f"| {label} | {c} | {p['requests']} | {p['p50']:.1f} | {p['p95']:.1f} | "
+                f"{p['p99']:.1f} | {p['rps']:.0f} | {p['rps'] / f['rps']:.0%} | "
+                f"{p['cpu_ms']:.2f} | {p['moto_cpu_ms']:.2f} | {p['errors']} |"
+            )
+    return [*lines, ""]
+
+
+def _cold_start(bench: dict[str, Any]) -> list[str]:
+    app, floor = bench["cold_start"]["app"], bench["cold_start"]["floor"]
+    return [
+        "## Cold start",
+        "",
+        "A fresh Python process: import of the app module, then its first requests through "
+        "Chalice's test client (authorizer included) against the same local stack; median "
+        "of 3. The platform's first request is a token (it builds the boto3 clients and "
+        "fetches the KMS data key and HMAC key), its second a charge; the floor's first "
+        "request is its charge.",
+        "",
+        "| | import ms (CPU) | first request ms (CPU) | second request ms (CPU) |",
+        "| --- | ---: | ---: | ---: |",
+        f"| floor | {floor['import_ms']:.0f} ({floor['import_cpu_ms']:.0f}) | "
+        f"{floor['first_ms']:.0f} ({floor['first_cpu_ms']:.0f}) | |",
+        f"| platform | {app['import_ms']:.0f} ({app['import_cpu_ms']:.0f}) | "
+        f"token {app['first_ms']:.0f} ({app['first_cpu_ms']:.0f}) | "
+        f"charge {app['second_ms']:.0f} ({app['second_cpu_ms']:.0f}) |",
+        "",
+    ]
+
+
+def _soak(soak: dict[str, Any] | None) -> list[str]:
+    lines = ["## Soak (`make soak`)", ""]
+    if not soak:
+        return [*lines, "Not run yet on this machine: `make soak` fills this section.", ""]
+    lines += [
+        f"{soak['flows']:,} flows token -> charge (-> refund every third) from "
+        f"{soak['clients']} clients against one local stack, {soak['charges']:,} charges in "
+        f"all, in {soak['seconds']:.0f} s ({soak['generated_at']}); errors: {soak['errors']}. "
+        "A charge's latency is sampled by one client alone, before and after. Other work on "
+        "this shared machine inflates any one sample (the median moved by tens of ms between "
+        "identical runs), so 'the same latency' is judged on the fast tail (p10, what a "
+        "charge costs when nothing keeps it waiting) within 1.5x + 5 ms, and on moto's CPU "
+        "per flow; upstream moto's charge grew from tens of ms to seconds over such a run.",
+        "",
+        "| | charges in the tables | p10 ms | p50 ms | p95 ms | p99 ms "
+        "| moto CPU ms per token + charge |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name in ("early", "late"):
+        s = soak[name]
+        lines.append(
+            f"| {name} | {s['charges_before']:,} | {s.get('p10', '')} | {s['p50']:.1f} | "
+            f"{s['p95']:.1f} | "
+            f"{s['p99']:.1f} | {s.get('moto_cpu_ms_per_flow', '')} |"
+        )
+    lines += [
+        "",
+        "moto server memory (RSS) by charges written: "
+        + ", ".join(f"{n:,}: {mb:.0f} MB" for n, mb in soak["moto_rss_mb"])
+        + ".",
+        "",
+    ]
+    return lines
+
+
+def _before_after(bench: dict[str, Any], baseline: dict[str, Any] | None) -> list[str]:
+    if not baseline:
+        return []
+    lines = [
+        "## Before and after issue 11",
+        "",
+        f"Before: the same benchmark on the code before this work ({baseline['generated_at']}"
+        f"{', ' + baseline['note'] if baseline.get('note') else ''}).",
+        "",
+        "CPU on this shared machine moves by up to a third between runs (see the rounds "
+        "above; even the floor's, whose code did not change, moved): the ratio to the floor "
+        "measured in the same run is the comparable figure.",
+        "",
+        "| operation | CPU ms before | after | x floor before | after | moto CPU ms before "
+        "| after | p50 ms (1 client) before | after | req/s (8 clients) before | after |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    floor_before, floor_after = _cpu(baseline, "floor")["cpu_ms"], _cpu(bench, "floor")["cpu_ms"]
+    for op, label in LABELS.items():
+        b1, a1 = _phase(baseline, op, 1), _phase(bench, op, 1)
+        b8, a8 = _phase(baseline, op, 8), _phase(bench, op, 8)
+        bc, ac = _cpu(baseline, op), _cpu(bench, op)
+        lines.append(
+            f"| {label} | {bc['cpu_ms']:.2f} | {ac['cpu_ms']:.2f} | "
+            f"{bc['cpu_ms'] / floor_before:.2f} | {ac['cpu_ms'] / floor_after:.2f} | "
+            f"{bc['moto_cpu_ms']:.2f} | {ac['moto_cpu_ms']:.2f} | {b1['p50']:.1f} | "
+            f"{a1['p50']:.1f} | {b8['rps']:.0f} | {a8['rps']:.0f} |"
+        )
+    before_rss = baseline.get("moto_rss_mb_after_bench")
+    if before_rss:
+        lines += [
+            "",
+            f"moto's memory at the end of the benchmark: {before_rss:,} MB before, "
+            f"{bench['moto_rss_mb_after_bench']:,} MB after"
+            + f"; requests that failed (5xx or no answer): "
+            f"{sum(p['errors'] for p in baseline['phases'])} before, "
+            f"{sum(p['errors'] for p in bench['phases'])} after.",
+        ]
+    return [*lines, ""]
+
+
+def _chart(bench: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ops = list(LABELS)
+    levels = sorted({p["concurrency"] for p in bench["phases"]})
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.8))
+    x = range(len(ops))
+    width = 0.8 / len(levels)
+    for i, c in enumerate(levels):
+        axes[0].bar(
+            [j + i * width for j in x],
+            [_phase(bench, op, c)["p50"] for op in ops],
+            width,
+            label=f"{c} client{'s' if c > 1 else ''}",
+        )
+        axes[1].bar(
+            [j + i * width for j in x],
+            [_phase(bench, op, c)["rps"] for op in ops],
+            width,
+            label=f"{c} client{'s' if c > 1 else ''}",
+        )
+    axes[0].set_title("p50 latency (ms)")
+    axes[1].set_title("requests/s")
+    serving = [_cpu(bench, op)["cpu_ms"] for op in ops]
+    moto = [_cpu(bench, op)["moto_cpu_ms"] for op in ops]
+    axes[2].bar(list(x), serving, 0.4, label="serving process")
+    axes[2].bar([j + 0.4 for j in x], moto, 0.4, label="moto server")
+    axes[2].set_title("CPU ms per request (1 client)")
+    for ax in axes:
+        ax.set_xticks([j + 0.3 for j in x])
+        ax.set_xticklabels(ops)
+        ax.legend(fontsize=8)
+        ax.grid(axis="y", alpha=0.3)
+    fig.suptitle("make bench: the platform beside the floor (local stack)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(docs: Path) -> None:
+    """Render docs/benchmarks.md (and the chart) from the saved figures."""
+    bench = _load(docs / "benchmarks.json")
+    soak = _load(docs / "soak.json")
+    if bench is None:
+        return
+    _chart(bench, docs / "benchmarks.png")
+    machine = bench["machine"]
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Generated by `make bench` ({bench['generated_at']}, {machine['cpus']} CPUs, Python "
+        f"{machine['python']}, {bench['seconds']} s); do not edit by hand. Everything runs on "
+        "one machine: `chalice local` serving the platform, a second `chalice local` serving "
+        "the *floor* (scripts/floor_app: a bare route that authenticates with one GetItem, "
+        "writes with one PutItem and calls the bank once), one moto server "
+        "(payments_admin/moto_server.py) and the mountebank bank, plus the load generator. "
+        "Latencies are therefore the local stack's, not AWS's; CPU per request is what "
+        "carries over to Lambda.",
+        "",
+        "![p50 latency, requests/s and CPU per request](benchmarks.png)",
+        "",
+        *_targets(bench, soak),
+        *_per_request(bench),
+        *_by_concurrency(bench),
+        *_cold_start(bench),
+        *_sizing(bench),
+        *_soak(soak),
+        *_before_after(bench, _load(docs / "benchmarks-baseline.json")),
+        f"moto server memory at the end of the benchmark: {bench['moto_rss_mb_after_bench']} MB.",
+        "",
+    ]
+    (docs / "benchmarks.md").write_text("\n".join(lines))
