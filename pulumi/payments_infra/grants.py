@@ -60,7 +60,7 @@ GRANTS: dict[str, Grant] = {
     ),
     "charge": Grant(
         tables=(
-            TableAccess(tables.TOKENS, (GET, BATCH_GET, UPDATE, CHECK)),
+            TableAccess(tables.TOKENS, (GET, BATCH_GET, PUT, CHECK)),
             TableAccess(tables.CHARGES, (*SETTLE, PUT)),
             IDEMPOTENT,
             AUDIT_APPEND,

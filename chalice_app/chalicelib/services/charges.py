@@ -99,7 +99,7 @@ class ChargeService:
         try:
             record.write_ahead(
                 [
-                    self._tokens.consume_entry(token["token_id"], merchant_id, int(time.time())),
+                    self._tokens.consume_entry(token, int(time.time())),
                     self._charges.put_pending_charge_entry(charge),
                 ],
                 (charge["pk"], CHARGE_SK),
