@@ -49,8 +49,9 @@ class Grant:
 
 AUDIT_APPEND = TableAccess(tables.AUDIT_LOG, (PUT,))
 IDEMPOTENT = TableAccess(tables.IDEMPOTENCY_KEYS, (GET, BATCH_GET, PUT, UPDATE, CHECK))
-# Settling a pending charge or refund (GET, the sweep, a resumed retry) updates it in place.
-SETTLE = (GET, QUERY, UPDATE, CHECK)
+# Settling a pending charge or refund (GET, the sweep, a resumed retry): a charge is written
+# whole (PutItem) when final, a refund and the charge's amounts are updated in place.
+SETTLE = (GET, QUERY, PUT, UPDATE, CHECK)
 
 GRANTS: dict[str, Grant] = {
     "token": Grant(

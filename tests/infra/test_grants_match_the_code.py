@@ -25,6 +25,7 @@ from tests.helpers import VISA, HandlerApi, charge_body, tokenize
 BANK_ERROR_CARD = "4000000000000119"
 DECLINED_CARD = "4000000000000002"
 REFUND_DECLINED_CARD = "4000000000005126"
+SLOW_CARD = "4000000000001000"
 
 _WRITE_ITEM_ACTIONS = {
     "Put": grants.PUT,
@@ -134,6 +135,7 @@ def test_every_call_of_every_function_is_granted(
     run_as(recorder, "token")
     tokens = [tokenize(api, key, n) for n in (VISA, VISA, DECLINED_CARD, BANK_ERROR_CARD)]
     refund_token = tokenize(api, key, REFUND_DECLINED_CARD)
+    slow_token = tokenize(api, key, SLOW_CARD)
 
     charges = []
     for token in (*tokens, refund_token):
@@ -148,6 +150,11 @@ def test_every_call_of_every_function_is_granted(
     assert call("POST", "/charge", body=charge_body(tokens[0])).status == 400  # token used
 
     assert call("GET", "/charge/{charge_id}", f"/charge/{charges[0]}").status == 200
+    # A charge the bank answers too late (202) is settled by the next read.
+    slow = call("POST", "/charge", body=charge_body(slow_token, amount=700))
+    assert slow.status == 202
+    settled = call("GET", "/charge/{charge_id}", f"/charge/{slow.data['id']}")
+    assert settled.data["status"] == "succeeded"
     assert call("GET", "/charges", "/charges?limit=2").status == 200
     assert call("GET", "/charges", f"/charges?starting_after={charges[1]}").status == 200
     assert call("GET", "/health", key=None).status == 200
