@@ -74,6 +74,7 @@ def local_env(ports: Ports) -> dict[str, str]:
     return {
         "AWS_ENDPOINT_URL_DYNAMODB": aws,
         "AWS_ENDPOINT_URL_KMS": aws,
+        "AWS_ENDPOINT_URL_DYNAMODB_STREAMS": aws,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
@@ -169,6 +170,7 @@ class LocalStack:
             self._start_bank()
             self._bootstrap()
             self._start_api()
+            self.start_delivery_worker()
         except BaseException:
             self.stop()
             raise
@@ -238,6 +240,24 @@ class LocalStack:
             "chalice", chalice_local_command(self.ports.api), APP_DIR, self._api_output
         )
         _wait_http(f"{self.api_url}/health", process, "chalice local", 60)
+
+    def start_delivery_worker(self) -> subprocess.Popen[bytes]:
+        """The delivery worker (webhooks): the outbox stream and the retry schedule, locally.
+
+        Public so a test can kill it and start it again (it resumes from its checkpoint).
+        """
+        self.delivery_worker: subprocess.Popen[bytes] = self._spawn(
+            "delivery",
+            [
+                sys.executable,
+                "-m",
+                "payments_admin.delivery_worker",
+                "--state-dir",
+                str(self.log_dir),
+            ],
+            ROOT,
+        )
+        return self.delivery_worker
 
     def dead(self) -> list[str]:
         return [name for name, p in self._processes if p.poll() is not None]

@@ -114,10 +114,8 @@ class ChargeService:
         )
         decision = decide(outcome.kind, outcome.authorization_code, outcome.decline_code)
         if decision is None:
-            # No answer in time: pending, settled later from the bank's record.
-            reply = charge_reply(charge)
-            record.finish(reply)
-            return reply
+            # No answer in time: pending (202), settled later from the bank's record.
+            return self._settlement.conclude_pending(charge, record)
         return self._settlement.record_charge(charge, decision, record)
 
     def resume(self, merchant_id: str, object_key: tuple[str, str], record: Record) -> Reply:
