@@ -74,6 +74,43 @@ def cold_import_ms(runs: int = 5) -> float:
     return statistics.median(samples)
 
 
+def _webhook_rows(call: Any, services: Any, counter: CallCounter) -> list[tuple[str, Any]]:
+    """The events and webhook-endpoint routes, and one event's first delivery."""
+    import json
+    import time
+
+    from chalicelib.adapters.dynamo import from_item
+    from chalicelib.ids import iso, now_utc
+    from payments_admin.bootstrap import DEMO_MERCHANT_ID
+    from tests.receiver import receivers
+
+    rows: list[tuple[str, Any]] = []
+    with receivers([]) as (receiver,):
+        resp, calls = call("POST", "/webhook_endpoints", {"url": receiver.url})
+        endpoint = json.loads(resp.body)["data"]
+        rows.append(("POST /webhook_endpoints", calls))
+        rows.append(("GET /webhook_endpoints", call("GET", "/webhook_endpoints")[1]))
+        resp, calls = call("GET", "/events?limit=10")
+        event_id = json.loads(resp.body)["data"]["items"][0]["id"]
+        rows.append(("GET /events (first page)", calls))
+        next_page = call("GET", f"/events?starting_after={event_id}")[1]
+        rows.append(("GET /events (next page)", next_page))
+        rows.append(("GET /events/{id}", call("GET", f"/events/{event_id}")[1]))
+        # An event the stack's own worker never sees: what the delivery function does
+        # for one new event and one subscribed endpoint that answers 200.
+        entry = services.events.entry(
+            DEMO_MERCHANT_ID, "ch_bench", "charge.succeeded", iso(now_utc()), {}
+        )
+
+        counter.take()
+        services.delivery.on_event(from_item(entry["Put"]["Item"]))
+        rows.append(("deliver one event to one endpoint (stream handler)", counter.take()))
+        time.sleep(0.1)
+        path = f"/webhook_endpoints/{endpoint['id']}"
+        rows.append(("DELETE /webhook_endpoints/{id}", call("DELETE", path)[1]))
+    return rows
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as logs:
         stack = LocalStack(Ports.free(), Path(logs))
@@ -155,6 +192,7 @@ def main() -> None:
             rows.append(("GET /charges (first page)", calls))
             _, calls = call("GET", f"/charges?limit=10&starting_after={charge_id}")
             rows.append(("GET /charges (next page)", calls))
+            rows += _webhook_rows(call, services, counter)
 
             print(f"{'operation':<52} {'DynamoDB':>8} {'KMS':>4} {'authz':>6}  calls")
             for name, calls in rows:
