@@ -220,3 +220,26 @@ def test_at_most_16_endpoints(http_api: Any, merchant: Any) -> None:
         assert http_api.post("/webhook_endpoints", {"url": RECEIVER}, key=key).status == 201
     response = http_api.post("/webhook_endpoints", {"url": RECEIVER}, key=key)
     assert (response.status, response.error["code"]) == (409, "too_many_webhook_endpoints")
+
+
+def test_a_declined_refund_is_a_refund_failed_event(api: Any, merchant: Any) -> None:
+    key = merchant.secret_key
+    charge_id = charge(api, key, "4000000000005126")
+    refund = api.post("/refund", {"charge_id": charge_id}, key=key)
+    assert refund.status == 402
+    (event,) = api.get("/events?type=refund.failed", key=key).data["items"]
+    assert event["data"]["object"]["id"] == refund.error["refund"]
+    assert event["data"]["object"]["status"] == "failed"
+
+
+def test_a_charge_has_at_most_one_pending_event(api: Any, merchant: Any, services: Any) -> None:
+    from chalicelib.services.recording import SettlerRecord
+    from tests.integration.test_pending import _write_ahead_only
+
+    charge_id = _write_ahead_only(services, merchant, 300)
+    item = services.charges.get_charge(merchant.merchant_id, charge_id)
+    for _ in range(2):  # e.g. a request answered 202, then a resumed retry answering 202
+        reply = services.settlement.conclude_pending(item, SettlerRecord(services.dynamodb))
+        assert reply.status == 202
+    pending = api.get("/events?type=charge.pending", key=merchant.secret_key).data["items"]
+    assert [e["data"]["object"]["id"] for e in pending] == [charge_id]
