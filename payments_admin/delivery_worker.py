@@ -159,7 +159,7 @@ class Worker:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--state-dir", type=Path, default=Path(".run"))
-    parser.add_argument("--poll", type=float, default=0.2, help="seconds between empty reads")
+    parser.add_argument("--poll", type=float, default=0.5, help="seconds between empty reads")
     parser.add_argument("--batch-size", type=int, default=10)
     args = parser.parse_args()
     args.state_dir.mkdir(parents=True, exist_ok=True)

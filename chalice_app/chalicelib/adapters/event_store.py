@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chalicelib.adapters.dynamo import from_item, to_item, to_values
+from chalicelib.adapters.dynamo import from_item, newest_first_page, to_item
 from chalicelib.domain.events import event_id
 from chalicelib.ids import parse_iso
 from chalicelib.tables import EVENTS_LIST_INDEX, EVENTS_TYPE_INDEX
@@ -79,24 +79,9 @@ class EventStore:
         self, merchant_id: str, event_type: str | None, limit: int, before: str | None
     ) -> tuple[list[dict[str, Any]], bool]:
         """A page of the merchant's events (of one type), newest first, and whether more follow."""
-        index, hash_name, hash_value = (
-            (EVENTS_TYPE_INDEX, "type_pk", f"{merchant_id}#{event_type}")
+        index, partition = (
+            (EVENTS_TYPE_INDEX, ("type_pk", f"{merchant_id}#{event_type}"))
             if event_type
-            else (EVENTS_LIST_INDEX, "list_pk", merchant_id)
+            else (EVENTS_LIST_INDEX, ("list_pk", merchant_id))
         )
-        condition = f"{hash_name} = :h"
-        values: dict[str, Any] = {":h": hash_value}
-        if before is not None:
-            condition += " AND list_sk < :cursor"
-            values[":cursor"] = before
-        response = self._client.query(
-            TableName=self.table,
-            IndexName=index.name,
-            KeyConditionExpression=condition,
-            ExpressionAttributeValues=to_values(values),
-            ScanIndexForward=False,
-            Limit=limit + 1,
-        )
-        items = [from_item(i) for i in response.get("Items", [])]
-        return items[:limit], len(items) > limit
-
+        return newest_first_page(self._client, self.table, index.name, partition, limit, before)
