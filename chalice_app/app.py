@@ -17,12 +17,21 @@ from chalicelib.models import (
     ChargeList,
     ChargePath,
     ChargeRequest,
+    Event,
+    EventList,
+    EventPath,
     Health,
     ListChargesQuery,
+    ListEventsQuery,
+    NewWebhookEndpoint,
     Refund,
     RefundRequest,
     Token,
     TokenRequest,
+    WebhookEndpoint,
+    WebhookEndpointList,
+    WebhookEndpointPath,
+    WebhookEndpointRequest,
 )
 from chalicelib.settings import get_settings
 from chalicelib.web import authorizer, middleware
@@ -127,6 +136,60 @@ def create_refund(call: Call) -> Result | Replayed:
     return call.run(call.services.refund_service)
 
 
+@endpoint(
+    app, "/events", "GET", authorizer=api_key_authorizer, keys=SECRET_KEY, query=ListEventsQuery
+)
+@describe(responses={200: EventList})
+def list_events(call: Call) -> Result:
+    """The merchant's events, newest first (kept 30 days); optionally of one type."""
+    return Result(200, call.services.event_service.list(call.merchant_id, call.query))
+
+
+@endpoint(app, "/events/{event_id}", "GET", authorizer=api_key_authorizer, keys=SECRET_KEY)
+@describe(responses={200: Event}, path=EventPath)
+def get_event(call: Call, path: EventPath) -> Result:
+    """One event: what happened to which charge or refund, as it was then."""
+    return Result(200, call.services.event_service.get(call.merchant_id, path.event_id))
+
+
+@endpoint(
+    app,
+    "/webhook_endpoints",
+    "POST",
+    authorizer=api_key_authorizer,
+    keys=SECRET_KEY,
+    body=WebhookEndpointRequest,
+    audit="webhook_endpoint.create",
+)
+@describe(responses={201: NewWebhookEndpoint}, errors=("too_many_webhook_endpoints",))
+def create_webhook_endpoint(call: Call) -> Result:
+    """Receive events at a URL; the answer holds its signing secret, shown this once."""
+    return call.services.event_service.create_endpoint(call.merchant_id, call.body, call.record)
+
+
+@endpoint(app, "/webhook_endpoints", "GET", authorizer=api_key_authorizer, keys=SECRET_KEY)
+@describe(responses={200: WebhookEndpointList})
+def list_webhook_endpoints(call: Call) -> Result:
+    """The merchant's webhook endpoints (never their secrets)."""
+    return Result(200, call.services.event_service.list_endpoints(call.merchant_id))
+
+
+@endpoint(
+    app,
+    "/webhook_endpoints/{endpoint_id}",
+    "DELETE",
+    authorizer=api_key_authorizer,
+    keys=SECRET_KEY,
+    audit="webhook_endpoint.delete",
+)
+@describe(responses={200: WebhookEndpoint}, path=WebhookEndpointPath)
+def delete_webhook_endpoint(call: Call, path: WebhookEndpointPath) -> Result:
+    """Stop delivering to an endpoint; its secret is destroyed."""
+    return call.services.event_service.delete_endpoint(
+        call.merchant_id, path.endpoint_id, call.record
+    )
+
+
 @app.route("/openapi.json", methods=["GET"])
 def openapi_document() -> Response:
     """The API document (OpenAPI 3.1), built from the route table on first request."""
@@ -147,3 +210,34 @@ def reconcile_pending(event: Any) -> dict[str, float]:
     )
     metrics.emit_sweep(report, get_settings().stage)
     return vars(report)
+
+
+# Deployed, Pulumi connects the Events table's stream to this function (an event source
+# mapping with a dead-letter queue); the ARN below is used only by `chalice deploy`, which
+# this project does not use. Locally, payments_admin.delivery_worker feeds it moto's stream.
+@app.on_dynamodb_record(
+    stream_arn="arn:aws:dynamodb:us-east-1:000000000000:table/payments-Events/stream/pulumi",
+    batch_size=10,
+    starting_position="TRIM_HORIZON",
+)
+def deliver_events(event: Any) -> dict[str, Any]:
+    """Deliver new events to their subscribed webhook endpoints (first attempts)."""
+    from chalicelib.container import get_container
+
+    failed = get_container().delivery.handle_records(record.to_dict() for record in event)
+    # Partial batch response: the stream hands these records (and only these) over again.
+    return {"batchItemFailures": [{"itemIdentifier": sequence} for sequence in failed]}
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def redrive_deliveries(event: Any) -> dict[str, int]:
+    """Retry due webhook deliveries, looking again every few seconds while time remains."""
+    from chalicelib.container import get_container
+
+    remaining_ms = event.context.get_remaining_time_in_millis() if event.context else None
+    # Stop well before the function's timeout: an attempt may take its whole timeout.
+    budget = None
+    if remaining_ms is not None:
+        budget = min(remaining_ms / 1000, 60) - get_settings().webhook_timeout_seconds - 5
+    report = get_container().delivery.redrive(budget)
+    return {"attempted": report.attempted, "delivered": report.delivered, "failed": report.failed}

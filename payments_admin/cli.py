@@ -56,6 +56,16 @@ def main(argv: list[str] | None = None) -> int:
         help="put every merchant's API Gateway key in the usage plan (deployed stages)",
     )
     commands.add_parser("reconcile", help="settle pending charges and refunds now")
+    events = commands.add_parser("events", help="webhook events: resend one, show its deliveries")
+    event_commands = events.add_subparsers(dest="events_command", required=True)
+    resend = event_commands.add_parser(
+        "resend", help="deliver an event again (same id) to the endpoints subscribed now"
+    )
+    resend.add_argument("event_id")
+    show = event_commands.add_parser(
+        "show", help="an event's deliveries: per endpoint, state, attempts, last answer"
+    )
+    show.add_argument("event_id")
     commands.add_parser("bootstrap", help="create tables, KMS keys and the demo merchant")
     args = parser.parse_args(argv)
 
@@ -85,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(key))
     elif args.command == "sync-usage-plan":
         return _sync_usage_plan(services)
+    elif args.command == "events":
+        return _events(services, args.events_command, args.event_id)
     elif args.command == "reconcile":
         print(json.dumps(vars(services.settlement.sweep())))
     elif args.command == "bootstrap":
@@ -146,6 +158,26 @@ def _hours(text: str) -> float:
     if not 0 <= hours <= 168:
         raise argparse.ArgumentTypeError("HOURS must be a number from 0 to 168")
     return hours
+
+
+def _events(services: Any, command: str, event_id: str) -> int:
+    if command == "resend":
+        outcomes = services.delivery.resend(event_id)
+        if outcomes is None:
+            print(f"no such event {event_id}", file=sys.stderr)
+            return 1
+        for outcome in outcomes:
+            print(json.dumps(outcome))
+        if not outcomes:
+            print("no endpoint to resend to (none subscribed, or a delivery is still pending)")
+        return 0
+    if services.events.get(event_id) is None:
+        print(f"no such event {event_id}", file=sys.stderr)
+        return 1
+    for delivery in services.delivery.deliveries(event_id):
+        shown = ("endpoint_id", "url", "status", "attempts", "last_status_code", "last_error")
+        print(json.dumps({k: delivery.get(k) for k in shown}))
+    return 0
 
 
 def _roll_key(services: Any, key: str, hours: float) -> int:

@@ -138,6 +138,7 @@ def local_env(ports: Ports) -> dict[str, str]:
         # boto3 names it after the service id "API Gateway". Only tests use it (no usage plan
         # locally); it also keeps a stray call off real AWS.
         "AWS_ENDPOINT_URL_API_GATEWAY": aws,
+        "AWS_ENDPOINT_URL_DYNAMODB_STREAMS": aws,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
@@ -234,6 +235,7 @@ class LocalStack:
             self._start_bank()
             self._bootstrap()
             self._start_api()
+            self.start_delivery_worker()
         except BaseException:
             self.stop()
             raise
@@ -314,6 +316,24 @@ class LocalStack:
     def pid_of(self, name: str) -> int:
         """The process id of a service this stack started ("moto", "mountebank", "chalice")."""
         return next(p.pid for n, p in self._processes if n == name)
+
+    def start_delivery_worker(self) -> subprocess.Popen[bytes]:
+        """The delivery worker (webhooks): the outbox stream and the retry schedule, locally.
+
+        Public so a test can kill it and start it again (it resumes from its checkpoint).
+        """
+        self.delivery_worker: subprocess.Popen[bytes] = self._spawn(
+            "delivery",
+            [
+                sys.executable,
+                "-m",
+                "payments_admin.delivery_worker",
+                "--state-dir",
+                str(self.log_dir),
+            ],
+            ROOT,
+        )
+        return self.delivery_worker
 
     def dead(self) -> list[str]:
         return [name for name, p in self._processes if p.poll() is not None]

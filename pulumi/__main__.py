@@ -62,6 +62,8 @@ functions = Functions(
         roles=roles,
         keys=keys,
         table_arns=data.arns,
+        stream_arns=data.stream_arns,
+        dead_letter_queue_arn=data.dead_letter_queue.arn,
         log_retention_days=cfg.log_retention_days,
         bank_read_timeout=cfg.bank_read_timeout,
         token_ttl_seconds=cfg.token_ttl_seconds,
@@ -90,6 +92,8 @@ operations = Operations(
         chalice_app=app,
         functions=functions,
         api=api,
+        stream_arns=data.stream_arns,
+        dead_letter_queue=data.dead_letter_queue,
         pending_age_alarm_seconds=(
             cfg.pending_age_alarm_seconds or default_pending_age_alarm_seconds(app)
         ),

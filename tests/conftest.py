@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from payments_admin.stack import APP_DIR, LocalStack, Ports
-from tests.helpers import FUNCTION_TIMEOUT
+from tests.helpers import FUNCTION_TIMEOUT, WEBHOOK_RETRY_SCHEDULE
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -35,6 +35,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     # leases last 6 s, a bank call may start up to 2 s after its write-ahead (6 - 1 - 3),
     # and pending items the bank never saw are reversed after 6 s.
     os.environ["PAYMENTS_FUNCTION_TIMEOUT_SECONDS"] = str(FUNCTION_TIMEOUT)
+    # Webhook retries 1, 2 and 3 s after the first attempt, looked for every 1 s (deployed:
+    # 20 s, 1 min, ... up to 3 days, every 5 s).
+    os.environ["PAYMENTS_WEBHOOK_RETRY_SCHEDULE"] = WEBHOOK_RETRY_SCHEDULE
+    os.environ["PAYMENTS_REDRIVE_POLL_SECONDS"] = "1"
     local.start()
     os.environ.update(local.env)
     from chalicelib.container import reset_container

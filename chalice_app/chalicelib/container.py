@@ -21,11 +21,15 @@ if TYPE_CHECKING:
     from chalicelib.adapters.card_vault import CardFingerprinter, CardVault
     from chalicelib.adapters.charge_repository import ChargeRepository
     from chalicelib.adapters.dynamo import UnitOfWork
+    from chalicelib.adapters.event_store import EventStore
     from chalicelib.adapters.idempotency import IdempotencyStore
     from chalicelib.adapters.token_repository import TokenRepository
     from chalicelib.adapters.usage_plan import UsagePlanKeys
+    from chalicelib.adapters.webhooks import DeliveryStore, WebhookEndpointStore
     from chalicelib.services.authentication import Authenticator
     from chalicelib.services.charges import ChargeService
+    from chalicelib.services.delivery import DeliveryService
+    from chalicelib.services.events import EventService
     from chalicelib.services.merchants import MerchantService
     from chalicelib.services.refunds import RefundService
     from chalicelib.services.settlement import SettlementService
@@ -134,6 +138,28 @@ class Container:
         return ChargeRepository(self.dynamodb, self.settings.table(tables.CHARGES.name))
 
     @cached_property
+    def events(self) -> EventStore:
+        from chalicelib.adapters.event_store import EventStore
+
+        return EventStore(self.dynamodb, self.settings.table(tables.EVENTS.name))
+
+    @cached_property
+    def webhook_endpoints(self) -> WebhookEndpointStore:
+        from chalicelib.adapters.webhooks import WebhookEndpointStore
+
+        return WebhookEndpointStore(
+            self.dynamodb,
+            self.settings.table(tables.WEBHOOK_ENDPOINTS.name),
+            self.settings.table(tables.WEBHOOK_SECRETS.name),
+        )
+
+    @cached_property
+    def deliveries(self) -> DeliveryStore:
+        from chalicelib.adapters.webhooks import DeliveryStore
+
+        return DeliveryStore(self.dynamodb, self.settings.table(tables.DELIVERIES.name))
+
+    @cached_property
     def vault(self) -> CardVault:
         from chalicelib.adapters.card_vault import CardVault
 
@@ -199,6 +225,7 @@ class Container:
             self.dynamodb,
             item_seconds=2 * (self.settings.bank_connect_timeout + self.settings.bank_read_timeout)
             + 1,
+            events=self.events,
         )
 
     @cached_property
@@ -220,6 +247,31 @@ class Container:
 
         return RefundService(
             self.charges, self.bank, self.settlement, self.settings.bank_call_deadline_seconds
+        )
+
+    @cached_property
+    def event_service(self) -> EventService:
+        from chalicelib.adapters.webhook_sender import system_resolve
+        from chalicelib.services.events import EventService
+
+        return EventService(
+            self.events, self.webhook_endpoints, self.settings.local_webhooks, system_resolve
+        )
+
+    @cached_property
+    def delivery(self) -> DeliveryService:
+        from chalicelib.adapters.webhook_sender import WebhookSender
+        from chalicelib.services.delivery import DeliveryService
+
+        settings = self.settings
+        return DeliveryService(
+            self.events,
+            self.webhook_endpoints,
+            self.deliveries,
+            WebhookSender(settings.webhook_timeout_seconds, settings.local_webhooks),
+            settings.webhook_retry_schedule,
+            settings.webhook_timeout_seconds,
+            settings.redrive_poll_seconds,
         )
 
 

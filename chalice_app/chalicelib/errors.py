@@ -137,7 +137,35 @@ _SPECS = [
         "invalid_starting_after",
         INVALID_REQUEST,
         400,
-        "starting_after must be the id of one of your charges.",
+        "starting_after must be the id of one of your objects of this list.",
+    ),
+    # GET /events
+    ErrorSpec(
+        "invalid_type",
+        INVALID_REQUEST,
+        400,
+        "type must be charge.succeeded, charge.failed, charge.pending, refund.succeeded "
+        "or refund.failed.",
+    ),
+    # POST /webhook_endpoints
+    ErrorSpec(
+        "invalid_url",
+        INVALID_REQUEST,
+        400,
+        "url must be an https URL of at most 2048 characters whose host is public "
+        "(no private, loopback, link-local or metadata address).",
+    ),
+    ErrorSpec(
+        "invalid_events",
+        INVALID_REQUEST,
+        400,
+        "events must be a non-empty list of distinct event types.",
+    ),
+    ErrorSpec(
+        "too_many_webhook_endpoints",
+        INVALID_REQUEST,
+        409,
+        "An account can have at most 16 webhook endpoints; delete one first.",
     ),
     # Answered by API Gateway itself when deployed (gateway responses: pulumi/payments_infra)
     ErrorSpec("invalid_request", INVALID_REQUEST, 400, "The request was refused."),

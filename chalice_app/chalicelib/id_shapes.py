@@ -49,3 +49,5 @@ def id_type(prefix: str, example: str) -> Any:
 TokenId = id_type("tok", "tok_3Jq9sXb0VwYk2LmN8pQrT4uZa1c")
 ChargeId = id_type("ch", "ch_8Hn2KcR5tWq0XzLm3PvB7yDs9eF")
 RefundId = id_type("re", "re_1Ab2Cd3Ef4Gh5Ij6Kl7Mn8Op9Qr")
+EventId = id_type("evt", "evt_Qm9vZmJhcjEyMzQ1Njc4OTAxMjM0")
+WebhookEndpointId = id_type("we", "we_5Tg8Hj2Kl9Qw3Er7Ty1Ui4Op6As")

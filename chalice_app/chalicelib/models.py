@@ -25,7 +25,9 @@ from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
 from chalicelib.domain import cards, money
-from chalicelib.id_shapes import ChargeId, TokenId
+from chalicelib.domain.events import EVENT_TYPES
+from chalicelib.domain.webhook_urls import MAX_URL_LENGTH
+from chalicelib.id_shapes import ChargeId, EventId, TokenId, WebhookEndpointId
 
 # Matched in full (a ``$`` would accept a trailing newline) and ASCII only.
 _EMAIL_PATTERN = r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+"
@@ -220,8 +222,8 @@ class RefundRequest(RequestModel):
         return value
 
 
-class ListChargesQuery(RequestModel):
-    """Query string of GET /charges (values arrive as strings)."""
+class PageQuery(RequestModel):
+    """``limit`` of a list's query string (values arrive as strings)."""
 
     limit: (
         Annotated[
@@ -230,12 +232,8 @@ class ListChargesQuery(RequestModel):
         ]
         | None
     ) = None
-    starting_after: ChargeId | None = None
 
-    code_for: ClassVar[dict[str, str]] = {
-        "limit": "invalid_limit",
-        "starting_after": "invalid_starting_after",
-    }
+    code_for: ClassVar[dict[str, str]] = {"limit": "invalid_limit"}
 
     @field_validator("limit")
     @classmethod
@@ -249,6 +247,83 @@ class ListChargesQuery(RequestModel):
     @property
     def page_size(self) -> int:
         return int(self.limit) if self.limit else 10
+
+
+class ListChargesQuery(PageQuery):
+    """Query string of GET /charges."""
+
+    starting_after: ChargeId | None = None
+
+    code_for: ClassVar[dict[str, str]] = {
+        **PageQuery.code_for,
+        "starting_after": "invalid_starting_after",
+    }
+
+
+EventType = Literal[
+    "charge.succeeded", "charge.failed", "charge.pending", "refund.succeeded", "refund.failed"
+]
+assert set(EventType.__args__) == set(EVENT_TYPES)  # type: ignore[attr-defined]
+
+
+class ListEventsQuery(PageQuery):
+    """Query string of GET /events."""
+
+    starting_after: EventId | None = None
+    type: EventType | None = None
+
+    code_for: ClassVar[dict[str, str]] = {
+        **PageQuery.code_for,
+        "starting_after": "invalid_starting_after",
+        "type": "invalid_type",
+    }
+
+
+class WebhookEndpointRequest(RequestModel):
+    """Body of POST /webhook_endpoints; ``events`` left out: every type."""
+
+    url: Annotated[
+        StrictStr,
+        Field(max_length=MAX_URL_LENGTH),
+        WithJsonSchema(
+            {
+                "type": "string",
+                "format": "uri",
+                "maxLength": MAX_URL_LENGTH,
+                "examples": ["https://merchant.example/webhooks"],
+            }
+        ),
+    ]
+    events: Annotated[list[EventType], Field(min_length=1)] | SkipJsonSchema[None] = Field(
+        default=None, json_schema_extra=lambda schema: schema.pop("default", None)
+    )
+
+    code_for: ClassVar[dict[str, str]] = {"url": "invalid_url", "events": "invalid_events"}
+
+    @field_validator("events")
+    @classmethod
+    def _distinct(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise fail("invalid_events", "events")
+        return value
+
+
+class EventPath(RequestModel):
+    """Path parameters of GET /events/{event_id}."""
+
+    event_id: EventId
+
+    code_for: ClassVar[dict[str, str]] = {"event_id": "resource_missing"}
+    param_for: ClassVar[dict[str, str]] = {"event_id": "id"}
+
+
+class WebhookEndpointPath(RequestModel):
+    """Path parameters of DELETE /webhook_endpoints/{endpoint_id}."""
+
+    endpoint_id: WebhookEndpointId
+
+    code_for: ClassVar[dict[str, str]] = {"endpoint_id": "resource_missing"}
+    param_for: ClassVar[dict[str, str]] = {"endpoint_id": "id"}
 
 
 class ChargePath(RequestModel):
@@ -334,3 +409,42 @@ class ChargeList(ResponseModel):
 
 class Health(ResponseModel):
     status: Literal["ok"] = "ok"
+
+
+class EventData(ResponseModel):
+    object: Annotated[Charge | Refund, Field(discriminator="object")]
+
+
+class Event(ResponseModel):
+    id: str
+    object: Literal["event"] = "event"
+    type: EventType
+    created_at: str
+    data: EventData
+
+
+class EventList(ResponseModel):
+    object: Literal["list"] = "list"
+    items: list[Event]
+    has_more: bool
+
+
+class WebhookEndpoint(ResponseModel):
+    id: str
+    object: Literal["webhook_endpoint"] = "webhook_endpoint"
+    url: str
+    events: list[EventType]
+    status: Literal["enabled", "deleted"]
+    created_at: str
+
+
+class NewWebhookEndpoint(WebhookEndpoint):
+    """The endpoint as created: the only response that holds its signing secret."""
+
+    secret: str
+
+
+class WebhookEndpointList(ResponseModel):
+    object: Literal["list"] = "list"
+    items: list[WebhookEndpoint]
+    has_more: bool

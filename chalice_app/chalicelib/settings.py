@@ -41,6 +41,19 @@ class Settings:
     # operator tooling only: deployed, ``payments-admin`` puts each merchant's API Gateway
     # key in it. Unset locally, where the gateway emulation enforces the limits itself.
     usage_plan_id: str | None = None
+    # Webhooks: when each retry is due, in seconds after the first attempt (the last one
+    # bounds the whole schedule: 3 days); one attempt's timeout; how often the re-driver
+    # looks for due retries while it runs.
+    webhook_retry_schedule: tuple[float, ...] = (
+        20, 60, 300, 1800, 7200, 5 * 3600, 10 * 3600, 24 * 3600, 48 * 3600, 72 * 3600
+    )
+    webhook_timeout_seconds: float = 10.0
+    redrive_poll_seconds: float = 5.0
+
+    @property
+    def local_webhooks(self) -> bool:
+        """The local stage also delivers to ``http://127.0.0.1:<port>`` (test receivers)."""
+        return self.stage == "local"
 
     def table(self, logical_name: str) -> str:
         """Physical table name for a logical one (``Charges`` -> ``payments-dev-Charges``)."""
@@ -105,4 +118,17 @@ def get_settings() -> Settings:
             float(_env("PAYMENTS_TOKEN_RATE_LIMIT_RPS", "20")),
             int(_env("PAYMENTS_TOKEN_RATE_LIMIT_BURST", "40")),
         ),
+        **_webhook_overrides(),
     )
+
+
+def _webhook_overrides() -> dict[str, object]:
+    """Shorter webhook timings for tests; deployed stages keep the defaults above."""
+    overrides: dict[str, object] = {}
+    schedule = os.environ.get("PAYMENTS_WEBHOOK_RETRY_SCHEDULE")
+    if schedule:
+        overrides["webhook_retry_schedule"] = tuple(float(s) for s in schedule.split(","))
+    poll = os.environ.get("PAYMENTS_REDRIVE_POLL_SECONDS")
+    if poll:
+        overrides["redrive_poll_seconds"] = float(poll)
+    return overrides

@@ -28,6 +28,8 @@ class Table:
     indexes: tuple[Index, ...] = ()
     # Every key attribute is a string in this design.
     ttl_attribute: str | None = None
+    # A DynamoDB stream of the table (its view type), read by a function of its own.
+    stream_view_type: str | None = None
 
     def key_attributes(self) -> list[str]:
         """Every attribute used as a key by the table or one of its indexes."""
@@ -42,6 +44,11 @@ class Table:
 # pending items carry the pending keys, so both indexes are sparse.
 CHARGES_LIST_INDEX = Index("by_merchant", hash_key="list_pk", range_key="list_sk")
 PENDING_INDEX = Index("pending", hash_key="pending_pk", range_key="pending_sk")
+# Events, newest first per merchant, and per merchant and type (``GET /events?type=``).
+EVENTS_LIST_INDEX = Index("events_by_merchant", hash_key="list_pk", range_key="list_sk")
+EVENTS_TYPE_INDEX = Index("events_by_type", hash_key="type_pk", range_key="list_sk")
+# Deliveries waiting for their next attempt (sparse, sharded like the pending index).
+DELIVERIES_DUE_INDEX = Index("due", hash_key="due_pk", range_key="due_sk")
 # A merchant's keys, for the operator's ``payments-admin list-keys`` (never a request path).
 API_KEYS_MERCHANT_INDEX = Index("keys_by_merchant", hash_key="merchant_id", range_key="created_at")
 
@@ -59,6 +66,27 @@ AUDIT_LOG = Table("AuditLog", hash_key="partition", range_key="sort")
 # in sharded partitions) so that a flood of bad keys costs a bounded number of items. The
 # only audit table that is updated (a count); like AuditLog it has no TTL (kept >= 1 year).
 AUTH_REJECTIONS = Table("AuthRejections", hash_key="partition", range_key="sort")
+# The outbox: an event is written in the transaction of the change it describes; its
+# stream feeds the delivery function. Kept 30 days (TTL).
+EVENTS = Table(
+    "Events",
+    hash_key="event_id",
+    indexes=(EVENTS_LIST_INDEX, EVENTS_TYPE_INDEX),
+    ttl_attribute="ttl",
+    stream_view_type="NEW_IMAGE",
+)
+# Webhook endpoints, by merchant; their signing secrets live apart (``WebhookSecrets``),
+# readable only by the delivery functions, so no route can ever answer one again.
+WEBHOOK_ENDPOINTS = Table("WebhookEndpoints", hash_key="merchant_id", range_key="endpoint_id")
+WEBHOOK_SECRETS = Table("WebhookSecrets", hash_key="endpoint_id")
+# One item per event and endpoint: its attempts and state (pending, delivered, failed).
+DELIVERIES = Table(
+    "Deliveries",
+    hash_key="event_id",
+    range_key="endpoint_id",
+    indexes=(DELIVERIES_DUE_INDEX,),
+    ttl_attribute="ttl",
+)
 
 TABLES: tuple[Table, ...] = (
     TOKENS,
@@ -67,6 +95,10 @@ TABLES: tuple[Table, ...] = (
     IDEMPOTENCY_KEYS,
     AUDIT_LOG,
     AUTH_REJECTIONS,
+    EVENTS,
+    WEBHOOK_ENDPOINTS,
+    WEBHOOK_SECRETS,
+    DELIVERIES,
 )
 
 
@@ -101,4 +133,9 @@ def create_table_params(prefix: str, table: Table) -> dict[str, object]:
             }
             for index in table.indexes
         ]
+    if table.stream_view_type:
+        params["StreamSpecification"] = {
+            "StreamEnabled": True,
+            "StreamViewType": table.stream_view_type,
+        }
     return params

@@ -36,6 +36,7 @@ ARCHITECTURE = "x86_64"
 API_HANDLER = "app.app"
 API_KEY_SECURITY = "api_key"
 RECONCILER = "reconciler"  # the function whose sweep reports the pending-age metric
+DELIVERY = "delivery"  # the function the Events stream feeds (first webhook attempts)
 
 Route = tuple[str, str]  # (METHOD, path as declared in app.py)
 
@@ -52,6 +53,8 @@ class FunctionSpec:
     routes: tuple[Route, ...] = ()  # API routes served by the app's handler
     authorizer: str | None = None  # name of the @app.authorizer it runs
     schedule: str | None = None  # name of the @app.schedule function it runs
+    stream: str | None = None  # name of the @app.on_dynamodb_record function it runs
+    stream_table: str | None = None  # logical name of the table whose stream feeds it
     reserved_concurrency: int | None = None
 
     @property
@@ -124,6 +127,41 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         schedule="reconcile_pending",
         reserved_concurrency=1,
     ),
+    FunctionSpec(
+        "events",
+        "GET /events, GET /events/{id}, POST/GET/DELETE /webhook_endpoints",
+        memory_mb=1024,
+        timeout_s=10,
+        why="one or two DynamoDB round trips; creating an endpoint resolves its URL's name "
+        "(DNS) to refuse internal addresses; no bank, no card data",
+        routes=(
+            ("GET", "/events"),
+            ("GET", "/events/{event_id}"),
+            ("POST", "/webhook_endpoints"),
+            ("GET", "/webhook_endpoints"),
+            ("DELETE", "/webhook_endpoints/{endpoint_id}"),
+        ),
+    ),
+    FunctionSpec(
+        DELIVERY,
+        "First webhook attempts of new events (the Events table's stream)",
+        memory_mb=256,
+        timeout_s=120,
+        why="a batch of 10 events to their endpoints, 8 POSTs of <= 10 s at a time; a batch "
+        "cut short by the timeout is handed over again and skips what it already started",
+        stream="deliver_events",
+        stream_table="Events",
+    ),
+    FunctionSpec(
+        "redriver",
+        "Webhook retries: due deliveries, looked for every few seconds for most of a minute",
+        memory_mb=256,
+        timeout_s=75,
+        why="runs each minute, polls for ~45 s then lets its last attempts (<= 10 s) end "
+        "before the next run; one at a time (reserved concurrency 1)",
+        schedule="redrive_deliveries",
+        reserved_concurrency=1,
+    ),
 )
 
 FUNCTIONS_BY_KEY: dict[str, FunctionSpec] = {spec.key: spec for spec in FUNCTIONS}
@@ -193,6 +231,11 @@ def handler_of(app: Chalice, spec: FunctionSpec) -> str:
         raise LookupError(f"the Chalice app has no @app.authorizer() named {spec.authorizer!r}")
     if spec.schedule:
         return schedule_of(app, spec.schedule)[0]
+    if spec.stream:
+        for source in app.event_sources:
+            if source.name == spec.stream and hasattr(source, "stream_arn"):
+                return str(source.handler_string)
+        raise LookupError(f"the Chalice app has no @app.on_dynamodb_record {spec.stream!r}")
     raise ValueError(f"function {spec.key!r} serves nothing")
 
 

@@ -1,4 +1,5 @@
-"""The DynamoDB tables, from ``chalicelib.tables.TABLES``, encrypted with the platform's key."""
+"""The DynamoDB tables, from ``chalicelib.tables.TABLES``, encrypted with the platform's key,
+and the dead-letter queue of the stream consumer (stream records it could not process)."""
 
 from __future__ import annotations
 
@@ -69,6 +70,8 @@ class DataStore(pulumi.ComponentResource):
                     if table.ttl_attribute
                     else None
                 ),
+                stream_enabled=bool(table.stream_view_type) or None,
+                stream_view_type=table.stream_view_type,
                 point_in_time_recovery=aws.dynamodb.TablePointInTimeRecoveryArgs(enabled=True),
                 server_side_encryption=aws.dynamodb.TableServerSideEncryptionArgs(
                     enabled=True, kms_key_arn=args.kms_key_arn
@@ -77,5 +80,19 @@ class DataStore(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, protect=args.deletion_protection),
             )
         self.arns = {logical: t.arn for logical, t in self.tables.items()}
+        self.stream_arns = {
+            table.name: self.tables[table.name].stream_arn
+            for table in tables.TABLES
+            if table.stream_view_type
+        }
+        # What lands here is the batch's metadata (shard, sequence numbers), never an event
+        # body: an operator re-reads the records from the stream (24 h) or resends events.
+        self.dead_letter_queue = aws.sqs.Queue(
+            "delivery-dlq",
+            name=f"{args.name_prefix}delivery-dlq",
+            message_retention_seconds=14 * 24 * 3600,
+            sqs_managed_sse_enabled=True,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         self.names = {logical: t.name for logical, t in self.tables.items()}
         self.register_outputs({"table_names": self.names})

@@ -65,6 +65,8 @@ def policy_statements(
     card_data_key_arn: str,
     fingerprint_key_arn: str,
     bank_url_parameter_arn: str,
+    stream_arns: dict[str, str] | None = None,
+    dead_letter_queue_arn: str | None = None,
 ) -> list[dict[str, Any]]:
     """The IAM statements of function ``key``, from its row of the grant table."""
     grant = grants.GRANTS[key]
@@ -123,6 +125,24 @@ def policy_statements(
                 "Resource": bank_url_parameter_arn,
             }
         )
+    for table in grant.streams:
+        statements.append(
+            {
+                "Sid": f"Stream{table.name}",
+                "Effect": "Allow",
+                "Action": list(grants.STREAM_READ),
+                "Resource": (stream_arns or {})[table.name],
+            }
+        )
+    if grant.dead_letter_queue:
+        statements.append(
+            {
+                "Sid": "DeadLetterQueue",
+                "Effect": "Allow",
+                "Action": ["sqs:SendMessage"],
+                "Resource": dead_letter_queue_arn,
+            }
+        )
     statements.append(
         {
             "Sid": "AuditLogAppendOnly",
@@ -143,6 +163,8 @@ class FunctionsArgs:
     roles: FunctionRoles
     keys: Keys
     table_arns: dict[str, pulumi.Input[str]]
+    stream_arns: dict[str, pulumi.Input[str]]
+    dead_letter_queue_arn: pulumi.Input[str]
     log_retention_days: int = 30
     bank_read_timeout: str = "3"
     token_ttl_seconds: str = "900"
@@ -209,6 +231,8 @@ class Functions(pulumi.ComponentResource):
             card=keys.card_data.key.arn,
             fingerprint=keys.fingerprint.key.arn,
             parameter=keys.bank_url_parameter.arn,
+            streams=pulumi.Output.all(**args.stream_arns),
+            dlq=args.dead_letter_queue_arn,
         ).apply(
             lambda r: {
                 "Version": "2012-10-17",
@@ -219,6 +243,8 @@ class Functions(pulumi.ComponentResource):
                     r["card"],
                     r["fingerprint"],
                     r["parameter"],
+                    r["streams"],
+                    r["dlq"],
                 ),
             }
         )

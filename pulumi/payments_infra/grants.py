@@ -45,6 +45,10 @@ class Grant:
     fingerprint_key: tuple[str, ...] = ()
     # Reads the bank URL (SSM SecureString) and so may decrypt it with the secrets key.
     bank: bool = False
+    # Reads these tables' streams (as its event source mapping does, with its role).
+    streams: tuple[tables.Table, ...] = ()
+    # Its event source mapping sends records it cannot process to the dead-letter queue.
+    dead_letter_queue: bool = False
 
 
 AUDIT_APPEND = TableAccess(tables.AUDIT_LOG, (PUT,))
@@ -52,6 +56,13 @@ IDEMPOTENT = TableAccess(tables.IDEMPOTENCY_KEYS, (GET, BATCH_GET, PUT, UPDATE, 
 # Settling a pending charge or refund (GET, the sweep, a resumed retry): a charge is written
 # whole (PutItem) when final, a refund and the charge's amounts are updated in place.
 SETTLE = (GET, QUERY, PUT, UPDATE, CHECK)
+# Whoever settles writes the event in the same transaction (the outbox).
+EMIT_EVENTS = TableAccess(tables.EVENTS, (PUT,))
+# ListStreams is left out: it names no resource (it would need "*"), and a mapping to one
+# known stream reads it with these three.
+STREAM_READ = ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator")
+# Only the delivery functions read signing secrets.
+READ_SECRETS = TableAccess(tables.WEBHOOK_SECRETS, (GET, BATCH_GET))
 
 GRANTS: dict[str, Grant] = {
     "token": Grant(
@@ -65,6 +76,7 @@ GRANTS: dict[str, Grant] = {
             TableAccess(tables.CHARGES, (*SETTLE, PUT)),
             IDEMPOTENT,
             AUDIT_APPEND,
+            EMIT_EVENTS,
         ),
         card_data_key=(DECRYPT,),
         bank=True,
@@ -74,12 +86,16 @@ GRANTS: dict[str, Grant] = {
             TableAccess(tables.CHARGES, (*SETTLE, BATCH_GET, PUT)),
             IDEMPOTENT,
             AUDIT_APPEND,
+            EMIT_EVENTS,
         ),
         bank=True,
     ),
     # Reads and the sweep are not audited (only state-changing requests are).
     "reads": Grant(
-        tables=(TableAccess(tables.CHARGES, SETTLE, indexes=(tables.CHARGES_LIST_INDEX,)),),
+        tables=(
+            TableAccess(tables.CHARGES, SETTLE, indexes=(tables.CHARGES_LIST_INDEX,)),
+            EMIT_EVENTS,
+        ),
         bank=True,
     ),
     # Rejected authentications are counted per minute (one UpdateItem), not appended.
@@ -90,8 +106,43 @@ GRANTS: dict[str, Grant] = {
         )
     ),
     "reconciler": Grant(
-        tables=(TableAccess(tables.CHARGES, SETTLE, indexes=(tables.PENDING_INDEX,)),),
+        tables=(
+            TableAccess(tables.CHARGES, SETTLE, indexes=(tables.PENDING_INDEX,)),
+            EMIT_EVENTS,
+        ),
         bank=True,
+    ),
+    # Endpoint secrets are written (and deleted), never read: no route can answer one.
+    "events": Grant(
+        tables=(
+            TableAccess(
+                tables.EVENTS,
+                (GET, QUERY),
+                indexes=(tables.EVENTS_LIST_INDEX, tables.EVENTS_TYPE_INDEX),
+            ),
+            TableAccess(tables.WEBHOOK_ENDPOINTS, (GET, QUERY, PUT, DELETE)),
+            TableAccess(tables.WEBHOOK_SECRETS, (PUT, DELETE)),
+            AUDIT_APPEND,
+        )
+    ),
+    # Nothing of Tokens, Charges or any KMS key: deliveries carry what the event holds.
+    "delivery": Grant(
+        tables=(
+            TableAccess(tables.WEBHOOK_ENDPOINTS, (QUERY,)),
+            READ_SECRETS,
+            TableAccess(tables.DELIVERIES, (PUT, UPDATE)),
+        ),
+        streams=(tables.EVENTS,),
+        dead_letter_queue=True,
+    ),
+    "redriver": Grant(
+        tables=(
+            TableAccess(tables.EVENTS, (GET,)),
+            READ_SECRETS,
+            TableAccess(
+                tables.DELIVERIES, (UPDATE,), indexes=(tables.DELIVERIES_DUE_INDEX,)
+            ),
+        ),
     ),
 }
 

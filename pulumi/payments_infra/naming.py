@@ -29,6 +29,7 @@ NAME_LIMITS: dict[str, tuple[str, int, str]] = {
     "aws:apigateway/usagePlan:UsagePlan": ("name", 1024, r"[ -~]+"),
     "aws:ssm/parameter:Parameter": ("name", 1011, r"/[A-Za-z0-9_.\-/]+"),
     "aws:sns/topic:Topic": ("name", 256, r"[A-Za-z0-9_-]+"),
+    "aws:sqs/queue:Queue": ("name", 80, r"[A-Za-z0-9_-]+"),
 }
 
 

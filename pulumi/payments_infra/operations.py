@@ -1,7 +1,10 @@
-"""The schedules (one per scheduled function) and the alarms an operator is paged by.
+"""The triggers of the background functions and the alarms an operator is paged by.
 
-Alarms: the API's 5xx rate, throttles and errors of every function, and pending items
-older than the settle window (from the reconciler's EMF metric, ``chalicelib.metrics``).
+Triggers: one schedule per scheduled function; one event source mapping per stream
+consumer (the Events stream -> the delivery function, with its dead-letter queue).
+Alarms: the API's 5xx rate, throttles and errors of every function, pending items older
+than the settle window (from the reconciler's EMF metric, ``chalicelib.metrics``), and any
+stream record given up on (the dead-letter queue is not empty).
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ class OperationsArgs:
     chalice_app: object  # the Chalice app (for the schedule expression)
     functions: Functions
     api: Api
+    stream_arns: dict[str, pulumi.Input[str]]
+    dead_letter_queue: aws.sqs.Queue
     # An item may be pending until the request that made it has timed out (the settle
     # window) and a sweep has run since; older than that, something is wrong.
     pending_age_alarm_seconds: int
@@ -62,6 +67,7 @@ class Operations(pulumi.ComponentResource):
         super().__init__("payments:platform:Operations", name, None, opts)
         self.args = args
         self._schedule()
+        self._streams()
         self.alarm_topic = aws.sns.Topic(
             "alarms",
             name=f"{args.name_prefix}alarms",
@@ -71,6 +77,7 @@ class Operations(pulumi.ComponentResource):
         self._api_alarms()
         self._function_alarms()
         self._pending_alarm()
+        self._dead_letter_alarm()
         self.register_outputs({"alarm_topic_arn": self.alarm_topic.arn})
 
     def _schedule(self) -> None:
@@ -108,6 +115,50 @@ class Operations(pulumi.ComponentResource):
         )
         self.schedule_rules[spec.key] = rule
         self.schedule_expressions[spec.key] = expression
+
+    def _streams(self) -> None:
+        self.stream_mappings: dict[str, aws.lambda_.EventSourceMapping] = {}
+        for spec in app_model.FUNCTIONS:
+            if not spec.stream:
+                continue
+            assert spec.stream_table is not None
+            self.stream_mappings[spec.key] = aws.lambda_.EventSourceMapping(
+                f"{spec.key}-stream",
+                event_source_arn=self.args.stream_arns[spec.stream_table],
+                function_name=self.args.functions.functions[spec.key].arn,
+                # From the oldest record kept: events committed before the mapping exists
+                # (or while it was disabled) are delivered too.
+                starting_position="TRIM_HORIZON",
+                batch_size=10,
+                maximum_batching_window_in_seconds=1,
+                # The handler reports the records it could not handle; a failing batch is
+                # split to isolate a bad record, retried, then recorded in the DLQ.
+                function_response_types=["ReportBatchItemFailures"],
+                bisect_batch_on_function_error=True,
+                maximum_retry_attempts=10,
+                maximum_record_age_in_seconds=-1,
+                destination_config=aws.lambda_.EventSourceMappingDestinationConfigArgs(
+                    on_failure=aws.lambda_.EventSourceMappingDestinationConfigOnFailureArgs(
+                        destination_arn=self.args.dead_letter_queue.arn
+                    )
+                ),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+
+    def _dead_letter_alarm(self) -> None:
+        self._alarm(
+            "delivery-dead-letters",
+            "Stream records of events the delivery function gave up on: resend those events",
+            namespace="AWS/SQS",
+            metric_name="ApproximateNumberOfMessagesVisible",
+            dimensions={"QueueName": self.args.dead_letter_queue.name},
+            statistic="Maximum",
+            period=PERIOD_SECONDS,
+            evaluation_periods=1,
+            comparison_operator="GreaterThanThreshold",
+            threshold=0,
+            treat_missing_data="notBreaching",
+        )
 
     def _alarm(self, label: str, description: str, **kwargs: object) -> None:
         self.alarms[label] = aws.cloudwatch.MetricAlarm(

@@ -60,6 +60,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
         arn = f"arn:aws:{args.typ.split(':')[1].split('/')[0]}:{REGION}:{ACCOUNT}:{args.name}"
         if args.typ == "aws:dynamodb/table:Table":
             arn = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}"
+            if inputs.get("streamEnabled"):
+                state["streamArn"] = f"{arn}/stream/2026-01-01T00:00:00.000"
         elif args.typ == "aws:kms/key:Key":
             rid = f"key-{args.name}"
             arn = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{rid}"
@@ -85,6 +87,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
             arn = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{name}"
         elif args.typ == "aws:ssm/parameter:Parameter":
             arn = f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter{name}"
+        elif args.typ == "aws:sqs/queue:Queue":
+            arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
         elif args.typ == "aws:sns/topic:Topic":
             arn = f"arn:aws:sns:{REGION}:{ACCOUNT}:{name}"
         state.setdefault("arn", arn)

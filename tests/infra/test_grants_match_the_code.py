@@ -11,6 +11,7 @@ production as an AccessDenied.
 from __future__ import annotations
 
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,8 +20,10 @@ from typing import Any
 import pytest
 
 from chalicelib.container import Container, get_container, reset_container
+from chalicelib.ids import iso, now_utc
 from payments_infra import app_model, grants
 from tests.helpers import VISA, HandlerApi, charge_body, tokenize
+from tests.receiver import receivers
 
 BANK_ERROR_CARD = "4000000000000119"
 DECLINED_CARD = "4000000000000002"
@@ -84,6 +87,41 @@ class Recorder:
         self.calls.add((who, f"kms:{model.name}", self.kms_keys.get(params["KeyId"], "?")))
         if model.name in ("GenerateDataKey", "Decrypt"):
             self.contexts.append(params.get("EncryptionContext"))
+
+
+_SCHEDULED = {
+    "version": "0",
+    "id": "test",
+    "detail-type": "Scheduled Event",
+    "source": "aws.events",
+    "account": "123456789012",
+    "time": "2026-01-01T00:00:00Z",
+    "region": "us-east-1",
+    "resources": [],
+    "detail": {},
+}
+
+
+def _event_image(services: Any, merchant_id: str, endpoint: dict[str, Any]) -> dict[str, Any]:
+    """A stream record of a new event, as Lambda hands it over."""
+    entry = services.events.entry(
+        merchant_id, f"ch_{uuid.uuid4().hex}", "charge.succeeded", iso(now_utc()), {"id": "x"}
+    )
+    return {
+        "eventID": "1",
+        "eventName": "INSERT",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": "us-east-1",
+        "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/Events/stream/x",
+        "dynamodb": {
+            "ApproximateCreationDateTime": time.time(),
+            "Keys": {"event_id": entry["Put"]["Item"]["event_id"]},
+            "NewImage": entry["Put"]["Item"],
+            "SequenceNumber": "100",
+            "SizeBytes": 100,
+            "StreamViewType": "NEW_IMAGE",
+        },
+    }
 
 
 def allowed(function: str, action: str, resource: str) -> bool:
@@ -166,6 +204,28 @@ def test_every_call_of_every_function_is_granted(
 
     assert call("GET", "/charges", key="sk_test_" + "x" * 40).status == 401  # audited
 
+    listed = call("GET", "/events", "/events?limit=2").data["items"]
+    assert call("GET", "/events", f"/events?type=charge.failed&starting_after={listed[-1]['id']}")
+    assert call("GET", "/events/{event_id}", f"/events/{listed[0]['id']}").status == 200
+    with receivers([500]) as (receiver,):
+        url = {"url": receiver.url}
+        endpoint = call("POST", "/webhook_endpoints", body=url).data
+        gone = call("POST", "/webhook_endpoints", body=url).data["id"]
+        assert call("GET", "/webhook_endpoints").status == 200
+        path = f"/webhook_endpoints/{gone}"
+        assert call("DELETE", "/webhook_endpoints/{endpoint_id}", path).status == 200
+
+        # An event only this test's functions see (the stack's own worker reads the
+        # table's stream, where it never was): delivered, refused by the receiver ...
+        run_as(recorder, app_model.DELIVERY)
+        image = _event_image(get_container(), merchant.merchant_id, endpoint)
+        client.lambda_.invoke("deliver_events", {"Records": [image]})
+        assert len(receiver.received) == 1
+        # ... and retried by the re-driver once due.
+        run_as(recorder, "redriver")
+        time.sleep(1.2)
+        sys.modules["app"].redrive_deliveries(_SCHEDULED, None)
+
     run_as(recorder, "reconciler")
     event = client.events.generate_cw_event(
         source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
@@ -190,5 +250,7 @@ def test_the_checker_would_refuse_an_ungranted_call() -> None:
     assert not allowed("reads", "kms:Decrypt", "card_data_key")
     assert not allowed("authorizer", grants.PUT, "Tokens")
     assert not allowed("reads", grants.QUERY, "Charges/index/pending")
+    assert not allowed("events", grants.GET, "WebhookSecrets")
+    assert not allowed("delivery", grants.GET, "Tokens")
     assert allowed("charge", "kms:Decrypt", "card_data_key")
     assert allowed("reconciler", grants.QUERY, "Charges/index/pending")

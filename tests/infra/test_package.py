@@ -156,7 +156,13 @@ def test_artifact_imports_and_serves_with_only_the_runtime_sdk(
     assert report["missing"] == []
     assert (report["status"], report["body"]["data"]) == (200, {"status": "ok"})
     assert report["leaked"] == []
-    assert set(handlers) == {"app.app", "app.api_key_authorizer", "app.reconcile_pending"}
+    assert set(handlers) == {
+        "app.app",
+        "app.api_key_authorizer",
+        "app.reconcile_pending",
+        "app.deliver_events",
+        "app.redrive_deliveries",
+    }
 
 
 def test_requirements_mirror_pyproject_but_the_runtime_sdk() -> None:

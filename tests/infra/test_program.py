@@ -23,7 +23,7 @@ from tests.infra.conftest import (
 
 tables = grants.tables
 FUNCTION = "aws:lambda/function:Function"
-API_FUNCTIONS = {"token", "charge", "refund", "reads"}
+API_FUNCTIONS = {"token", "charge", "refund", "reads", "events"}
 
 
 def _by_sid(statements: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -73,11 +73,13 @@ def test_one_component_per_concern(mocks: RecordingMocks) -> None:
 
 def test_one_function_per_route_group(mocks: RecordingMocks) -> None:
     functions = _functions(mocks)
-    assert set(functions) == {"token", "charge", "refund", "reads", "authorizer", "reconciler"}
+    assert set(functions) == API_FUNCTIONS | {"authorizer", "reconciler", "delivery", "redriver"}
     for key in API_FUNCTIONS:
         assert functions[key]["handler"] == "app.app"
     assert functions["authorizer"]["handler"] == "app.api_key_authorizer"
     assert functions["reconciler"]["handler"] == "app.reconcile_pending"
+    assert functions["delivery"]["handler"] == "app.deliver_events"
+    assert functions["redriver"]["handler"] == "app.redrive_deliveries"
     for key, fn in functions.items():
         spec = app_model.FUNCTIONS_BY_KEY[key]
         assert fn["runtime"] == "python3.11"
@@ -86,6 +88,7 @@ def test_one_function_per_route_group(mocks: RecordingMocks) -> None:
         assert fn["role"] == _role_arn(key)
         assert isinstance(fn["code"], pulumi.FileArchive)
     assert functions["reconciler"]["reservedConcurrentExecutions"] == 1
+    assert functions["redriver"]["reservedConcurrentExecutions"] == 1
 
 
 # Routes served without an API key.
@@ -101,6 +104,11 @@ def test_every_route_is_served_by_its_own_group(openapi: dict[str, Any]) -> None
         ("GET", "/charges"): "reads",
         ("GET", "/health"): "reads",
         ("GET", "/openapi.json"): "reads",
+        ("GET", "/events"): "events",
+        ("GET", "/events/{event_id}"): "events",
+        ("POST", "/webhook_endpoints"): "events",
+        ("GET", "/webhook_endpoints"): "events",
+        ("DELETE", "/webhook_endpoints/{endpoint_id}"): "events",
     }
     seen = {}
     for path, methods in openapi["paths"].items():
@@ -174,7 +182,7 @@ def test_only_the_token_function_generates_data_keys_and_macs(mocks: RecordingMo
 
 
 def test_reads_refund_and_authorizer_touch_no_kms_and_no_tokens(mocks: RecordingMocks) -> None:
-    for key in ("reads", "refund", "authorizer", "reconciler"):
+    for key in ("reads", "refund", "authorizer", "reconciler", "events", "delivery", "redriver"):
         statements = role_policy(mocks, key)
         assert not any(a.startswith("kms:") for s in statements for a in _actions(s)), key
         assert "TableTokens" not in _by_sid(statements), key
@@ -461,6 +469,14 @@ def test_each_function_is_invocable_for_its_own_routes_only(mocks: RecordingMock
     assert permissions["payments-dev-reconciler"] == {
         f"arn:aws:events:{REGION}:{ACCOUNT}:rule/payments-dev-reconcile-pending"
     }
+    assert permissions["payments-dev-events"] == {
+        f"{execution_arn}/*/GET/events",
+        f"{execution_arn}/*/GET/events/*",
+        f"{execution_arn}/*/POST/webhook_endpoints",
+        f"{execution_arn}/*/GET/webhook_endpoints",
+        f"{execution_arn}/*/DELETE/webhook_endpoints/*",
+    }
+    assert "payments-dev-delivery" not in permissions  # invoked by its stream mapping
 
 
 def test_stage_with_access_logs_and_account_role_by_default(
@@ -478,11 +494,99 @@ def test_stage_with_access_logs_and_account_role_by_default(
 # ---- operations ----------------------------------------------------------------------------
 
 
-def test_schedule_targets_the_reconciler(mocks: RecordingMocks) -> None:
-    (rule,) = mocks.of_type("aws:cloudwatch/eventRule:EventRule")
-    assert rule["scheduleExpression"] == "rate(5 minutes)"
-    (target,) = mocks.of_type("aws:cloudwatch/eventTarget:EventTarget")
-    assert target["arn"] == f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:payments-dev-reconciler"
+def test_schedules_target_the_reconciler_and_the_redriver(mocks: RecordingMocks) -> None:
+    rules = {
+        r["name"]: r["scheduleExpression"]
+        for r in mocks.of_type("aws:cloudwatch/eventRule:EventRule")
+    }
+    assert rules == {
+        "payments-dev-reconcile-pending": "rate(5 minutes)",
+        # Each run polls for due retries for most of the minute (the first two retries
+        # are due 20 s and 60 s after the first attempt).
+        "payments-dev-redrive-deliveries": "rate(1 minute)",
+    }
+    targets = {t["arn"] for t in mocks.of_type("aws:cloudwatch/eventTarget:EventTarget")}
+    assert targets == {
+        f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:payments-dev-{key}"
+        for key in ("reconciler", "redriver")
+    }
+
+
+EVENTS_STREAM = f"{_table_arn('Events')}/stream/2026-01-01T00:00:00.000"
+DLQ_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:payments-dev-delivery-dlq"
+
+
+def test_the_events_table_has_a_stream_of_new_images(mocks: RecordingMocks) -> None:
+    created = {t["name"]: t for t in mocks.of_type("aws:dynamodb/table:Table")}
+    events = created["payments-dev-Events"]
+    assert (events["streamEnabled"], events["streamViewType"]) == (True, "NEW_IMAGE")
+    assert events["ttl"] == {"attributeName": "ttl", "enabled": True}  # kept 30 days
+    assert [n for n, t in created.items() if t.get("streamEnabled")] == ["payments-dev-Events"]
+
+
+def test_the_stream_feeds_the_delivery_function_with_a_dead_letter_queue(
+    mocks: RecordingMocks,
+) -> None:
+    (mapping,) = mocks.of_type("aws:lambda/eventSourceMapping:EventSourceMapping")
+    assert mapping["eventSourceArn"] == EVENTS_STREAM
+    assert mapping["functionName"].endswith("function:payments-dev-delivery")
+    assert mapping["startingPosition"] == "TRIM_HORIZON"
+    assert mapping["functionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["bisectBatchOnFunctionError"] is True
+    assert mapping["destinationConfig"]["onFailure"]["destinationArn"] == DLQ_ARN
+    (queue,) = mocks.of_type("aws:sqs/queue:Queue")
+    assert queue["name"] == "payments-dev-delivery-dlq"
+    assert queue["sqsManagedSseEnabled"] is True
+    assert queue["messageRetentionSeconds"] == 14 * 24 * 3600
+
+
+def test_delivery_grants_read_the_stream_and_the_delivery_tables_only(
+    mocks: RecordingMocks,
+) -> None:
+    statements = _by_sid(role_policy(mocks, "delivery"))
+    assert set(statements) == {
+        "Logs",
+        "StreamEvents",
+        "TableWebhookEndpoints",
+        "TableWebhookSecrets",
+        "TableDeliveries",
+        "DeadLetterQueue",
+        "AuditLogAppendOnly",
+    }
+    stream = statements["StreamEvents"]
+    assert stream["Resource"] == EVENTS_STREAM
+    assert set(stream["Action"]) == {
+        "dynamodb:DescribeStream",
+        "dynamodb:GetRecords",
+        "dynamodb:GetShardIterator",
+    }
+    assert statements["DeadLetterQueue"] == {
+        "Sid": "DeadLetterQueue",
+        "Effect": "Allow",
+        "Action": ["sqs:SendMessage"],
+        "Resource": DLQ_ARN,
+    }
+    assert statements["TableWebhookEndpoints"]["Action"] == ["dynamodb:Query"]
+    # Nothing of Tokens, Charges, events' writes or any KMS key.
+    for statement in statements.values():
+        assert not any(a.startswith("kms:") for a in _actions(statement))
+    text = json.dumps(list(statements.values()))
+    assert "Tokens" not in text and "table/payments-dev-Charges" not in text
+
+
+def test_only_the_delivery_functions_read_webhook_secrets(mocks: RecordingMocks) -> None:
+    secrets = "table/payments-dev-WebhookSecrets"
+    assert _granted(mocks, "dynamodb:GetItem", secrets) == {"delivery", "redriver"}
+    assert _granted(mocks, "dynamodb:PutItem", secrets) == {"events"}
+
+
+def test_every_settler_writes_events_and_only_settlers_do(mocks: RecordingMocks) -> None:
+    assert _granted(mocks, "dynamodb:PutItem", "table/payments-dev-Events") == {
+        "charge",
+        "refund",
+        "reads",
+        "reconciler",
+    }
 
 
 def test_alarms(mocks: RecordingMocks) -> None:
@@ -490,7 +594,7 @@ def test_alarms(mocks: RecordingMocks) -> None:
         a["name"].removeprefix("payments-dev-"): a
         for a in mocks.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
     }
-    expected = {"api-5xx-rate", "pending-too-old"} | {
+    expected = {"api-5xx-rate", "pending-too-old", "delivery-dead-letters"} | {
         f"{spec.key}-{kind}" for spec in app_model.FUNCTIONS for kind in ("errors", "throttles")
     }
     assert set(alarms) == expected
@@ -506,6 +610,13 @@ def test_alarms(mocks: RecordingMocks) -> None:
     }
     assert alarms["charge-throttles"]["metricName"] == "Throttles"
     assert alarms["charge-errors"]["dimensions"] == {"FunctionName": "payments-dev-charge"}
+
+    dead_letters = alarms["delivery-dead-letters"]
+    assert dead_letters["dimensions"] == {"QueueName": "payments-dev-delivery-dlq"}
+    assert (dead_letters["metricName"], dead_letters["threshold"]) == (
+        "ApproximateNumberOfMessagesVisible",
+        0,
+    )
 
     pending = alarms["pending-too-old"]
     assert (pending["namespace"], pending["metricName"]) == ("Payments", "OldestPendingAgeSeconds")

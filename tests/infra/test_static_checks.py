@@ -33,11 +33,19 @@ def longest(build: Build) -> RecordingMocks:
     return build(stage=LONGEST_STAGE)
 
 
+def _colon_free_stream_labels(document: str) -> str:
+    """Parliament splits ARNs on ':', so a stream ARN (its label is a time, with colons)
+    never matches its format; the same label without colons must (and does)."""
+    return re.sub(
+        r"(/stream/)([^\"]+)", lambda m: m.group(1) + m.group(2).replace(":", "."), document
+    )
+
+
 def test_parliament_finds_nothing_in_the_iam_policies(mocks: RecordingMocks) -> None:
     policies = mocks.of_type("aws:iam/rolePolicy:RolePolicy")
     assert len(policies) == len(app_model.FUNCTIONS)
     for policy in policies:
-        assert _findings(policy["policy"]) == [], policy["name"]
+        assert _findings(_colon_free_stream_labels(policy["policy"])) == [], policy["name"]
     # A trust policy is a resource policy: it has a Principal and no Resource.
     no_resource = ("MALFORMED", "Statement contains neither Resource nor NotResource")
     for role in mocks.of_type("aws:iam/role:Role"):
@@ -131,11 +139,11 @@ def test_route_table_refuses_an_unmapped_route() -> None:
     def listing() -> dict[str, Any]:
         return {}
 
-    @app.route("/events", methods=["GET"])
-    def events() -> dict[str, Any]:
+    @app.route("/disputes", methods=["GET"])
+    def disputes() -> dict[str, Any]:
         return {}
 
-    with pytest.raises(LookupError, match=r"\('GET', '/events'\)"):
+    with pytest.raises(LookupError, match=r"\('GET', '/disputes'\)"):
         app_model.route_table(app)
 
 

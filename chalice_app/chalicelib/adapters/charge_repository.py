@@ -24,6 +24,7 @@ from typing import Any
 from chalicelib.adapters.dynamo import (
     WriteConflict,
     from_item,
+    newest_first_page,
     to_item,
     to_values,
     transact,
@@ -103,21 +104,14 @@ class ChargeRepository:
         self, merchant_id: str, limit: int, before_list_sk: str | None
     ) -> tuple[list[dict[str, Any]], bool]:
         """A page of the merchant's charges, newest first, and whether more follow."""
-        condition = "list_pk = :m"
-        values: dict[str, Any] = {":m": merchant_id}
-        if before_list_sk is not None:
-            condition += " AND list_sk < :cursor"
-            values[":cursor"] = before_list_sk
-        response = self._client.query(
-            TableName=self.table,
-            IndexName=CHARGES_LIST_INDEX.name,
-            KeyConditionExpression=condition,
-            ExpressionAttributeValues=to_values(values),
-            ScanIndexForward=False,
-            Limit=limit + 1,
+        return newest_first_page(
+            self._client,
+            self.table,
+            CHARGES_LIST_INDEX.name,
+            ("list_pk", merchant_id),
+            limit,
+            before_list_sk,
         )
-        items = [from_item(i) for i in response.get("Items", [])]
-        return items[:limit], len(items) > limit
 
     def pending_page(
         self, shard: int, cutoff: str, start: dict[str, Any] | None, limit: int = 100

@@ -152,6 +152,34 @@ def get_many(client: Any, keys: list[tuple[str, dict[str, Any]]]) -> list[dict[s
     ]
 
 
+def newest_first_page(
+    client: Any,
+    table: str,
+    index: str,
+    partition: tuple[str, str],
+    limit: int,
+    before: str | None,
+) -> tuple[list[dict[str, Any]], bool]:
+    """A page of an index partition, highest ``list_sk`` first (below ``before``), and
+    whether more follow: one Query of ``limit + 1`` items."""
+    name, value = partition
+    condition = f"{name} = :p"
+    values: dict[str, Any] = {":p": value}
+    if before is not None:
+        condition += " AND list_sk < :cursor"
+        values[":cursor"] = before
+    response = client.query(
+        TableName=table,
+        IndexName=index,
+        KeyConditionExpression=condition,
+        ExpressionAttributeValues=to_values(values),
+        ScanIndexForward=False,
+        Limit=limit + 1,
+    )
+    items = [from_item(i) for i in response.get("Items", [])]
+    return items[:limit], len(items) > limit
+
+
 class UnitOfWork:
     """Collects the writes of one request and commits them together (see ``transact``)."""
 

@@ -25,9 +25,11 @@ from typing import Any
 
 from chalicelib.adapters.bank_client import BankOutcome
 from chalicelib.adapters.charge_repository import PENDING_SHARDS
+from chalicelib.adapters.dynamo import WriteConflict
+from chalicelib.domain.events import CHARGE_PENDING, final_event_type
 from chalicelib.domain.lifecycle import PENDING, Decision, decide
 from chalicelib.ids import iso, now_utc, parse_iso
-from chalicelib.resources import charge_reply, refund_reply
+from chalicelib.resources import charge_reply, charge_resource, refund_reply, refund_resource
 from chalicelib.services.recording import Record, Reply, SettlerRecord, finish_or_reread
 
 log = logging.getLogger("platform.settlement")
@@ -67,8 +69,11 @@ class SettlementService:
         settle_after_seconds: float,
         client: Any,
         item_seconds: float,
+        events: Any,
     ) -> None:
         self._charges = charges
+        # The outbox: each final state is committed with its event, in one transaction.
+        self._events = events
         self._bank = bank
         self._settle_after = timedelta(seconds=settle_after_seconds)
         self._settler = SettlerRecord(client)
@@ -106,9 +111,7 @@ class SettlementService:
         decision = decide(outcome.kind, outcome.authorization_code, outcome.decline_code)
         if decision is not None:
             return self._record(item, decision, record)
-        reply = _reply_for(item)
-        record.finish(reply)
-        return reply
+        return self._answer_pending(item, record)
 
     def resume(self, object_key: tuple[str, str], record: Record) -> Reply:
         """Finish a request whose first attempt died after writing ahead (its lease is over).
@@ -116,18 +119,45 @@ class SettlementService:
         Never a second bank operation: the bank is asked what it did with the reference.
         """
         item = self._charges.get(*object_key)
-        reply = None
         if item["status"] == PENDING:
             reply = self.settle(item, record, owner_gone=True)
-        if reply is None:
-            reply = _reply_for(item)
-            record.finish(reply)
+            return reply if reply is not None else self._answer_pending(item, record)
+        reply = _reply_for(item)
+        record.finish(reply)
+        return reply
+
+    def _answer_pending(self, item: dict[str, Any], record: Record) -> Reply:
+        """202 for a charge (with its ``charge.pending`` event), 502 for a refund."""
+        if "refund_id" not in item:
+            return self.conclude_pending(item, record)
+        reply = refund_reply(item)
+        record.finish(reply)
         return reply
 
     def _record(self, item: dict[str, Any], decision: Decision, record: Record) -> Reply:
         if "refund_id" in item:
             return self.record_refund(item, decision, record)
         return self.record_charge(item, decision, record)
+
+    def conclude_pending(self, charge: dict[str, Any], record: Record) -> Reply:
+        """Answer 202 for a charge the bank has not decided, with its ``charge.pending`` event.
+
+        At most one such event per charge (its key is refused twice): a resumed retry that
+        answers 202 again records its response without a second event.
+        """
+        reply = charge_reply(charge)
+        event = self._events.entry(
+            charge["merchant_id"],
+            charge["charge_id"],
+            CHARGE_PENDING,
+            iso(now_utc()),
+            charge_resource(charge, []).model_dump(mode="json"),
+        )
+        try:
+            record.finish(reply, [event])
+        except WriteConflict:
+            record.finish(reply)
+        return reply
 
     def record_charge(self, charge: dict[str, Any], decision: Decision, record: Record) -> Reply:
         updated_at = iso(now_utc())
@@ -139,20 +169,34 @@ class SettlementService:
             "failure_message": decision.failure_message,
             "updated_at": updated_at,
         }
+        event = self._events.entry(
+            charge["merchant_id"],
+            charge["charge_id"],
+            final_event_type("charge", decision.status),
+            updated_at,
+            charge_resource(final, []).model_dump(mode="json"),
+        )
         return finish_or_reread(
             record,
             charge_reply(final),
-            [self._charges.finalize_charge_entry(charge, decision, updated_at)],
+            [self._charges.finalize_charge_entry(charge, decision, updated_at), event],
             lambda: charge_reply(self._charges.get(charge["pk"])),
         )
 
     def record_refund(self, refund: dict[str, Any], decision: Decision, record: Record) -> Reply:
         updated_at = iso(now_utc())
         final = {**refund, "status": decision.status, "failure_code": decision.failure_code}
+        event = self._events.entry(
+            refund["merchant_id"],
+            refund["refund_id"],
+            final_event_type("refund", decision.status),
+            updated_at,
+            refund_resource(final).model_dump(mode="json"),
+        )
         return finish_or_reread(
             record,
             refund_reply(final),
-            self._charges.settle_refund_entries(refund, decision, updated_at),
+            [*self._charges.settle_refund_entries(refund, decision, updated_at), event],
             lambda: refund_reply(self._charges.get(refund["pk"], refund["sk"])),
         )
 

@@ -1,0 +1,87 @@
+"""Events table (the outbox): one item per event, written with the change it describes.
+
+``body`` is the event object as JSON, exactly the bytes a webhook delivers and signs and
+what ``GET /events`` answers. The event id is the key; reads compare the merchant, so
+another merchant's event is answered exactly like an unknown one. The stream of this
+table (new images) feeds the delivery function; the TTL keeps each event 30 days.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from chalicelib.adapters.dynamo import from_item, newest_first_page, to_item
+from chalicelib.domain.events import event_id
+from chalicelib.ids import parse_iso
+from chalicelib.tables import EVENTS_LIST_INDEX, EVENTS_TYPE_INDEX
+
+RETENTION_SECONDS = 30 * 24 * 3600
+
+
+class EventStore:
+    """Write entries and reads of events."""
+
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self.table = table_name
+
+    @staticmethod
+    def key(event_id: str) -> dict[str, Any]:
+        return {"event_id": {"S": event_id}}
+
+    def entry(
+        self, merchant_id: str, object_id: str, event_type: str, created_at: str, data: Any
+    ) -> dict[str, Any]:
+        """A Put of the event of ``event_type`` about ``object_id`` (``data``: as answered).
+
+        Its condition refuses a second event of one type about one object.
+        """
+        evt = event_id(object_id, event_type)
+        body = {
+            "id": evt,
+            "object": "event",
+            "type": event_type,
+            "created_at": created_at,
+            "data": {"object": data},
+        }
+        item = {
+            "event_id": evt,
+            "merchant_id": merchant_id,
+            "type": event_type,
+            "created_at": created_at,
+            "body": json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+            "list_pk": merchant_id,
+            "list_sk": f"{created_at}#{evt}",
+            "type_pk": f"{merchant_id}#{event_type}",
+            "ttl": int(parse_iso(created_at).timestamp()) + RETENTION_SECONDS,
+        }
+        return {
+            "Put": {
+                "TableName": self.table,
+                "Item": to_item(item),
+                "ConditionExpression": "attribute_not_exists(event_id)",
+            }
+        }
+
+    def get(self, event_id: str) -> dict[str, Any] | None:
+        item = self._client.get_item(
+            TableName=self.table, Key=self.key(event_id), ConsistentRead=True
+        ).get("Item")
+        return from_item(item) if item else None
+
+    def get_for(self, merchant_id: str, event_id: str) -> dict[str, Any] | None:
+        """The merchant's event, or None (unknown or another merchant's)."""
+        item = self.get(event_id)
+        return item if item is not None and item["merchant_id"] == merchant_id else None
+
+    def list_for_merchant(
+        self, merchant_id: str, event_type: str | None, limit: int, before: str | None
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """A page of the merchant's events (of one type), newest first, and whether more follow."""
+        index, partition = (
+            (EVENTS_TYPE_INDEX, ("type_pk", f"{merchant_id}#{event_type}"))
+            if event_type
+            else (EVENTS_LIST_INDEX, ("list_pk", merchant_id))
+        )
+        return newest_first_page(self._client, self.table, index.name, partition, limit, before)

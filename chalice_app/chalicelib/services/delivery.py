@@ -1,0 +1,209 @@
+"""Use case: deliver every event to every subscribed endpoint, at least once.
+
+* The outbox stream (``handle_records``): for each new event, the merchant's subscribed
+  endpoints get a delivery item (created once, claimed for its first attempt) and a POST.
+  A record whose handling fails is reported back, so the stream hands it over again; a
+  delivery that exists already is not attempted twice (its schedule owns it).
+* The re-driver (``redrive``): attempts whose time has come - retries, and first attempts
+  whose worker died (their lease ran out).
+* An operator's resend (``resend``): the same event, again, to the endpoints subscribed now.
+
+Every attempt is signed with the endpoint's secret at the time it is sent. Endpoints that
+answer 2xx within the timeout got it; others are retried on ``retry_schedule`` (seconds
+after the first attempt), then the delivery is marked ``failed``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalicelib.adapters.dynamo import from_item
+from chalicelib.adapters.webhooks import DELIVERED, DUE_SHARDS, FAILED, PENDING
+from chalicelib.domain.events import SIGNATURE_HEADER, next_attempt_at, sign
+
+log = logging.getLogger("platform.delivery")
+
+_PARALLEL_ATTEMPTS = 8
+
+
+@dataclass
+class RedriveReport:
+    attempted: int = 0
+    delivered: int = 0
+    failed: int = 0
+    passes: int = 0
+    outcomes: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class DeliveryService:
+    def __init__(
+        self,
+        events: Any,
+        endpoints: Any,
+        deliveries: Any,
+        sender: Any,
+        retry_schedule: tuple[float, ...],
+        timeout_seconds: float,
+        poll_seconds: float,
+    ) -> None:
+        self._events = events
+        self._endpoints = endpoints
+        self._deliveries = deliveries
+        self._sender = sender
+        self._schedule = retry_schedule
+        # No second worker takes a claimed delivery before its attempt has surely ended.
+        self._lease_ms = int((timeout_seconds + 5) * 1000)
+        self._poll = poll_seconds
+
+    # ---- the outbox stream ---------------------------------------------------------------
+
+    def handle_records(self, records: Iterable[dict[str, Any]]) -> list[str]:
+        """Deliver the events of stream records; the sequence numbers to be handed back.
+
+        As a stream consumer must: on the first record that fails, it and every later one
+        are handed back (in order), nothing before it.
+        """
+        records = list(records)
+        for index, record in enumerate(records):
+            image = record.get("dynamodb", {}).get("NewImage")
+            if record.get("eventName") != "INSERT" or not image:
+                continue  # a TTL expiry (REMOVE): nothing to deliver
+            try:
+                self.on_event(from_item(image))
+            except Exception:
+                log.exception("stream record not handled; it will be handed over again")
+                return [r["dynamodb"]["SequenceNumber"] for r in records[index:]]
+        return []
+
+    def on_event(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        """First attempts of one new event, to each subscribed endpoint (in parallel)."""
+        return self._attempt_all(self._start(event, again=False), {event["event_id"]: event})
+
+    def _start(self, event: dict[str, Any], again: bool) -> list[dict[str, Any]]:
+        """Delivery items of ``event`` for the endpoints subscribed to its type, claimed."""
+        now = _now_ms()
+        started = []
+        for endpoint in self._endpoints.list_for_merchant(event["merchant_id"]):
+            if event["type"] not in endpoint["events"]:
+                continue
+            item = self._deliveries.start(
+                event, endpoint["endpoint_id"], endpoint["url"], now, self._lease_ms, again
+            )
+            if item is not None:
+                started.append(item)
+        return started
+
+    # ---- retries -------------------------------------------------------------------------
+
+    def redrive(self, budget_seconds: float | None = None) -> RedriveReport:
+        """Attempt every due delivery; with a budget, look again every poll interval.
+
+        A scheduled function runs once a minute: polling within its run is what lets the
+        first retries come within seconds of their due time.
+        """
+        report = RedriveReport()
+        deadline = time.monotonic() + (budget_seconds or 0)
+        while True:
+            report.passes += 1
+            for outcome in self._redrive_once():
+                report.attempted += 1
+                report.delivered += outcome["status"] == DELIVERED
+                report.failed += outcome["status"] == FAILED
+            if budget_seconds is None or time.monotonic() + self._poll > deadline:
+                return report
+            time.sleep(self._poll)
+
+    def _redrive_once(self) -> list[dict[str, Any]]:
+        now = _now_ms()
+        claimed = []
+        for shard in range(DUE_SHARDS):
+            start = None
+            while True:
+                items, start = self._deliveries.due_page(shard, now, start)
+                for item in items:
+                    taken = self._deliveries.claim(item, now, self._lease_ms)
+                    if taken is not None:
+                        claimed.append(taken)
+                if start is None:
+                    break
+        events: dict[str, Any] = {}
+        for item in claimed:
+            if item["event_id"] not in events:
+                events[item["event_id"]] = self._events.get(item["event_id"])
+        return self._attempt_all(claimed, events)
+
+    # ---- operator ------------------------------------------------------------------------
+
+    def resend(self, event_id: str) -> list[dict[str, Any]] | None:
+        """Deliver an event again to the endpoints subscribed now; None if no such event."""
+        event = self._events.get(event_id)
+        if event is None:
+            return None
+        return self._attempt_all(self._start(event, again=True), {event_id: event})
+
+    def deliveries(self, event_id: str) -> list[dict[str, Any]]:
+        return self._deliveries.for_event(event_id)
+
+    # ---- attempts ------------------------------------------------------------------------
+
+    def _attempt_all(
+        self, claimed: list[dict[str, Any]], events: dict[str, dict[str, Any] | None]
+    ) -> list[dict[str, Any]]:
+        if not claimed:
+            return []
+        secrets = self._endpoints.secrets(sorted({c["endpoint_id"] for c in claimed}))
+        jobs = [(c, events.get(c["event_id"]), secrets.get(c["endpoint_id"])) for c in claimed]
+        if len(jobs) == 1:
+            return [self._attempt(*jobs[0])]
+        with ThreadPoolExecutor(max_workers=min(_PARALLEL_ATTEMPTS, len(jobs))) as pool:
+            return list(pool.map(lambda job: self._attempt(*job), jobs))
+
+    def _attempt(
+        self, item: dict[str, Any], event: dict[str, Any] | None, secret: str | None
+    ) -> dict[str, Any]:
+        """One signed POST of a claimed delivery, and its recorded result."""
+        if event is None or secret is None:
+            # The event expired, or the endpoint was deleted (its secret with it).
+            detail = {"error": "event expired" if event is None else "endpoint deleted"}
+            self._deliveries.record(item, _now_ms(), FAILED, None, detail)
+            return self._outcome(item, FAILED, detail)
+        body = event["body"].encode()
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "Payments-Webhooks/1.0",
+            SIGNATURE_HEADER: sign(secret, int(time.time()), body),
+        }
+        attempt = self._sender.post(item["url"], body, headers)
+        now = _now_ms()
+        detail = {"status_code": attempt.status_code, "error": attempt.error}
+        if attempt.delivered:
+            status, next_ms = DELIVERED, None
+        else:
+            due = next_attempt_at(
+                item["first_attempt_ms"] / 1000, item["attempts"], now / 1000, self._schedule
+            )
+            status, next_ms = (FAILED, None) if due is None else (PENDING, int(due * 1000))
+        self._deliveries.record(item, now, status, next_ms, detail)
+        return self._outcome(item, status, detail)
+
+    def _outcome(self, item: dict[str, Any], status: str, detail: dict[str, Any]) -> dict[str, Any]:
+        outcome = {
+            "event_id": item["event_id"],
+            "endpoint_id": item["endpoint_id"],
+            "attempt": item["attempts"],
+            "status": status,
+            **detail,
+        }
+        level = logging.WARNING if status == FAILED else logging.INFO
+        log.log(level, json.dumps({"event": "webhook_attempt", **outcome}))
+        return outcome
