@@ -137,16 +137,15 @@ def _sizing(bench: dict[str, Any]) -> list[str]:
         )
         + ".",
         "",
-        f"Sizes from this run: **api {api_choice} MB** (one function serves every route: the "
-        "largest of the routes' sizes), "
+        f"Sizes from this run: **api {api_choice} MB** (each API function: the largest of "
+        "the routes' sizes), "
         f"**authorizer {authorizer_choice} MB** (and API Gateway caches its answer per key), "
         "**reconciler 256 MB** (a sweep every 5 minutes whose latency is nobody's; its cost "
         "is dominated by the waits on DynamoDB and the bank). The trade-off: each step up "
         "halves the CPU part of every request and of a cold start but doubles the price of "
         "every millisecond, including the milliseconds spent waiting on DynamoDB and the "
         "bank; a merchant mix that values cost over latency can take the api one step down "
-        "(pulumi `api_memory_mb`, 1,024 MB by default from this measurement; authorizer and "
-        "reconciler are fixed at 256 MB in pulumi/infra.py).",
+        "(`memory_mb` of each row of `FUNCTIONS` in pulumi/payments_infra/app_model.py).",
         "",
     ]
     return lines

@@ -1,6 +1,6 @@
 """``chalice local``'s API Gateway emulation, made to answer as the deployed gateway does.
 
-Deployed, API Gateway's gateway responses (pulumi/infra.py) put its own refusals in the
+Deployed, API Gateway's gateway responses (pulumi/payments_infra/api.py) put its own refusals in the
 envelope and pass repeated headers on as ``multiValueHeaders``. ``chalice local`` instead:
 
 * answers an unknown path with 403 and, when an ``Authorization`` header is present, quotes
