@@ -155,10 +155,17 @@ def _serve(spec: _Spec, fn: Callable[[Call], Reply | Replayed], params: dict[str
     request = spec.app.current_request
     services = get_container()
 
+    rendered: dict[int, dict[str, Any]] = {}
+
     def render(reply: Reply) -> dict[str, Any]:
-        if reply.error is not None:
-            return error_body(reply.error, ctx.request_id)
-        return success_body(reply.data.model_dump(mode="json"), ctx.request_id)
+        # Once per reply: the stored response and the one sent are the same body.
+        if id(reply) not in rendered:
+            rendered[id(reply)] = (
+                error_body(reply.error, ctx.request_id)
+                if reply.error is not None
+                else success_body(reply.data.model_dump(mode="json"), ctx.request_id)
+            )
+        return rendered[id(reply)]
 
     audit = (
         pipeline.audit_record(spec.audit, f"{spec.method} {spec.path}", ctx) if spec.audit else None
