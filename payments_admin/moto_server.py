@@ -20,20 +20,36 @@ The behaviour seen by a client is unchanged. Both are written against moto's own
 as of the version below (``PINNED_MOTO``, pinned in pyproject.toml), in the shape of a patch
 that could be offered upstream; ``install()`` refuses any other version rather than patch
 code it has not been checked against.
+
+Besides, moto spends most of a small request on work whose answer never changes between
+requests; ``install()`` also makes that work once: a condition expression is parsed once per
+text (its values are bound on each use), a handler's method names are listed once per class,
+and an item-bearing answer that is plain JSON is written with ``json.dumps`` rather than by
+walking the operation's output shape (see ``_plain_json``).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import copy
+import email.parser
+import functools
+import http.client
 import inspect
+import json
 import logging
 import os
+import re
+import string
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 PINNED_MOTO = "5.2.5"
+# What ``install`` replaced outright (the wrappers keep theirs in ``__wrapped__``), for tests
+# that compare the shim with upstream.
+UPSTREAM: dict[str, Any] = {}
 
 
 @dataclass
@@ -218,13 +234,222 @@ def _query_without_full_sort(original: Callable[..., Any]) -> Callable[..., Any]
     return query
 
 
+# ---- work done once instead of on every request ------------------------------------------
+
+_Names = tuple[tuple[str, str], ...] | None
+
+
+@functools.lru_cache(maxsize=1024)
+def _condition_tree(
+    expression: str, names: _Names, value_names: frozenset[str] | None
+) -> tuple[Any, list[str], list[str]]:
+    """The syntax tree of a condition expression, with the names it uses, parsed once.
+
+    The steps are upstream's ``ConditionExpressionParser.parse`` up to the tree, so a bad
+    expression, name or missing value raises exactly what upstream raises (and nothing is
+    cached). The tree depends on the values' placeholders only: the values themselves are
+    bound when the tree is turned into an operator, on every use (``_operand``).
+    """
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    placeholders = None if value_names is None else dict.fromkeys(value_names, {"NULL": True})
+    parser = ConditionExpressionParser(
+        expression, None if names is None else dict(names), placeholders
+    )
+    nodes = parser._lex_condition_expression()
+    nodes = parser._parse_paths(nodes)
+    nodes = parser._apply_functions(nodes)
+    nodes = parser._apply_comparator(nodes)
+    nodes = parser._apply_in(nodes)
+    nodes = parser._apply_between(nodes)
+    nodes = parser._apply_parens_and_booleans(nodes)
+    node = nodes[0]
+    parser._assert_no_redundant_parentheses(node)
+    return node, parser._find_literals(node), parser._find_expr_attr_values(node)
+
+
+def _parse_condition(self: Any) -> Any:
+    """``ConditionExpressionParser.parse`` from a cached tree, bound to this request's values."""
+    from moto.dynamodb.comparisons import OpDefault
+
+    if not self.condition_expression:
+        return OpDefault(None, None)  # type: ignore[arg-type]
+    names = self.expression_attribute_names
+    values = self.expression_attribute_values
+    node, names_found, values_found = _condition_tree(
+        self.condition_expression,
+        None if names is None else tuple(sorted(names.items())),
+        None if values is None else frozenset(values),
+    )
+    self.expr_attr_names_found.extend(names_found)
+    self.expr_attr_values_found.extend(values_found)
+    return self._make_op_condition(node)
+
+
+def _operand(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``_make_operand`` taking a value from this request (the cached tree holds placeholders)."""
+    from moto.dynamodb.comparisons import AttributeValue, ConditionExpressionParser
+
+    value_kind = ConditionExpressionParser.Kind.EXPRESSION_ATTRIBUTE_VALUE
+
+    def make_operand(self: Any, node: Any) -> Any:
+        if node.kind == value_kind:
+            return AttributeValue(self.expression_attribute_values[node.text])
+        return original(self, node)
+
+    make_operand.__wrapped__ = original  # type: ignore[attr-defined]
+    return make_operand
+
+
+def _item_init(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
+    """``Item.__init__`` checking the item's size once instead of once per attribute.
+
+    Upstream adds the attributes one by one to a ``LimitedSizeDict``, which sums the size of
+    every attribute already there on each insert: quadratic in the attributes. The limit and
+    the error are upstream's; the sizes only grow, so the total is checked once, at the end.
+    """
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType, LimitedSizeDict, bytesize
+
+    self.hash_key = hash_key
+    self.range_key = range_key
+    converted = {key: DynamoType(value) for key, value in attrs.items()}
+    if sum(bytesize(key) + value.size() for key, value in converted.items()) > 405000:
+        raise ItemSizeTooLarge
+    self.attrs = LimitedSizeDict(converted)  # dict.update: no check per attribute
+
+
+# Requests whose botocore-shaped parse is ``json.loads`` unless they carry binary attributes
+# (which the parser decodes from base64).
+_PLAIN_JSON_REQUESTS = frozenset(
+    {
+        "GetItem",
+        "BatchGetItem",
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "Query",
+        "Scan",
+        "TransactWriteItems",
+    }
+)
+
+
+def _plain_json_parse(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``parse_parameters`` with ``json.loads`` for item requests without binary attributes.
+
+    Upstream walks the operation's input shape; for these requests the result is the JSON
+    document itself. A body naming ``"B"`` or ``"BS"`` anywhere (an attribute type, or just
+    text), or one that is not JSON, takes upstream's parser and gets upstream's answer.
+    """
+
+    def parse_parameters(self: Any, request: Any) -> None:
+        body = self.body
+        if (
+            isinstance(body, str)
+            and '"B"' not in body
+            and '"BS"' not in body
+            and self._get_action() in _PLAIN_JSON_REQUESTS
+        ):
+            try:
+                params = json.loads(body)
+            except ValueError:
+                params = None
+            if isinstance(params, dict):
+                self.params = params
+                return
+        original(self, request)
+
+    parse_parameters.__wrapped__ = original  # type: ignore[attr-defined]
+    return parse_parameters
+
+
+# Answers that are items, keys and counts: JSON as they stand, bytes (B, BS) in base64. Query
+# and Scan are not among them: their results may hold None, which the shaped writer drops.
+_PLAIN_JSON_ACTIONS = frozenset(
+    {"GetItem", "BatchGetItem", "PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems"}
+)
+
+
+def _base64(value: Any) -> str:
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+def _plain_json(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``DynamoHandler.serialized`` writing a plain item answer with ``json.dumps``.
+
+    Upstream walks the operation's output shape member by member to write what, for these
+    answers, is already DynamoDB's JSON: the same document at a fraction of the cost. Errors
+    and every other action keep upstream's writer.
+    """
+
+    def serialized(self: Any, action_result: Any) -> Any:
+        result = action_result.result
+        if isinstance(result, dict) and self._get_action() in _PLAIN_JSON_ACTIONS:
+            headers = {"Content-Type": "application/x-amz-json-1.0", **self.response_headers}
+            return 200, headers, json.dumps(result, default=_base64)
+        return original(self, action_result)
+
+    serialized.__wrapped__ = original  # type: ignore[attr-defined]
+    return serialized
+
+
+def _request_id(headerdict: dict[str, Any] | None = None) -> str:
+    """``gen_amzn_requestid_long`` with one ``choices`` call instead of 52 ``choice`` calls."""
+    from moto.moto_api._internal import mock_random
+
+    request_id = "".join(mock_random.choices(_REQUEST_ID_ALPHABET, k=52))
+    if isinstance(headerdict, dict):
+        headerdict["x-amzn-requestid"] = request_id
+    return request_id
+
+
+_REQUEST_ID_ALPHABET = string.ascii_letters + string.digits
+_HEADER_NAME = re.compile(r"[!-9;-~]+")  # visible ASCII but ':' (an HTTP token is stricter)
+
+
+def _parse_headers(fp: Any, _class: Any = http.client.HTTPMessage) -> Any:
+    """``http.client.parse_headers`` without the e-mail parser, for the server's requests.
+
+    botocore sends one ``Name: value`` per line; each is stored as the stdlib's compat32
+    policy would store it. Anything else (a folded line, a line without a name) takes the
+    stdlib parser for the whole header block, as before.
+    """
+    lines = http.client._read_headers(fp)  # the stdlib's line and count limits
+    message = _class()
+    for raw in lines:
+        if raw in (b"\r\n", b"\n", b""):
+            break
+        name, colon, value = raw.decode("iso-8859-1").partition(":")
+        if not colon or not _HEADER_NAME.fullmatch(name):
+            text = b"".join(lines).decode("iso-8859-1")
+            return email.parser.Parser(_class=_class).parsestr(text)
+        message._headers.append((name, value.lstrip(" \t").rstrip("\r\n")))
+    return message
+
+
 def _dispatcher() -> Any:
-    """moto's dispatcher, remembering which service a host name belongs to.
+    """moto's dispatcher, remembering which service a host name belongs to, with a direct
+    path to DynamoDB's handler.
 
     Upstream scans every moto module's name and URL pattern on each request to find it
     (about 50 list builds per request in moto 5.2.5); the answer for a host never changes.
+    And a DynamoDB call (``X-Amz-Target: DynamoDB_20120810.*``, one URL, POST) goes straight
+    to the handler Flask would route it to, ``DynamoHandler.dispatch``, with the request
+    built as moto's Flask app builds it: Flask's request context, URL map and debug hooks
+    cost a DynamoDB call more than the call itself. A request carrying ``Origin`` (CORS,
+    which the Flask app answers) and everything else take the Flask app.
     """
+    from moto.core.request import Request
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.moto_api import recorder
     from moto.server import DomainDispatcherApplication, create_backend_app
+    from werkzeug.wrappers import Response
+
+    class FromServer(Request):
+        from_wsgi_server = True  # as moto's Flask request class: the server dates answers
 
     class Dispatcher(DomainDispatcherApplication):
         def __init__(self) -> None:
@@ -236,14 +461,44 @@ def _dispatcher() -> Any:
                 self._backend_of[host] = super().get_backend_for_host(host)
             return self._backend_of[host]
 
+        def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+            if (
+                environ.get("REQUEST_METHOD") == "POST"
+                and environ.get("PATH_INFO") == "/"
+                and environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_20120810.")
+                and "HTTP_ORIGIN" not in environ
+            ):
+                return self._dynamodb(environ, start_response)
+            return super().__call__(environ, start_response)
+
+        @staticmethod
+        def _dynamodb(environ: dict[str, Any], start_response: Any) -> Any:
+            from botocore.exceptions import ClientError
+
+            request = FromServer(environ)
+            try:  # what moto's ``convert_to_flask_response`` does around the handler
+                recorder._record_request(request)
+                status, headers, body = DynamoHandler.dispatch(
+                    request, request.raw_url, dict(request.headers)
+                )
+            except ClientError as exc:
+                status, headers, body = 400, {}, exc.response["Error"]["Message"]
+            return Response(response=body, status=status, headers=headers)(
+                environ, start_response
+            )
+
     return Dispatcher()
 
 
 def install() -> None:
     """Patch moto (once) as described above; refuse a moto version it was not written for."""
     import moto
+    import moto.core.responses as moto_responses
+    from moto.dynamodb.comparisons import ConditionExpressionParser
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.dynamo_type import Item
     from moto.dynamodb.models.table import Table
+    from moto.dynamodb.responses import DynamoHandler
 
     if moto.__version__ != PINNED_MOTO:
         raise RuntimeError(
@@ -253,6 +508,25 @@ def install() -> None:
     if getattr(Table.query, "__wrapped__", None) is None:
         Table.query = _query_without_full_sort(Table.query)
     DynamoDBBackend.transact_write_items = transact_write_items
+    if ConditionExpressionParser.parse is not _parse_condition:
+        UPSTREAM["ConditionExpressionParser.parse"] = ConditionExpressionParser.parse
+        ConditionExpressionParser.parse = _parse_condition
+    if getattr(ConditionExpressionParser._make_operand, "__wrapped__", None) is None:
+        ConditionExpressionParser._make_operand = _operand(ConditionExpressionParser._make_operand)
+    if getattr(DynamoHandler.parse_parameters, "__wrapped__", None) is None:
+        DynamoHandler.parse_parameters = _plain_json_parse(DynamoHandler.parse_parameters)
+    if Item.__init__ is not _item_init:
+        UPSTREAM["Item.__init__"] = Item.__init__
+        Item.__init__ = _item_init
+    if getattr(DynamoHandler.serialized, "__wrapped__", None) is None:
+        DynamoHandler.serialized = _plain_json(DynamoHandler.serialized)
+    UPSTREAM.setdefault("gen_amzn_requestid_long", moto_responses.gen_amzn_requestid_long)
+    moto_responses.gen_amzn_requestid_long = _request_id
+    if getattr(moto_responses.method_names_from_class, "cache_info", None) is None:
+        # Called on every request to check the action is a method; a class's never change.
+        moto_responses.method_names_from_class = functools.lru_cache(maxsize=None)(
+            moto_responses.method_names_from_class
+        )
 
 
 def main() -> None:
@@ -273,6 +547,8 @@ def main() -> None:
     else:
         install()
         app = _dispatcher()
+        # This process only serves: every header block it parses is a request's.
+        http.client.parse_headers = _parse_headers  # type: ignore[assignment]
         # One access line per DynamoDB call cost moto ~0.5 ms each, for a log nobody reads.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
     # As in chalice local: no ~40 ms Nagle/delayed-ACK stall between headers and body.
