@@ -243,3 +243,29 @@ def test_a_charge_has_at_most_one_pending_event(api: Any, merchant: Any, service
         assert reply.status == 202
     pending = api.get("/events?type=charge.pending", key=merchant.secret_key).data["items"]
     assert [e["data"]["object"]["id"] for e in pending] == [charge_id]
+
+
+def test_a_batch_reads_each_merchants_endpoints_once(merchant: Any, services: Any) -> None:
+    """The delivery function reads a merchant's endpoints once per stream batch."""
+    from chalicelib.adapters.dynamo import to_item
+
+    queried: list[str] = []
+
+    def count(model: Any, params: dict[str, Any], **_: Any) -> None:
+        if model.name == "Query":
+            queried.append(str(params.get("TableName")))
+
+    events = [
+        {"event_id": f"evt_batch{n}", "merchant_id": merchant.merchant_id, "type": "charge.succeeded"}
+        for n in range(3)
+    ]
+    records = [
+        {"eventName": "INSERT", "dynamodb": {"NewImage": to_item(e), "SequenceNumber": str(n)}}
+        for n, e in enumerate(events)
+    ]
+    services.dynamodb.meta.events.register("before-parameter-build.dynamodb.Query", count)
+    try:
+        assert services.delivery.handle_records(records) == []
+    finally:
+        services.dynamodb.meta.events.unregister("before-parameter-build.dynamodb.Query", count)
+    assert len(queried) == 1 and queried[0].endswith("WebhookEndpoints")

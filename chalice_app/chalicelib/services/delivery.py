@@ -74,26 +74,44 @@ class DeliveryService:
         are handed back (in order), nothing before it.
         """
         records = list(records)
+        # A batch is mostly one merchant's events: its endpoints are read once per batch,
+        # not once per event (one Query instead of up to ten).
+        endpoints: dict[str, list[dict[str, Any]]] = {}
         for index, record in enumerate(records):
             image = record.get("dynamodb", {}).get("NewImage")
             if record.get("eventName") != "INSERT" or not image:
                 continue  # a TTL expiry (REMOVE): nothing to deliver
             try:
-                self.on_event(from_item(image))
+                self.on_event(from_item(image), endpoints)
             except Exception:
                 log.exception("stream record not handled; it will be handed over again")
                 return [r["dynamodb"]["SequenceNumber"] for r in records[index:]]
         return []
 
-    def on_event(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+    def on_event(
+        self, event: dict[str, Any], endpoints: dict[str, list[dict[str, Any]]] | None = None
+    ) -> list[dict[str, Any]]:
         """First attempts of one new event, to each subscribed endpoint (in parallel)."""
-        return self._attempt_all(self._start(event, again=False), {event["event_id"]: event})
+        started = self._start(event, again=False, endpoints=endpoints)
+        return self._attempt_all(started, {event["event_id"]: event})
 
-    def _start(self, event: dict[str, Any], again: bool) -> list[dict[str, Any]]:
-        """Delivery items of ``event`` for the endpoints subscribed to its type, claimed."""
+    def _start(
+        self,
+        event: dict[str, Any],
+        again: bool,
+        endpoints: dict[str, list[dict[str, Any]]] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Delivery items of ``event`` for the endpoints subscribed to its type, claimed.
+
+        ``endpoints``, when given, keeps each merchant's endpoints for the next events.
+        """
         now = _now_ms()
         started = []
-        for endpoint in self._endpoints.list_for_merchant(event["merchant_id"]):
+        merchant_id = event["merchant_id"]
+        known = {} if endpoints is None else endpoints
+        if merchant_id not in known:
+            known[merchant_id] = self._endpoints.list_for_merchant(merchant_id)
+        for endpoint in known[merchant_id]:
             if event["type"] not in endpoint["events"]:
                 continue
             item = self._deliveries.start(
