@@ -17,10 +17,9 @@ def now_utc() -> datetime:
 
 def iso(moment: datetime) -> str:
     """ISO 8601 in UTC with milliseconds and a Z suffix."""
-    return (
-        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-    )
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def parse_iso(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    """The moment ``iso`` wrote (``fromisoformat`` reads its "Z" as UTC since Python 3.11)."""
+    return datetime.fromisoformat(text)

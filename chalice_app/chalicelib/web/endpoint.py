@@ -67,12 +67,19 @@ def allowed_routes(key_type: str) -> list[AuthRoute]:
     """The routes a key of ``key_type`` may call, for the authorizer's policy.
 
     Path parameters become ``*``: the policy is matched against the concrete request ARN.
+    Built once per key type (and route count: routes register at import), not per request.
     """
-    return [
-        AuthRoute(re.sub(r"\{[^}]+\}", "*", p.path), [p.method])
-        for p in _POLICIES
-        if key_type in p.key_types
-    ]
+    known = (key_type, len(_POLICIES))
+    if known not in _ALLOWED:
+        _ALLOWED[known] = [
+            AuthRoute(re.sub(r"\{[^}]+\}", "*", p.path), [p.method])
+            for p in _POLICIES
+            if key_type in p.key_types
+        ]
+    return list(_ALLOWED[known])
+
+
+_ALLOWED: dict[tuple[str, int], list[AuthRoute]] = {}
 
 
 @dataclass
