@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import base64
 import copy
+import datetime
 import email.parser
 import functools
 import http.client
@@ -369,27 +370,53 @@ def _plain_json_parse(original: Callable[..., Any]) -> Callable[..., Any]:
 _PLAIN_JSON_ACTIONS = frozenset(
     {"GetItem", "BatchGetItem", "PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems"}
 )
+# DynamoDB Streams' records (the items' images, keys, a creation time): the delivery worker
+# reads every event written through GetRecords.
+_PLAIN_JSON_STREAM_ACTIONS = frozenset({"GetRecords"})
 
 
-def _base64(value: Any) -> str:
+def _json_value(value: Any) -> Any:
+    """What the shaped writer makes of the two non-JSON types these answers hold."""
     if isinstance(value, bytes):
         return base64.b64encode(value).decode("ascii")
+    if isinstance(value, datetime.datetime):
+        from moto.core.serialize import TimestampSerializer
+
+        return TimestampSerializer("unixtimestamp")._convert_timestamp_to_str(
+            value, "unixtimestamp"
+        )
     raise TypeError(f"not JSON: {type(value).__name__}")
 
 
-def _plain_json(original: Callable[..., Any]) -> Callable[..., Any]:
-    """``DynamoHandler.serialized`` writing a plain item answer with ``json.dumps``.
+def _has_none(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, dict):
+        return any(_has_none(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_none(v) for v in value)
+    return False
+
+
+def _plain_json(original: Callable[..., Any], actions: frozenset[str]) -> Callable[..., Any]:
+    """``serialized`` writing a plain answer of ``actions`` with ``json.dumps``.
 
     Upstream walks the operation's output shape member by member to write what, for these
-    answers, is already DynamoDB's JSON: the same document at a fraction of the cost. Errors
-    and every other action keep upstream's writer.
+    answers, is already the service's JSON: the same document at a fraction of the cost.
+    Errors, every other action and a stream answer holding a None (which the shaped writer
+    leaves out) keep upstream's writer.
     """
+    streams = actions is _PLAIN_JSON_STREAM_ACTIONS
 
     def serialized(self: Any, action_result: Any) -> Any:
         result = action_result.result
-        if isinstance(result, dict) and self._get_action() in _PLAIN_JSON_ACTIONS:
+        if (
+            isinstance(result, dict)
+            and self._get_action() in actions
+            and not (streams and _has_none(result))
+        ):
             headers = {"Content-Type": "application/x-amz-json-1.0", **self.response_headers}
-            return 200, headers, json.dumps(result, default=_base64)
+            return 200, headers, json.dumps(result, default=_json_value)
         return original(self, action_result)
 
     serialized.__wrapped__ = original  # type: ignore[attr-defined]
@@ -483,9 +510,7 @@ def _dispatcher() -> Any:
                 )
             except ClientError as exc:
                 status, headers, body = 400, {}, exc.response["Error"]["Message"]
-            return Response(response=body, status=status, headers=headers)(
-                environ, start_response
-            )
+            return Response(response=body, status=status, headers=headers)(environ, start_response)
 
     return Dispatcher()
 
@@ -499,6 +524,7 @@ def install() -> None:
     from moto.dynamodb.models.dynamo_type import Item
     from moto.dynamodb.models.table import Table
     from moto.dynamodb.responses import DynamoHandler
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 
     if moto.__version__ != PINNED_MOTO:
         raise RuntimeError(
@@ -519,7 +545,11 @@ def install() -> None:
         UPSTREAM["Item.__init__"] = Item.__init__
         Item.__init__ = _item_init
     if getattr(DynamoHandler.serialized, "__wrapped__", None) is None:
-        DynamoHandler.serialized = _plain_json(DynamoHandler.serialized)
+        DynamoHandler.serialized = _plain_json(DynamoHandler.serialized, _PLAIN_JSON_ACTIONS)
+    if getattr(DynamoDBStreamsHandler.serialized, "__wrapped__", None) is None:
+        DynamoDBStreamsHandler.serialized = _plain_json(
+            DynamoDBStreamsHandler.serialized, _PLAIN_JSON_STREAM_ACTIONS
+        )
     UPSTREAM.setdefault("gen_amzn_requestid_long", moto_responses.gen_amzn_requestid_long)
     moto_responses.gen_amzn_requestid_long = _request_id
     if getattr(moto_responses.method_names_from_class, "cache_info", None) is None:
