@@ -298,8 +298,9 @@ def cpu_pass(
     """CPU per request of each operation, one client, the operations interleaved.
 
     The machine is shared (2 cores, other work): each operation is measured in several
-    rounds, alternating with the floor, and the median round is kept (the spread is
-    reported), so a busy minute does not land on one operation alone.
+    rounds, each round right after the floor's, and compared with that round's floor. The
+    median of those paired ratios is the operation's "x floor" (a slow minute slows the
+    floor and the operation alike); the median CPU and every round are reported too.
     """
     per_round: dict[str, list[tuple[float, float]]] = {op: [] for op in CPU_OPERATIONS}
     for round_ in range(rounds):
@@ -314,13 +315,48 @@ def cpu_pass(
             per_round[op].append(
                 ((cpu_seconds(pid) - cpu0) * 1000 / n, (cpu_seconds(moto_pid) - moto0) * 1000 / n)
             )
-    return {
-        op: {
+    floor = [c for c, _ in per_round["floor"]]
+
+    def summary(samples: list[tuple[float, float]]) -> dict[str, Any]:
+        ratios = [c / f for (c, _), f in zip(samples, floor, strict=True)]
+        return {
             "cpu_ms": round(statistics.median(c for c, _ in samples), 2),
             "moto_cpu_ms": round(statistics.median(m for _, m in samples), 2),
             "cpu_ms_rounds": [round(c, 2) for c, _ in samples],
+            "x_floor": round(statistics.median(ratios), 2),
+            "x_floor_rounds": [round(r, 2) for r in ratios],
         }
-        for op, samples in per_round.items()
+
+    return {op: summary(samples) for op, samples in per_round.items()}
+
+
+def throughput_pass(
+    work: Workload, targets: dict[str, tuple[Http, int]], rounds: int, n: int, clients: int
+) -> dict[str, Any]:
+    """Charges/s against the floor's at ``clients`` clients, in paired rounds (floor first).
+
+    One phase of each lasts a second or two; on a shared machine one of them can land on a
+    busy second. The target is judged on the median of the rounds' charge/floor ratios.
+    """
+    floor_rps: list[float] = []
+    charge_rps: list[float] = []
+    for round_ in range(rounds):
+        progress(f"  throughput round {round_ + 1}/{rounds}: floor, then charge, {clients} clients")
+        for op, out in (("floor", floor_rps), ("charge", charge_rps)):
+            http, _pid = targets[op]
+            requests = getattr(work, op)(n + clients, clients)
+            run_load(http, requests[:clients], clients)  # connections open, caches warm
+            _latencies, seconds, _errors = run_load(http, requests[clients:], clients)
+            out.append(n / seconds)
+    ratios = [c / f for c, f in zip(charge_rps, floor_rps, strict=True)]
+    return {
+        "clients": clients,
+        "floor_rps": round(statistics.median(floor_rps), 1),
+        "charge_rps": round(statistics.median(charge_rps), 1),
+        "ratio": round(statistics.median(ratios), 3),
+        "floor_rps_rounds": [round(r, 1) for r in floor_rps],
+        "charge_rps_rounds": [round(r, 1) for r in charge_rps],
+        "ratio_rounds": [round(r, 3) for r in ratios],
     }
 
 
@@ -530,7 +566,11 @@ def main() -> None:
             targets = {op: (api, pids["api"]) for op in CPU_OPERATIONS}
             targets["floor"] = (floor, pids["floor"])
             progress("CPU per request, operations interleaved with the floor")
-            cpu = cpu_pass(work, targets, moto, rounds=5, n=max(10, int(50 * args.scale)))
+            cpu = cpu_pass(work, targets, moto, rounds=7, n=max(10, int(100 * args.scale)))
+            progress("charges/s against the floor's at concurrency 8, paired rounds")
+            throughput = throughput_pass(
+                work, targets, rounds=5, n=max(16, int(200 * args.scale)), clients=8
+            )
             phases: list[Phase] = []
             total = len(CONCURRENCY) * len(OPERATIONS)
             for concurrency in CONCURRENCY:
@@ -559,6 +599,7 @@ def main() -> None:
         "seconds": round(time.monotonic() - started),
         "phases": [asdict(p) for p in phases],
         "cpu": cpu,
+        "throughput": throughput,
         "calls": calls,
         "authorizer_cpu_ms": authorizer_ms,
         "cold_start": cold,
