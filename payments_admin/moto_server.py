@@ -365,14 +365,14 @@ def _plain_json_parse(original: Callable[..., Any]) -> Callable[..., Any]:
     return parse_parameters
 
 
-# Answers that are items, keys and counts: JSON as they stand, bytes (B, BS) in base64. Query
-# and Scan are not among them: their results may hold None, which the shaped writer drops.
+# Answers that are items, keys and counts: JSON as they stand, bytes (B, BS) in base64.
 _PLAIN_JSON_ACTIONS = frozenset(
     {"GetItem", "BatchGetItem", "PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems"}
 )
-# DynamoDB Streams' records (the items' images, keys, a creation time): the delivery worker
-# reads every event written through GetRecords.
-_PLAIN_JSON_STREAM_ACTIONS = frozenset({"GetRecords"})
+# The same, but built with optional members that might be None (which the shaped writer
+# leaves out): written directly only when they hold none. Query and Scan list items; Streams'
+# GetRecords hands the delivery worker every event written (images, keys, a creation time).
+_PLAIN_JSON_UNLESS_NONE = frozenset({"Query", "Scan", "GetRecords"})
 
 
 def _json_value(value: Any) -> Any:
@@ -398,22 +398,19 @@ def _has_none(value: Any) -> bool:
     return False
 
 
-def _plain_json(original: Callable[..., Any], actions: frozenset[str]) -> Callable[..., Any]:
-    """``serialized`` writing a plain answer of ``actions`` with ``json.dumps``.
+def _plain_json(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``serialized`` writing a plain answer with ``json.dumps``.
 
     Upstream walks the operation's output shape member by member to write what, for these
     answers, is already the service's JSON: the same document at a fraction of the cost.
-    Errors, every other action and a stream answer holding a None (which the shaped writer
-    leaves out) keep upstream's writer.
+    Errors, every other action and an answer holding a None keep upstream's writer.
     """
-    streams = actions is _PLAIN_JSON_STREAM_ACTIONS
 
     def serialized(self: Any, action_result: Any) -> Any:
         result = action_result.result
-        if (
-            isinstance(result, dict)
-            and self._get_action() in actions
-            and not (streams and _has_none(result))
+        action = self._get_action() if isinstance(result, dict) else None
+        if action in _PLAIN_JSON_ACTIONS or (
+            action in _PLAIN_JSON_UNLESS_NONE and not _has_none(result)
         ):
             headers = {"Content-Type": "application/x-amz-json-1.0", **self.response_headers}
             return 200, headers, json.dumps(result, default=_json_value)
@@ -545,11 +542,9 @@ def install() -> None:
         UPSTREAM["Item.__init__"] = Item.__init__
         Item.__init__ = _item_init
     if getattr(DynamoHandler.serialized, "__wrapped__", None) is None:
-        DynamoHandler.serialized = _plain_json(DynamoHandler.serialized, _PLAIN_JSON_ACTIONS)
+        DynamoHandler.serialized = _plain_json(DynamoHandler.serialized)
     if getattr(DynamoDBStreamsHandler.serialized, "__wrapped__", None) is None:
-        DynamoDBStreamsHandler.serialized = _plain_json(
-            DynamoDBStreamsHandler.serialized, _PLAIN_JSON_STREAM_ACTIONS
-        )
+        DynamoDBStreamsHandler.serialized = _plain_json(DynamoDBStreamsHandler.serialized)
     UPSTREAM.setdefault("gen_amzn_requestid_long", moto_responses.gen_amzn_requestid_long)
     moto_responses.gen_amzn_requestid_long = _request_id
     if getattr(moto_responses.method_names_from_class, "cache_info", None) is None:
