@@ -369,10 +369,14 @@ def _plain_json_parse(original: Callable[..., Any]) -> Callable[..., Any]:
 _PLAIN_JSON_ACTIONS = frozenset(
     {"GetItem", "BatchGetItem", "PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems"}
 )
-# The same, but built with optional members that might be None (which the shaped writer
-# leaves out): written directly only when they hold none. Query and Scan list items; Streams'
-# GetRecords hands the delivery worker every event written (images, keys, a creation time).
+# The same, but built with optional members that might be None deeper down (which the shaped
+# writer leaves out): written directly only when they hold none. Query and Scan list items;
+# Streams' GetRecords hands the delivery worker every event written (images, keys, a time).
 _PLAIN_JSON_UNLESS_NONE = frozenset({"Query", "Scan", "GetRecords"})
+# The members of these answers that hold numbers. Each of those numbers is a double (capacity
+# units, size estimates), which upstream writes as a float (``2.0``, not ``2``); items hold no
+# JSON numbers (an N is a string).
+_NUMBERS_IN = frozenset({"ConsumedCapacity", "ItemCollectionMetrics"})
 
 
 def _json_value(value: Any) -> Any:
@@ -398,12 +402,33 @@ def _has_none(value: Any) -> bool:
     return False
 
 
+@functools.cache
+def _output_members(service: str, action: str) -> frozenset[str]:
+    """The members of an action's answer: upstream's writer leaves out any other key."""
+    from moto.core.utils import get_service_model
+
+    return frozenset(get_service_model(service).operation_model(action).output_shape.members)
+
+
+def _doubles(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _doubles(member) for key, member in value.items()}
+    if isinstance(value, list):
+        return [_doubles(member) for member in value]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
 def _plain_json(original: Callable[..., Any]) -> Callable[..., Any]:
     """``serialized`` writing a plain answer with ``json.dumps``.
 
     Upstream walks the operation's output shape member by member to write what, for these
-    answers, is already the service's JSON: the same document at a fraction of the cost.
-    Errors, every other action and an answer holding a None keep upstream's writer.
+    answers, is already the service's JSON: the same document at a fraction of the cost. What
+    the walk changes is done here too: a key that is no member of the answer (DeleteItem's
+    ``ConsumedCapacityUnits``) or that is None is left out, and capacity units are written
+    as doubles (BatchGetItem's ``2.0``). Errors, every other action and a Query, Scan or
+    GetRecords answer holding a None further down keep upstream's writer.
     """
 
     def serialized(self: Any, action_result: Any) -> Any:
@@ -412,8 +437,14 @@ def _plain_json(original: Callable[..., Any]) -> Callable[..., Any]:
         if action in _PLAIN_JSON_ACTIONS or (
             action in _PLAIN_JSON_UNLESS_NONE and not _has_none(result)
         ):
+            members = _output_members(self.boto3_service_name, action)
+            document = {
+                key: _doubles(value) if key in _NUMBERS_IN else value
+                for key, value in result.items()
+                if key in members and value is not None
+            }
             headers = {"Content-Type": "application/x-amz-json-1.0", **self.response_headers}
-            return 200, headers, json.dumps(result, default=_json_value)
+            return 200, headers, json.dumps(document, default=_json_value)
         return original(self, action_result)
 
     serialized.__wrapped__ = original  # type: ignore[attr-defined]
@@ -438,8 +469,9 @@ def _parse_headers(fp: Any, _class: Any = http.client.HTTPMessage) -> Any:
     """``http.client.parse_headers`` without the e-mail parser, for the server's requests.
 
     botocore sends one ``Name: value`` per line; each is stored as the stdlib's compat32
-    policy would store it. Anything else (a folded line, a line without a name) takes the
-    stdlib parser for the whole header block, as before.
+    policy would store it. Anything else (a folded line, a line without a name, a carriage
+    return other than the line's CRLF, where the e-mail parser ends a line) takes the stdlib
+    parser for the whole header block, as before.
     """
     lines = http.client._read_headers(fp)  # the stdlib's line and count limits
     message = _class()
@@ -447,7 +479,11 @@ def _parse_headers(fp: Any, _class: Any = http.client.HTTPMessage) -> Any:
         if raw in (b"\r\n", b"\n", b""):
             break
         name, colon, value = raw.decode("iso-8859-1").partition(":")
-        if not colon or not _HEADER_NAME.fullmatch(name):
+        if (
+            not colon
+            or not _HEADER_NAME.fullmatch(name)
+            or raw.count(b"\r") > raw.endswith(b"\r\n")
+        ):
             text = b"".join(lines).decode("iso-8859-1")
             return email.parser.Parser(_class=_class).parsestr(text)
         message._headers.append((name, value.lstrip(" \t").rstrip("\r\n")))
@@ -466,11 +502,11 @@ def _dispatcher() -> Any:
     cost a DynamoDB call more than the call itself. A request carrying ``Origin`` (CORS,
     which the Flask app answers) and everything else take the Flask app.
     """
+    from flask import Response  # as moto's Flask route: an answer without a type is text/html
     from moto.core.request import Request
     from moto.dynamodb.responses import DynamoHandler
     from moto.moto_api import recorder
     from moto.server import DomainDispatcherApplication, create_backend_app
-    from werkzeug.wrappers import Response
 
     class FromServer(Request):
         from_wsgi_server = True  # as moto's Flask request class: the server dates answers
