@@ -256,7 +256,7 @@ def test_a_batch_reads_each_merchants_endpoints_once(merchant: Any, services: An
             queried.append(str(params.get("TableName")))
 
     events = [
-        {"event_id": f"evt_batch{n}", "merchant_id": merchant.merchant_id, "type": "charge.succeeded"}
+        {"event_id": f"evt_b{n}", "merchant_id": merchant.merchant_id, "type": "charge.succeeded"}
         for n in range(3)
     ]
     records = [

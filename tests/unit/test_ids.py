@@ -14,8 +14,10 @@ from chalicelib.ids import iso, parse_iso
     [
         (datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC), "2026-01-02T03:04:05.678Z"),
         (datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), "2026-01-02T03:04:05.000Z"),
-        (datetime(2026, 1, 2, 23, 4, 5, 999999, tzinfo=timezone(timedelta(hours=-5))),
-         "2026-01-03T04:04:05.999Z"),
+        (
+            datetime(2026, 1, 2, 23, 4, 5, 999999, tzinfo=timezone(timedelta(hours=-5))),
+            "2026-01-03T04:04:05.999Z",
+        ),
     ],
 )
 def test_iso_is_utc_milliseconds_truncated(moment: datetime, text: str) -> None:

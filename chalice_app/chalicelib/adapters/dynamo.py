@@ -20,6 +20,7 @@ def _codec() -> tuple[Any, Any]:
 
     return TypeSerializer(), TypeDeserializer()
 
+
 # Transactions that touch one hot item (a charge under concurrent refunds) can be cancelled
 # with TransactionConflict; they are safe to resend because their conditions are re-checked.
 _CONFLICT_RETRIES = 5
