@@ -471,6 +471,99 @@ def authorizer_cpu_ms(key: str, runs: int = 200) -> float:
     return round((time.process_time() - started) * 1000 / runs, 2)
 
 
+def cpu_breakdown(key: str, n: int = 200) -> dict[str, dict[str, float]]:
+    """Where a charge's and the floor's CPU goes, in process (Chalice's test client).
+
+    Every AWS call of the app's clients (and the floor's) and every bank call is timed with
+    ``time.process_time`` around the client's own entry point; what is left of a request is
+    Chalice's dispatch and the route's own code. Medians are not needed: n requests in a row,
+    the same for both, and a profiler's overhead is avoided.
+    """
+    import importlib.util
+
+    from chalice.test import Client
+
+    from app import app
+    from chalicelib.container import get_container
+
+    spent: Counter[str] = Counter()
+
+    def timed(owner: Any, attribute: str, label: Callable[..., str]) -> Callable[[], None]:
+        original = getattr(owner, attribute)
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.process_time()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                spent[label(*args, **kwargs)] += time.process_time() - started
+
+        setattr(owner, attribute, wrapper)
+        return lambda: setattr(owner, attribute, original)
+
+    def aws_call(operation: str, params: dict[str, Any]) -> str:
+        if operation == "TransactWriteItems":
+            tables = {next(iter(i.values()))["TableName"] for i in params["TransactItems"]}
+            kind = "final" if any(t.endswith("AuditLog") for t in tables) else "write-ahead"
+            return f"TransactWriteItems ({kind})"
+        if operation == "GetItem" and str(params.get("TableName", "")).endswith("ApiKeys"):
+            return "GetItem (authenticate)"
+        return str(operation)
+
+    services = get_container()
+    auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    http = Client(app, stage_name="local", project_dir=str(APP_DIR)).http
+
+    def token() -> str:
+        response = http.request("POST", "/token", headers=auth, body=json.dumps(CARD).encode())
+        return str(json.loads(response.body)["data"]["id"])
+
+    def charge(token_id: str) -> None:
+        body = json.dumps({"token": token_id, "amount": 1000, "currency": "USD"}).encode()
+        headers = {**auth, "Idempotency-Key": str(uuid.uuid4())}
+        assert http.request("POST", "/charge", headers=headers, body=body).status_code == 201
+
+    spec = importlib.util.spec_from_file_location("floor_app", FLOOR_DIR / "app.py")
+    assert spec is not None and spec.loader is not None
+    floor = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(floor)
+    floor_http = Client(floor.app, stage_name="local", project_dir=str(FLOOR_DIR)).http
+    floor_body = json.dumps(
+        {"amount": 1000, "currency": "USD", "card": {"number": CARD["card_number"]}}
+    ).encode()
+
+    def floor_charge(_: str) -> None:
+        response = floor_http.request("POST", "/charge", headers=auth, body=floor_body)
+        assert response.status_code == 201
+
+    undo = [
+        timed(services.dynamodb, "_make_api_call", aws_call),
+        timed(services.bank, "_decision", lambda *_a: "bank call"),
+        timed(floor.dynamodb, "_make_api_call", aws_call),
+        timed(floor._bank, "request", lambda *_a, **_k: "bank call"),
+    ]
+    results: dict[str, dict[str, float]] = {}
+    try:
+        for name, send in (("floor", floor_charge), ("charge", charge)):
+            tokens = [token() for _ in range(n + 5)] if name == "charge" else [""] * (n + 5)
+            for t in tokens[:5]:
+                send(t)
+            spent.clear()
+            started = time.process_time()
+            for t in tokens[5:]:
+                send(t)
+            total = (time.process_time() - started) * 1000 / n
+            parts = {label: round(sec * 1000 / n, 3) for label, sec in spent.items()}
+            parts["Chalice dispatch and the route's own code"] = round(
+                total - sum(parts.values()), 3
+            )
+            results[name] = {"total": round(total, 3), **parts}
+    finally:
+        for restore in undo:
+            restore()
+    return results
+
+
 # ---- cold start ---------------------------------------------------------------------------
 
 _COLD_APP = """
@@ -559,6 +652,8 @@ def main() -> None:
             progress("counting DynamoDB and KMS calls per operation (in process)")
             calls = round_trips(KEY)
             authorizer_ms = authorizer_cpu_ms(KEY)
+            progress("where a charge's CPU goes, against the floor's (in process)")
+            breakdown = cpu_breakdown(KEY)
             api, floor = Http(stack.ports.api), Http(floor_port)
             work = Workload(api, KEY)
             pids = {"api": stack.pid_of("chalice"), "floor": stack.pid_of("floor")}
@@ -602,6 +697,7 @@ def main() -> None:
         "throughput": throughput,
         "calls": calls,
         "authorizer_cpu_ms": authorizer_ms,
+        "cpu_breakdown": breakdown,
         "cold_start": cold,
         "moto_rss_mb_after_bench": round(moto_rss),
         "setup_failures": len(SETUP_FAILURES),

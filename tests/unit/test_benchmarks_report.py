@@ -114,3 +114,23 @@ def test_targets_are_judged_on_paired_rounds_when_measured_so(tmp_path: Path) ->
     rps_line = next(line for line in lines if "concurrency 8 >= 50%" in line)
     assert "52%" in rps_line and "not met" not in rps_line
     assert any("rounds: 40%, 52%, 56%" in line for line in lines)
+
+
+def test_the_report_shows_where_a_charges_cpu_goes(tmp_path: Path) -> None:
+    own = "Chalice dispatch and the route's own code"
+    bench = _bench(charge_cpu=7.0, charge_rps=60)
+    bench["cpu_breakdown"] = {
+        "floor": {"total": 1.7, "GetItem (authenticate)": 0.6, "PutItem": 0.6,
+                  "bank call": 0.3, own: 0.2},
+        "charge": {"total": 3.4, "GetItem (authenticate)": 0.6, "BatchGetItem": 0.6,
+                   "TransactWriteItems (write-ahead)": 0.7, "bank call": 0.3,
+                   "TransactWriteItems (final)": 0.7, own: 0.5},
+    }  # fmt: skip
+    (tmp_path / "benchmarks.json").write_text(json.dumps(bench))
+    write_report(tmp_path)
+    report = (tmp_path / "benchmarks.md").read_text()
+    assert "## Where a charge's CPU goes" in report
+    assert "| BatchGetItem |  | 0.60 |" in report
+    assert "| **total** | **1.70** | **3.40** (2.00x) |" in report
+    # Without its own code beyond the floor's: 3.4 - 0.5 + 0.2 = 3.1 ms, 1.82x.
+    assert "would still cost 3.10 ms, 1.82x the floor" in report
