@@ -421,14 +421,13 @@ def _before_after(bench: dict[str, Any], baseline: dict[str, Any] | None) -> lis
         "| after | p50 ms (1 client) before | after | req/s (8 clients) before | after |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    floor_before, floor_after = _cpu(baseline, "floor")["cpu_ms"], _cpu(bench, "floor")["cpu_ms"]
     for op, label in LABELS.items():
         b1, a1 = _phase(baseline, op, 1), _phase(bench, op, 1)
         b8, a8 = _phase(baseline, op, 8), _phase(bench, op, 8)
         bc, ac = _cpu(baseline, op), _cpu(bench, op)
         lines.append(
             f"| {label} | {bc['cpu_ms']:.2f} | {ac['cpu_ms']:.2f} | "
-            f"{bc['cpu_ms'] / floor_before:.2f} | {ac['cpu_ms'] / floor_after:.2f} | "
+            f"{_x_floor(baseline, op):.2f} | {_x_floor(bench, op):.2f} | "
             f"{bc['moto_cpu_ms']:.2f} | {ac['moto_cpu_ms']:.2f} | {b1['p50']:.1f} | "
             f"{a1['p50']:.1f} | {b8['rps']:.0f} | {a8['rps']:.0f} |"
         )
