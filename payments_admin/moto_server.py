@@ -548,6 +548,12 @@ def _dispatcher() -> Any:
     return Dispatcher()
 
 
+def _wrap_once(owner: Any, name: str, wrap: Callable[[Any], Any]) -> None:
+    """``owner.name = wrap(owner.name)`` unless it is already wrapped (it keeps ``__wrapped__``)."""
+    if getattr(getattr(owner, name), "__wrapped__", None) is None:
+        setattr(owner, name, wrap(getattr(owner, name)))
+
+
 def install() -> None:
     """Patch moto (once) as described above; refuse a moto version it was not written for."""
     import moto
@@ -564,23 +570,18 @@ def install() -> None:
             f"payments_admin.moto_server patches moto {PINNED_MOTO}, found {moto.__version__}: "
             "check the patched methods against the new version, then update PINNED_MOTO"
         )
-    if getattr(Table.query, "__wrapped__", None) is None:
-        Table.query = _query_without_full_sort(Table.query)
+    _wrap_once(Table, "query", _query_without_full_sort)
     DynamoDBBackend.transact_write_items = transact_write_items
     if ConditionExpressionParser.parse is not _parse_condition:
         UPSTREAM["ConditionExpressionParser.parse"] = ConditionExpressionParser.parse
         ConditionExpressionParser.parse = _parse_condition
-    if getattr(ConditionExpressionParser._make_operand, "__wrapped__", None) is None:
-        ConditionExpressionParser._make_operand = _operand(ConditionExpressionParser._make_operand)
-    if getattr(DynamoHandler.parse_parameters, "__wrapped__", None) is None:
-        DynamoHandler.parse_parameters = _plain_json_parse(DynamoHandler.parse_parameters)
+    _wrap_once(ConditionExpressionParser, "_make_operand", _operand)
+    _wrap_once(DynamoHandler, "parse_parameters", _plain_json_parse)
     if Item.__init__ is not _item_init:
         UPSTREAM["Item.__init__"] = Item.__init__
         Item.__init__ = _item_init
-    if getattr(DynamoHandler.serialized, "__wrapped__", None) is None:
-        DynamoHandler.serialized = _plain_json(DynamoHandler.serialized)
-    if getattr(DynamoDBStreamsHandler.serialized, "__wrapped__", None) is None:
-        DynamoDBStreamsHandler.serialized = _plain_json(DynamoDBStreamsHandler.serialized)
+    _wrap_once(DynamoHandler, "serialized", _plain_json)
+    _wrap_once(DynamoDBStreamsHandler, "serialized", _plain_json)
     UPSTREAM.setdefault("gen_amzn_requestid_long", moto_responses.gen_amzn_requestid_long)
     moto_responses.gen_amzn_requestid_long = _request_id
     if getattr(moto_responses.method_names_from_class, "cache_info", None) is None:
