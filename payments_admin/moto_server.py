@@ -34,18 +34,17 @@ import argparse
 import base64
 import copy
 import datetime
-import email.parser
 import functools
-import http.client
 import inspect
 import json
 import logging
 import os
-import re
 import string
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from chalicelib.adapters import http_headers
 
 PINNED_MOTO = "5.2.5"
 # What ``install`` replaced outright (the wrappers keep theirs in ``__wrapped__``), for tests
@@ -462,32 +461,6 @@ def _request_id(headerdict: dict[str, Any] | None = None) -> str:
 
 
 _REQUEST_ID_ALPHABET = string.ascii_letters + string.digits
-_HEADER_NAME = re.compile(r"[!-9;-~]+")  # visible ASCII but ':' (an HTTP token is stricter)
-
-
-def _parse_headers(fp: Any, _class: Any = http.client.HTTPMessage) -> Any:
-    """``http.client.parse_headers`` without the e-mail parser, for the server's requests.
-
-    botocore sends one ``Name: value`` per line; each is stored as the stdlib's compat32
-    policy would store it. Anything else (a folded line, a line without a name, a carriage
-    return other than the line's CRLF, where the e-mail parser ends a line) takes the stdlib
-    parser for the whole header block, as before.
-    """
-    lines = http.client._read_headers(fp)  # the stdlib's line and count limits
-    message = _class()
-    for raw in lines:
-        if raw in (b"\r\n", b"\n", b""):
-            break
-        name, colon, value = raw.decode("iso-8859-1").partition(":")
-        if (
-            not colon
-            or not _HEADER_NAME.fullmatch(name)
-            or raw.count(b"\r") > raw.endswith(b"\r\n")
-        ):
-            text = b"".join(lines).decode("iso-8859-1")
-            return email.parser.Parser(_class=_class).parsestr(text)
-        message._headers.append((name, value.lstrip(" \t").rstrip("\r\n")))
-    return message
 
 
 def _dispatcher() -> Any:
@@ -610,7 +583,7 @@ def main() -> None:
         install()
         app = _dispatcher()
         # This process only serves: every header block it parses is a request's.
-        http.client.parse_headers = _parse_headers  # type: ignore[assignment]
+        http_headers.install()
         # One access line per DynamoDB call cost moto ~0.5 ms each, for a log nobody reads.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
     # As in chalice local: no ~40 ms Nagle/delayed-ACK stall between headers and body.
