@@ -19,7 +19,8 @@ GET, PUT, UPDATE, DELETE = (
     "dynamodb:DeleteItem",
 )
 QUERY, CHECK = "dynamodb:Query", "dynamodb:ConditionCheckItem"
-# A request's first read: its Idempotency-Key record and its token or charge, together.
+# A request's first read: its Idempotency-Key record, its token or charge and (POST /charge,
+# POST /refund) the caller's API key record, together.
 BATCH_GET = "dynamodb:BatchGetItem"
 
 GENERATE_DATA_KEY, DECRYPT, GENERATE_MAC = "kms:GenerateDataKey", "kms:Decrypt", "kms:GenerateMac"
@@ -61,6 +62,12 @@ EMIT_EVENTS = TableAccess(tables.EVENTS, (PUT,))
 # ListStreams is left out: it names no resource (it would need "*"), and a mapping to one
 # known stream reads it with these three.
 STREAM_READ = ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator")
+# POST /charge and POST /refund read the caller's key record again in their first read, and
+# record a refusal as the authorizer does (``Authenticator``, ``pipeline.run``).
+KEY_CONFIRM = (
+    TableAccess(tables.API_KEYS, (BATCH_GET,)),
+    TableAccess(tables.AUTH_REJECTIONS, (UPDATE,)),
+)
 # Only the delivery functions read signing secrets.
 READ_SECRETS = TableAccess(tables.WEBHOOK_SECRETS, (GET, BATCH_GET))
 
@@ -77,6 +84,7 @@ GRANTS: dict[str, Grant] = {
             IDEMPOTENT,
             AUDIT_APPEND,
             EMIT_EVENTS,
+            *KEY_CONFIRM,
         ),
         card_data_key=(DECRYPT,),
         bank=True,
@@ -87,6 +95,7 @@ GRANTS: dict[str, Grant] = {
             IDEMPOTENT,
             AUDIT_APPEND,
             EMIT_EVENTS,
+            *KEY_CONFIRM,
         ),
         bank=True,
     ),

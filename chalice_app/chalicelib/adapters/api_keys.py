@@ -13,12 +13,16 @@ class ApiKeyRepository:
 
     def __init__(self, client: Any, table_name: str) -> None:
         self._client = client
-        self._table = table_name
+        self.table = table_name
+
+    @staticmethod
+    def key(key_hash: str) -> dict[str, Any]:
+        return {"key_hash": {"S": key_hash}}
 
     def get(self, key_hash: str) -> dict[str, Any] | None:
         """The record for a key hash, or None."""
         response = self._client.get_item(
-            TableName=self._table, Key={"key_hash": {"S": key_hash}}, ConsistentRead=True
+            TableName=self.table, Key=self.key(key_hash), ConsistentRead=True
         )
         item = response.get("Item")
         return from_item(item) if item else None
@@ -27,7 +31,7 @@ class ApiKeyRepository:
         """A write entry that creates a key record (refusing to overwrite one)."""
         return {
             "Put": {
-                "TableName": self._table,
+                "TableName": self.table,
                 "Item": to_item(record),
                 "ConditionExpression": "attribute_not_exists(key_hash)",
             }
@@ -36,7 +40,7 @@ class ApiKeyRepository:
     def list_for_merchant(self, merchant_id: str) -> list[dict[str, Any]]:
         """Every key record of a merchant, oldest first (an operator's read, paginated)."""
         pages = self._client.get_paginator("query").paginate(
-            TableName=self._table,
+            TableName=self.table,
             IndexName=API_KEYS_MERCHANT_INDEX.name,
             KeyConditionExpression="merchant_id = :m",
             ExpressionAttributeValues=to_values({":m": merchant_id}),
@@ -46,7 +50,7 @@ class ApiKeyRepository:
     def merchant_ids(self) -> list[str]:
         """Every merchant that has a key record, sorted (an operator's full read)."""
         pages = self._client.get_paginator("scan").paginate(
-            TableName=self._table,
+            TableName=self.table,
             IndexName=API_KEYS_MERCHANT_INDEX.name,
             ProjectionExpression="merchant_id",
         )
@@ -83,7 +87,7 @@ class ApiKeyRepository:
     ) -> dict[str, Any]:
         return {
             "Update": {
-                "TableName": self._table,
+                "TableName": self.table,
                 "Key": {"key_hash": {"S": key_hash}},
                 "UpdateExpression": update,
                 "ConditionExpression": f"attribute_exists(key_hash) AND {condition}",

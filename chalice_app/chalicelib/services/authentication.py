@@ -6,6 +6,8 @@ import hashlib
 import re
 import secrets
 import string
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -89,33 +91,107 @@ def key_state(record: dict[str, Any], now: datetime) -> Literal["active", "revok
 
 
 class Authenticator:
-    """Resolves an ``Authorization`` header to a principal, looking the key up by hash."""
+    """Resolves an ``Authorization`` header to a principal, looking the key up by hash.
 
-    def __init__(self, api_keys: Any) -> None:
+    The authorizer may reuse an active key's record it read less than ``reuse_seconds`` ago,
+    but only for a route that reads the record again in its own first read and refuses a
+    key that is no longer valid (``confirm``): POST /charge and POST /refund. Those routes
+    are the hot ones, and the re-check costs them no round trip (it rides in the batch they
+    read anyway); every other route gets a fresh read. Either way a revoked or expired key
+    is refused on the very next request, locally and, for the two routes that move money,
+    deployed too (where API Gateway caches the authorizer's policy for its TTL).
+    """
+
+    def __init__(self, api_keys: Any, reuse_seconds: float = 60.0, max_reused: int = 1024) -> None:
         self._api_keys = api_keys
+        self._reuse_seconds = reuse_seconds
+        self._max_reused = max_reused
+        self._recent: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
 
     def authenticate(
-        self, header: str | None, now: datetime | None = None
+        self, header: str | None, now: datetime | None = None, *, reuse: bool = False
     ) -> Principal | Rejection:
-        if not header:
-            return Rejection("missing", None)
-        match = _HEADER.fullmatch(header.strip())
-        if match is None:
-            scheme, _, rest = header.strip().partition(" ")
-            presented = rest.strip() if scheme.lower() == "bearer" else header.strip()
-            bucket = hash_key(presented)[:UNKNOWN_KEY_PREFIX] if presented else None
-            return Rejection("malformed", bucket)
-        key = match.group(1)
-        digest = hash_key(key)
-        record = self._api_keys.get(digest)
-        if record is None or record.get("key_type") != key_type_of(key):
-            return Rejection("unknown_key", digest[:UNKNOWN_KEY_PREFIX])
-        state = key_state(record, now or now_utc())
-        if state != "active":
-            return Rejection(
-                "revoked_key" if state == "revoked" else "expired_key",
-                digest[:KNOWN_KEY_PREFIX],
-                key_id=record["key_id"],
-                merchant_id=record["merchant_id"],
-            )
-        return Principal(record["merchant_id"], record["key_id"], record["key_type"])
+        presented = _presented(header)
+        if isinstance(presented, Rejection):
+            return presented
+        key, digest = presented
+        record = self._recently_read(digest) if reuse else None
+        fresh = record is None
+        if fresh:
+            record = self._api_keys.get(digest)
+        outcome = judge(key, digest, record, now or now_utc())
+        if fresh and record is not None and isinstance(outcome, Principal):
+            self._remember(digest, record)
+        return outcome
+
+    def confirm(
+        self, header: str | None, record: dict[str, Any] | None, merchant_id: str
+    ) -> Rejection | None:
+        """Judge an allowed request's key again, against its record as the route read it.
+
+        None when the key is still valid for ``merchant_id``; else why it is refused (and
+        the authorizer stops reusing its record).
+        """
+        presented = _presented(header)
+        if isinstance(presented, Rejection):
+            return presented
+        key, digest = presented
+        outcome = judge(key, digest, record, now_utc())
+        if isinstance(outcome, Principal) and outcome.merchant_id == merchant_id:
+            return None
+        with self._lock:
+            self._recent.pop(digest, None)
+        if isinstance(outcome, Rejection):
+            return outcome
+        return Rejection("unknown_key", digest[:UNKNOWN_KEY_PREFIX])
+
+    def _recently_read(self, digest: str) -> dict[str, Any] | None:
+        with self._lock:
+            entry = self._recent.get(digest)
+        if entry is None or time.monotonic() - entry[0] >= self._reuse_seconds:
+            return None
+        return entry[1]
+
+    def _remember(self, digest: str, record: dict[str, Any]) -> None:
+        with self._lock:
+            if digest not in self._recent and len(self._recent) >= self._max_reused:
+                self._recent.clear()  # a bound, not an LRU: a refill costs one read per key
+            self._recent[digest] = (time.monotonic(), record)
+
+
+def presented_hash(header: str | None) -> str | None:
+    """The hash of the key an ``Authorization`` header presents (None if malformed)."""
+    presented = _presented(header)
+    return None if isinstance(presented, Rejection) else presented[1]
+
+
+def _presented(header: str | None) -> tuple[str, str] | Rejection:
+    """The key a header presents and its hash, or why it is refused before any lookup."""
+    if not header:
+        return Rejection("missing", None)
+    match = _HEADER.fullmatch(header.strip())
+    if match is None:
+        scheme, _, rest = header.strip().partition(" ")
+        presented = rest.strip() if scheme.lower() == "bearer" else header.strip()
+        bucket = hash_key(presented)[:UNKNOWN_KEY_PREFIX] if presented else None
+        return Rejection("malformed", bucket)
+    key = match.group(1)
+    return key, hash_key(key)
+
+
+def judge(
+    key: str, digest: str, record: dict[str, Any] | None, now: datetime
+) -> Principal | Rejection:
+    """Who a presented key belongs to, given its record (None: no such key)."""
+    if record is None or record.get("key_type") != key_type_of(key):
+        return Rejection("unknown_key", digest[:UNKNOWN_KEY_PREFIX])
+    state = key_state(record, now)
+    if state != "active":
+        return Rejection(
+            "revoked_key" if state == "revoked" else "expired_key",
+            digest[:KNOWN_KEY_PREFIX],
+            key_id=record["key_id"],
+            merchant_id=record["merchant_id"],
+        )
+    return Principal(record["merchant_id"], record["key_id"], record["key_type"])

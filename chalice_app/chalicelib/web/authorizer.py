@@ -9,11 +9,11 @@ from typing import Any
 
 from chalice.app import AuthRequest, AuthResponse
 
-from chalicelib import metrics
-from chalicelib.container import Container, get_container
-from chalicelib.ids import iso, new_id, now_utc
-from chalicelib.services.authentication import Principal, Rejection, usage_identifier_key
-from chalicelib.web.endpoint import allowed_routes
+from chalicelib.container import get_container
+from chalicelib.ids import new_id
+from chalicelib.services.authentication import Principal, usage_identifier_key
+from chalicelib.web import rejections
+from chalicelib.web.endpoint import KEY_CONFIRMING_ROUTES, allowed_routes
 
 log = logging.getLogger("platform.authorizer")
 
@@ -44,7 +44,10 @@ class MeteredAuthResponse(AuthResponse):
 def authorize(auth_request: AuthRequest) -> AuthResponse:
     """Allow a valid key's routes (403 elsewhere), or raise a 401 and audit the rejection."""
     services = get_container()
-    outcome = services.authenticator.authenticate(auth_request.token)
+    route = route_of(auth_request.method_arn)
+    outcome = services.authenticator.authenticate(
+        auth_request.token, reuse=route in KEY_CONFIRMING_ROUTES
+    )
     if isinstance(outcome, Principal):
         return MeteredAuthResponse(
             usage_identifier_key(outcome.merchant_id),
@@ -57,35 +60,8 @@ def authorize(auth_request: AuthRequest) -> AuthResponse:
             },
         )
     request_id = new_id("req")
-    _record_rejection(services, outcome, auth_request.method_arn, request_id)
+    rejections.record(services, outcome, route, request_id)
     raise _unauthorized(request_id)
-
-
-def _record_rejection(
-    services: Container, outcome: Rejection, method_arn: str, request_id: str
-) -> None:
-    """Count the rejection; a failed audit write is logged and measured, never raised.
-
-    The caller still gets its 401: turning it into a 500 (AUTHORIZER_FAILURE) would let a
-    flood of bad keys that throttles the audit table take the API down for everyone.
-    """
-    try:
-        services.auth_rejections.record(
-            at=iso(now_utc()),
-            request_id=request_id,
-            source=route_of(method_arn),
-            reason=outcome.reason,
-            key_hash_prefix=outcome.key_hash_prefix,
-            key_id=outcome.key_id,
-            merchant_id=outcome.merchant_id,
-        )
-    except Exception:
-        log.warning(
-            "rejected-authentication audit write failed",
-            exc_info=True,
-            extra={"request_id": request_id},
-        )
-        metrics.emit("AuditWriteFailed", function="authorizer")
 
 
 def route_of(method_arn: str) -> str:

@@ -25,9 +25,9 @@ from chalicelib.container import Container, get_container
 from chalicelib.errors import ApiError
 from chalicelib.models import RequestModel
 from chalicelib.services.recording import Reply
-from chalicelib.web import context, pipeline
+from chalicelib.web import context, pipeline, rejections
 from chalicelib.web.envelope import error_body, respond, success_body
-from chalicelib.web.pipeline import Command, Replayed, RequestRecord
+from chalicelib.web.pipeline import Command, KeyRefused, Replayed, RequestRecord
 from chalicelib.web.validation import parse_json_object, validate
 
 log = logging.getLogger("platform.endpoint")
@@ -72,7 +72,7 @@ def allowed_routes(key_type: str) -> list[AuthRoute]:
     known = (key_type, len(_POLICIES))
     if known not in _ALLOWED:
         _ALLOWED[known] = [
-            AuthRoute(re.sub(r"\{[^}]+\}", "*", p.path), [p.method])
+            AuthRoute(_policy_path(p.path), [p.method])
             for p in _POLICIES
             if key_type in p.key_types
         ]
@@ -80,6 +80,15 @@ def allowed_routes(key_type: str) -> list[AuthRoute]:
 
 
 _ALLOWED: dict[tuple[str, int], list[AuthRoute]] = {}
+
+# Routes (``METHOD /path`` with parameters as ``*``, as ``authorizer.route_of`` names them)
+# whose pipeline reads the key's record again before writing: the authorizer may reuse a
+# record it read recently for these (see ``Authenticator``).
+KEY_CONFIRMING_ROUTES: set[str] = set()
+
+
+def _policy_path(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "*", path)
 
 
 @dataclass
@@ -92,10 +101,13 @@ class Call:
     body: Any = None
     query: Any = None
     params: dict[str, str] = field(default_factory=dict)
+    credential: str | None = None  # the Authorization header, judged again by the pipeline
 
     def run(self, command: Command) -> Reply | Replayed:
         """Serve an idempotent command (POST /charge, POST /refund) through the pipeline."""
-        return pipeline.run(command, self.merchant_id, self.body, self.record, self.services)
+        return pipeline.run(
+            command, self.merchant_id, self.body, self.record, self.services, self.credential
+        )
 
 
 # A route returns a Reply; a read route's reply is simply its status and resource.
@@ -129,6 +141,8 @@ def endpoint(
     spec = _Spec(app, path, method, body, query, idempotent, audit)
     if authorizer is not None:
         _POLICIES.append(RoutePolicy(path, method, keys))
+        if idempotent:
+            KEY_CONFIRMING_ROUTES.add(f"{method} {_policy_path(path)}")
 
     def decorator(fn: Callable[[Call], Reply | Replayed]) -> Callable[..., Response]:
         auth = keys if authorizer is not None else None
@@ -181,6 +195,13 @@ def _serve(spec: _Spec, fn: Callable[[Call], Reply | Replayed], params: dict[str
     try:
         call = _parse(spec, request, params, ctx, services, record)
         reply = fn(call)
+    except KeyRefused as refused:
+        # As the authorizer answers it: a rejection record, no audit of the merchant's.
+        ctx.error_code = refused.code
+        rejections.record(
+            services, refused.rejection, f"{spec.method} {_policy_path(spec.path)}", ctx.request_id
+        )
+        return respond(refused.status, error_body(refused, ctx.request_id), ctx.request_id)
     except ApiError as error:
         # Refused before acting (validation, 409, 422): nothing was written, nothing stored.
         ctx.error_code = error.code
@@ -218,7 +239,8 @@ def _parse(
     if key is not None:
         record.key = key
         record.request_fingerprint = pipeline.fingerprint(spec.method, spec.path, body)
-    return Call(ctx.merchant_id or "", services, record, body, query, params)
+    credential = request.headers.get("authorization") if spec.idempotent else None
+    return Call(ctx.merchant_id or "", services, record, body, query, params, credential)
 
 
 def _audit_quietly(record: RequestRecord, status: int, error_code: str | None) -> None:

@@ -1,0 +1,173 @@
+"""The authorizer reuses a key's record for POST /charge and POST /refund only, and those
+routes judge the key again in their first read: a revoked or expired key moves no money.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from chalicelib.adapters.dynamo import from_item
+from chalicelib.services.authentication import Authenticator, hash_key
+from tests.handlers.test_foundation import assert_error
+from tests.helpers import HandlerApi, bank_calls, charge_body, rejection_counts, tokenize
+
+
+@pytest.fixture
+def key_reads(services: Any) -> Iterator[list[str]]:
+    """The ApiKeys reads the app's own DynamoDB client sends (``GetItem`` or ``BatchGetItem``),
+    seen on the wire-bound client, not by replacing any code of the project."""
+    table = services.settings.table("ApiKeys")
+    seen: list[str] = []
+
+    def note(model: Any, params: dict[str, Any], **_: Any) -> None:
+        if params.get("TableName") == table or table in params.get("RequestItems", {}):
+            seen.append(model.name)
+
+    services.dynamodb.meta.events.register("provide-client-params.dynamodb", note)
+    try:
+        yield seen
+    finally:
+        services.dynamodb.meta.events.unregister("provide-client-params.dynamodb", note)
+
+
+def _charge(api: Any, key: str, token: str, **headers: str) -> Any:
+    return api.post("/charge", charge_body(token), key=key, headers=headers)
+
+
+def _rejections_of(services: Any, merchant_id: str) -> list[dict[str, Any]]:
+    return [r for r in rejection_counts(services).values() if r.get("merchant_id") == merchant_id]
+
+
+def _audit_request_ids(services: Any, merchant_id: str) -> set[str]:
+    table = services.settings.table("AuditLog")
+    pages = services.dynamodb.get_paginator("scan").paginate(TableName=table)
+    records = [from_item(i) for page in pages for i in page["Items"]]
+    return {r["request_id"] for r in records if r.get("merchant_id") == merchant_id}
+
+
+def test_charges_reuse_the_key_record_and_reads_do_not(
+    client: Any, services: Any, merchant: Any, key_reads: list[str]
+) -> None:
+    """After one charge, the authorizer answers the next from the record it read (the
+    charge's own batch still reads it); GET routes read the key every time."""
+    api = HandlerApi(client)
+    tokens = [tokenize(api, merchant.publishable_key) for _ in range(3)]
+    key_reads.clear()
+    for token in tokens:
+        assert _charge(api, merchant.secret_key, token).status == 201
+    # The first charge's authorizer reads it; every charge's batch reads it.
+    assert key_reads == ["GetItem", "BatchGetItem", "BatchGetItem", "BatchGetItem"]
+    key_reads.clear()
+    for _ in range(2):
+        assert api.get("/charges", key=merchant.secret_key).status == 200
+    assert key_reads == ["GetItem", "GetItem"]
+
+
+@pytest.mark.parametrize("how", ["revoked", "expired"])
+def test_a_key_refused_after_a_charge_cannot_charge_again(
+    api: Any, services: Any, merchant: Any, bank_url: str, how: str
+) -> None:
+    """The authorizer still holds the key's record as active (locally, this process or
+    chalice local's; deployed, API Gateway's cached policy): the route's own read refuses
+    it, with the authorizer's 401, a rejection record and nothing else written."""
+    first = tokenize(api, merchant.publishable_key)
+    assert _charge(api, merchant.secret_key, first).status == 201
+    if how == "revoked":
+        assert services.merchant_service.revoke_key(merchant.secret_key) is not None
+    else:
+        services.merchant_service.roll_key(merchant.secret_key, timedelta(0))
+    token = tokenize(api, merchant.publishable_key)
+    audited_before = _audit_request_ids(services, merchant.merchant_id)
+    key = f"refused-{uuid.uuid4()}"
+
+    response = _charge(api, merchant.secret_key, token, **{"Idempotency-Key": key})
+
+    assert_error(response, 401, "invalid_api_key")
+    assert services.tokens.get(token)["used"] is False
+    assert services.idempotency.read(merchant.merchant_id, key, time.time()) is None
+    assert _audit_request_ids(services, merchant.merchant_id) == audited_before
+    (rejection,) = _rejections_of(services, merchant.merchant_id)
+    assert rejection["route"] == "POST /charge"
+    assert rejection["reason"] == f"{how}_key"
+    assert rejection["key_hash_prefix"] == hash_key(merchant.secret_key)[:12]
+    # The refused request never reached the bank: only the first charge did.
+    charges = services.charges.list_for_merchant(merchant.merchant_id, 10, None)[0]
+    assert len(charges) == 1
+    assert bank_calls(bank_url, charges[0]["charge_id"]) == {"POST /authorizations": 1}
+
+
+def test_a_revoked_key_cannot_refund_what_it_charged(
+    api: Any, services: Any, merchant: Any, bank_url: str
+) -> None:
+    token = tokenize(api, merchant.publishable_key)
+    charged = _charge(api, merchant.secret_key, token)
+    assert charged.status == 201
+    charge_id = charged.data["id"]
+    assert services.merchant_service.revoke_key(merchant.secret_key) is not None
+
+    response = api.post("/refund", {"charge_id": charge_id}, key=merchant.secret_key)
+
+    assert_error(response, 401, "invalid_api_key")
+    assert services.charges.get_charge(merchant.merchant_id, charge_id)["amount_refunded"] == 0
+    assert bank_calls(bank_url, charge_id) == {"POST /authorizations": 1}
+    (rejection,) = _rejections_of(services, merchant.merchant_id)
+    assert rejection["route"] == "POST /refund"
+    assert rejection["reason"] == "revoked_key"
+
+
+class _CountingKeys:
+    """An ApiKeys repository reading the real table, counting its reads."""
+
+    def __init__(self, real: Any) -> None:
+        self.real, self.reads = real, 0
+
+    def get(self, key_hash: str) -> dict[str, Any] | None:
+        self.reads += 1
+        return self.real.get(key_hash)
+
+
+def test_only_an_active_record_is_reused_and_only_for_its_time(
+    services: Any, merchant: Any
+) -> None:
+    keys = _CountingKeys(services.api_keys)
+    header = f"Bearer {merchant.secret_key}"
+    reusing = Authenticator(keys, reuse_seconds=60)
+    for _ in range(3):
+        assert reusing.authenticate(header, reuse=True).merchant_id == merchant.merchant_id
+    assert keys.reads == 1
+    reusing.authenticate(header)  # a route that does not re-check: always read
+    assert keys.reads == 2
+    unknown = "Bearer sk_test_neverIssuedToAnyMerchant000000"
+    for _ in range(2):
+        reusing.authenticate(unknown, reuse=True)
+    assert keys.reads == 4
+    expiring = Authenticator(keys, reuse_seconds=0.2)
+    expiring.authenticate(header, reuse=True)
+    time.sleep(0.25)
+    expiring.authenticate(header, reuse=True)
+    assert keys.reads == 6
+
+
+def test_confirm_refuses_another_merchants_key_and_forgets_a_refused_one(
+    services: Any, merchant: Any
+) -> None:
+    other = services.merchant_service.create_merchant("Other")
+    keys = _CountingKeys(services.api_keys)
+    auth = Authenticator(keys)
+    header = f"Bearer {merchant.secret_key}"
+    record = services.api_keys.get(hash_key(merchant.secret_key))
+    assert auth.confirm(header, record, merchant.merchant_id) is None
+    assert auth.confirm(header, record, other.merchant_id).reason == "unknown_key"
+    assert auth.confirm(header, None, merchant.merchant_id).reason == "unknown_key"
+    assert auth.confirm("Bearer nonsense", record, merchant.merchant_id).reason == "malformed"
+    auth.authenticate(header, reuse=True)
+    revoked = {**record, "status": "revoked"}
+    assert auth.confirm(header, revoked, merchant.merchant_id).reason == "revoked_key"
+    auth.authenticate(header, reuse=True)  # forgotten: read again
+    assert keys.reads == 2
