@@ -230,10 +230,10 @@ def _targets(bench: dict[str, Any], soak: dict[str, Any] | None) -> list[str]:
         nokey = _cpu(bench, "charge_nokey")["cpu_ms"]
         lines += [
             "",
-            f"An approved charge without Idempotency-Key, one DynamoDB call fewer, costs "
-            f"{nokey:.2f} ms ({_x_floor(bench, 'charge_nokey'):.2f}x the floor): what each round "
-            "trip removed "
-            "from the charge pipeline is worth.",
+            f"An approved charge without Idempotency-Key (the same round trips, without the "
+            f"key's record in them) costs {nokey:.2f} ms "
+            f"({_x_floor(bench, 'charge_nokey'):.2f}x the floor): what the idempotency record "
+            "adds to a charge.",
         ]
     return [*lines, ""]
 
@@ -279,10 +279,11 @@ def _breakdown(bench: dict[str, Any]) -> list[str]:
         f"({charge['total'] / floor['total']:.2f}x) |",
         "",
         "A boto3 call costs about the same whatever it carries (signing, hooks, serialising, "
-        "HTTP), and a charge makes four where the floor makes two: the authorizer's, the read "
-        "of the key record and the token, the write-ahead and the final transaction, the "
-        "minimum that issue 8's recovery points allow. With no code of its own beyond the "
-        "floor's, the charge would still cost "
+        "HTTP). A charge makes three: the read of its Idempotency-Key record, token and API "
+        "key record together, the write-ahead and the final transaction, the minimum that "
+        "issue 8's recovery points allow; the authorizer reuses the key record it read for a "
+        "recent charge, since the charge judges the key again in that first read. The floor "
+        "makes two. With no code of its own beyond the floor's, the charge would cost "
         f"{calls_only:.2f} ms, {calls_only / floor['total']:.2f}x the floor.",
         "",
     ]
@@ -300,7 +301,9 @@ def _per_request(bench: dict[str, Any]) -> list[str]:
         "the spread). *x floor* is the median of the rounds' ratios to that round's floor. "
         "DynamoDB and "
         "KMS calls are counted on the app's own boto3 clients; *authorizer* is its ApiKeys "
-        "GetItem, which API Gateway caches per key when deployed.",
+        "GetItem, which API Gateway caches per key when deployed (and which the authorizer "
+        "itself skips for a charge or refund whose key record it read in the last minute: "
+        "those routes read the record again in their own first read).",
         "",
         "| operation | CPU ms | rounds | x floor | moto CPU ms | DynamoDB | authorizer | KMS "
         "| p50 ms | p95 ms | p99 ms | req/s |",

@@ -133,4 +133,4 @@ def test_the_report_shows_where_a_charges_cpu_goes(tmp_path: Path) -> None:
     assert "| BatchGetItem |  | 0.60 |" in report
     assert "| **total** | **1.70** | **3.40** (2.00x) |" in report
     # Without its own code beyond the floor's: 3.4 - 0.5 + 0.2 = 3.1 ms, 1.82x.
-    assert "would still cost 3.10 ms, 1.82x the floor" in report
+    assert "the charge would cost 3.10 ms, 1.82x the floor" in report
