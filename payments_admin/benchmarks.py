@@ -33,7 +33,7 @@ LABELS = {
 }
 
 # Measured for CPU and round trips only (no latency phases).
-CPU_ONLY_LABELS = {"charge_nokey": "POST /charge (no key: one DynamoDB call fewer)"}
+CPU_ONLY_LABELS = {"charge_nokey": "POST /charge (no Idempotency-Key)"}
 
 
 def _load(path: Path) -> Any:

@@ -46,7 +46,8 @@ DOCS = ROOT / "docs"
 CARD = {"card_number": "4242424242424242", "exp_month": 12, "exp_year": 2031, "cvv": "123"}
 CONCURRENCY = (1, 8, 32)
 OPERATIONS = ("floor", "token", "charge", "refund", "get", "list")
-# Measured for CPU only: the charge without Idempotency-Key makes one DynamoDB call fewer.
+# Measured for CPU only: the charge without Idempotency-Key (no idempotency record to read
+# or write in its three round trips).
 CPU_OPERATIONS = (*OPERATIONS, "charge_nokey")
 SETUP_FAILURES: list[str] = []
 

@@ -14,6 +14,7 @@ import copy
 import functools
 import json
 import re
+import selectors
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -994,3 +995,50 @@ def test_stream_records_written_directly_are_what_upstream_writes(ddb: Any) -> N
     direct = json.dumps(result, default=moto_server._json_value)
     assert json.loads(direct) == json.loads(upstream)
     assert moto_server._has_none({"a": [1, {"b": None}]}) and not moto_server._has_none(result)
+
+
+# -- the server's drain after each answer --
+
+
+def test_the_drain_does_not_wait_for_a_client_that_has_sent_everything() -> None:
+    import socket
+    import time
+
+    ours, client = socket.socketpair()
+    with ours, client:
+        selector = moto_server._NoWaitForAClientThatSentAll()
+        selector.register(ours, selectors.EVENT_READ)
+        started = time.monotonic()
+        assert selector.select(timeout=1.0) == []
+        assert time.monotonic() - started < 0.5
+        selector.close()
+
+
+def test_data_already_waiting_is_drained_and_later_waits_are_werkzeugs() -> None:
+    import socket
+    import time
+
+    ours, client = socket.socketpair()
+    with ours, client:
+        client.sendall(b"an unread body")
+        selector = moto_server._NoWaitForAClientThatSentAll()
+        selector.register(ours, selectors.EVENT_READ)
+        assert len(selector.select(timeout=0.01)) == 1
+        assert ours.recv(100) == b"an unread body"
+        started = time.monotonic()
+        assert selector.select(timeout=0.2) == []
+        assert time.monotonic() - started >= 0.15
+        selector.close()
+
+
+def test_the_server_module_drains_with_it_and_keeps_the_rest_of_selectors(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import werkzeug.serving
+
+    monkeypatch.setattr(werkzeug.serving, "selectors", selectors)
+    moto_server._serve_without_waiting_for_closes()
+    patched = werkzeug.serving.selectors
+    assert patched.DefaultSelector is moto_server._NoWaitForAClientThatSentAll
+    assert patched.EVENT_READ == selectors.EVENT_READ
+    assert selectors.DefaultSelector is not moto_server._NoWaitForAClientThatSentAll
