@@ -62,10 +62,11 @@ EMIT_EVENTS = TableAccess(tables.EVENTS, (PUT,))
 # ListStreams is left out: it names no resource (it would need "*"), and a mapping to one
 # known stream reads it with these three.
 STREAM_READ = ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator")
-# POST /charge and POST /refund read the caller's key record again in their first read, and
-# record a refusal as the authorizer does (``Authenticator``, ``pipeline.run``).
+# POST /charge and POST /refund read the caller's key record again in their first read (or,
+# for a request refused before it, on its own), and record a refusal as the authorizer does
+# (``Authenticator``, ``pipeline.run``, ``endpoint._key_refused_before_judged``).
 KEY_CONFIRM = (
-    TableAccess(tables.API_KEYS, (BATCH_GET,)),
+    TableAccess(tables.API_KEYS, (GET, BATCH_GET)),
     TableAccess(tables.AUTH_REJECTIONS, (UPDATE,)),
 )
 # Only the delivery functions read signing secrets.

@@ -171,3 +171,35 @@ def test_confirm_refuses_another_merchants_key_and_forgets_a_refused_one(
     assert auth.confirm(header, revoked, merchant.merchant_id).reason == "revoked_key"
     auth.authenticate(header, reuse=True)  # forgotten: read again
     assert keys.reads == 2
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/charge", b"{not json"),
+        ("/charge", {"token": "tok_x", "amount": -5, "currency": "USD"}),
+        ("/refund", {"charge_id": "ch_x", "amount": "ten"}),
+    ],
+)
+def test_a_refused_key_gets_its_401_before_any_validation_error(
+    api: Any, services: Any, merchant: Any, path: str, body: Any
+) -> None:
+    """The authorizer reuses the record of the key it saw active; the request's body is bad
+    too: the key is judged first (a 401 and a rejection record), not the body (a 400 and an
+    audit record in the merchant's name)."""
+    assert _charge(api, merchant.secret_key, tokenize(api, merchant.publishable_key)).status == 201
+    assert services.merchant_service.revoke_key(merchant.secret_key) is not None
+    audited_before = _audit_request_ids(services, merchant.merchant_id)
+
+    response = api.post(path, body, key=merchant.secret_key)
+
+    assert_error(response, 401, "invalid_api_key")
+    assert _audit_request_ids(services, merchant.merchant_id) == audited_before
+    (rejection,) = _rejections_of(services, merchant.merchant_id)
+    assert rejection["route"] == f"POST {path}"
+
+
+def test_a_valid_keys_bad_request_is_still_its_400(api: Any, merchant: Any) -> None:
+    assert _charge(api, merchant.secret_key, tokenize(api, merchant.publishable_key)).status == 201
+    response = api.post("/charge", {"token": "tok_x", "amount": -5}, key=merchant.secret_key)
+    assert response.status == 400

@@ -201,7 +201,12 @@ def test_authorizer_reads_api_keys_and_counts_rejections_only(
     assert statements["TableApiKeys"]["Action"] == ["dynamodb:GetItem"]
     assert statements["TableApiKeys"]["Resource"] == _table_arn("ApiKeys")
     assert statements["TableAuthRejections"]["Action"] == ["dynamodb:UpdateItem"]
-    assert _granted(mocks, "dynamodb:GetItem", "table/payments-dev-ApiKeys") == {"authorizer"}
+    # Besides the authorizer, only the two routes that judge the key again themselves.
+    assert _granted(mocks, "dynamodb:GetItem", "table/payments-dev-ApiKeys") == {
+        "authorizer",
+        "charge",
+        "refund",
+    }
 
 
 def test_only_bank_callers_read_the_bank_url(mocks: RecordingMocks) -> None:

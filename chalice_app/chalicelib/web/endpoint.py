@@ -24,6 +24,7 @@ from chalice import AuthRoute, Chalice, Response
 from chalicelib.container import Container, get_container
 from chalicelib.errors import ApiError
 from chalicelib.models import RequestModel
+from chalicelib.services.authentication import presented_hash
 from chalicelib.services.recording import Reply
 from chalicelib.web import context, pipeline, rejections
 from chalicelib.web.envelope import error_body, respond, success_body
@@ -142,7 +143,7 @@ def endpoint(
     if authorizer is not None:
         _POLICIES.append(RoutePolicy(path, method, keys))
         if idempotent:
-            KEY_CONFIRMING_ROUTES.add(f"{method} {_policy_path(path)}")
+            KEY_CONFIRMING_ROUTES.add(_route_name(spec))
 
     def decorator(fn: Callable[[Call], Reply | Replayed]) -> Callable[..., Response]:
         auth = keys if authorizer is not None else None
@@ -196,13 +197,11 @@ def _serve(spec: _Spec, fn: Callable[[Call], Reply | Replayed], params: dict[str
         call = _parse(spec, request, params, ctx, services, record)
         reply = fn(call)
     except KeyRefused as refused:
-        # As the authorizer answers it: a rejection record, no audit of the merchant's.
-        ctx.error_code = refused.code
-        rejections.record(
-            services, refused.rejection, f"{spec.method} {_policy_path(spec.path)}", ctx.request_id
-        )
-        return respond(refused.status, error_body(refused, ctx.request_id), ctx.request_id)
+        return _refuse_key(spec, refused, services, ctx)
     except ApiError as error:
+        late = _key_refused_before_judged(spec, request, record, services, ctx)
+        if late is not None:
+            return _refuse_key(spec, late, services, ctx)
         # Refused before acting (validation, 409, 422): nothing was written, nothing stored.
         ctx.error_code = error.code
         _audit_quietly(record, error.status, error.code)
@@ -241,6 +240,38 @@ def _parse(
         record.request_fingerprint = pipeline.fingerprint(spec.method, spec.path, body)
     credential = request.headers.get("authorization") if spec.idempotent else None
     return Call(ctx.merchant_id or "", services, record, body, query, params, credential)
+
+
+def _route_name(spec: _Spec) -> str:
+    return f"{spec.method} {_policy_path(spec.path)}"
+
+
+def _key_refused_before_judged(
+    spec: _Spec,
+    request: Any,
+    record: RequestRecord,
+    services: Container,
+    ctx: context.RequestContext,
+) -> KeyRefused | None:
+    """A request refused (400) before its pipeline judged the key the authorizer may have
+    reused: the key is judged first, with a read of its own (on this error path only), so a
+    revoked key still gets its 401 and no audit record in the merchant's name."""
+    if record.key_confirmed or _route_name(spec) not in KEY_CONFIRMING_ROUTES:
+        return None
+    header = request.headers.get("authorization")
+    key_hash = presented_hash(header)
+    stored = services.api_keys.get(key_hash) if key_hash is not None else None
+    rejection = services.authenticator.confirm(header, stored, ctx.merchant_id or "")
+    return KeyRefused(rejection) if rejection is not None else None
+
+
+def _refuse_key(
+    spec: _Spec, refused: KeyRefused, services: Container, ctx: context.RequestContext
+) -> Response:
+    """As the authorizer answers a refused key: a rejection record, no audit record."""
+    ctx.error_code = refused.code
+    rejections.record(services, refused.rejection, _route_name(spec), ctx.request_id)
+    return respond(refused.status, error_body(refused, ctx.request_id), ctx.request_id)
 
 
 def _audit_quietly(record: RequestRecord, status: int, error_code: str | None) -> None:

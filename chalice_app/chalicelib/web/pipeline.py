@@ -78,6 +78,7 @@ class RequestRecord:
         self.request_fingerprint = fingerprint
         self.bound: tuple[str, str] | None = None
         self.finished = False
+        self.key_confirmed = False  # the API key judged against its record as read now
 
     def write_ahead(self, entries: list[Entry], object_key: tuple[str, str]) -> None:
         own = []
@@ -175,6 +176,7 @@ def run(
     refused = services.authenticator.confirm(credential, key_record, merchant_id)
     if refused is not None:
         raise KeyRefused(refused)
+    record.key_confirmed = True
     if record.key is None:
         return _create(command, merchant_id, request, record, first)
     store = services.idempotency
