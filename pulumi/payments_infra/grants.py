@@ -62,11 +62,16 @@ EMIT_EVENTS = TableAccess(tables.EVENTS, (PUT,))
 # ListStreams is left out: it names no resource (it would need "*"), and a mapping to one
 # known stream reads it with these three.
 STREAM_READ = ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator")
-# POST /charge and POST /refund read the caller's key record again in their first read (or,
-# for a request refused before it, on its own), and record a refusal as the authorizer does
-# (``Authenticator``, ``pipeline.run``, ``endpoint._key_refused_before_judged``).
-KEY_CONFIRM = (
+# The state-changing routes judge the caller's key again (``Authenticator``): POST /charge
+# and POST /refund in their first read, the others with a condition in their commit; a
+# request refused before that reads the record on its own. A refusal is counted as the
+# authorizer counts it.
+KEY_CONFIRM_BY_READ = (
     TableAccess(tables.API_KEYS, (GET, BATCH_GET)),
+    TableAccess(tables.AUTH_REJECTIONS, (UPDATE,)),
+)
+KEY_CONFIRM_IN_COMMIT = (
+    TableAccess(tables.API_KEYS, (GET, CHECK)),
     TableAccess(tables.AUTH_REJECTIONS, (UPDATE,)),
 )
 # Only the delivery functions read signing secrets.
@@ -74,7 +79,7 @@ READ_SECRETS = TableAccess(tables.WEBHOOK_SECRETS, (GET, BATCH_GET))
 
 GRANTS: dict[str, Grant] = {
     "token": Grant(
-        tables=(TableAccess(tables.TOKENS, (PUT,)), AUDIT_APPEND),
+        tables=(TableAccess(tables.TOKENS, (PUT,)), AUDIT_APPEND, *KEY_CONFIRM_IN_COMMIT),
         card_data_key=(GENERATE_DATA_KEY,),
         fingerprint_key=(GENERATE_MAC,),
     ),
@@ -85,7 +90,7 @@ GRANTS: dict[str, Grant] = {
             IDEMPOTENT,
             AUDIT_APPEND,
             EMIT_EVENTS,
-            *KEY_CONFIRM,
+            *KEY_CONFIRM_BY_READ,
         ),
         card_data_key=(DECRYPT,),
         bank=True,
@@ -96,7 +101,7 @@ GRANTS: dict[str, Grant] = {
             IDEMPOTENT,
             AUDIT_APPEND,
             EMIT_EVENTS,
-            *KEY_CONFIRM,
+            *KEY_CONFIRM_BY_READ,
         ),
         bank=True,
     ),
@@ -133,6 +138,7 @@ GRANTS: dict[str, Grant] = {
             TableAccess(tables.WEBHOOK_ENDPOINTS, (GET, QUERY, PUT, DELETE)),
             TableAccess(tables.WEBHOOK_SECRETS, (PUT, DELETE)),
             AUDIT_APPEND,
+            *KEY_CONFIRM_IN_COMMIT,
         )
     ),
     # Nothing of Tokens, Charges or any KMS key: deliveries carry what the event holds.

@@ -62,8 +62,9 @@ def test_revoked_key_is_401_on_the_next_request_without_an_authorizer_cache(
     api: Any, services: Any
 ) -> None:
     """Locally (and in the test client) nothing caches the authorizer's answer, so the very
-    next request is refused. Deployed, API Gateway caches a policy per key for the
-    authorizer's TTL: see the test below and docs/api.md."""
+    next request is refused (a read route looks the key up afresh; the state-changing ones
+    judge it again themselves: tests/handlers/test_key_reuse.py). Deployed, API Gateway
+    caches a policy per key for the authorizer's TTL: see the test below and docs/api.md."""
     merchant = services.merchant_service.create_merchant("Soon Revoked")
     assert api.get("/charges", key=merchant.secret_key).status == 200
     assert services.merchant_service.revoke_key(merchant.secret_key) is not None

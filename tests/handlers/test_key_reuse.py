@@ -1,5 +1,6 @@
-"""The authorizer reuses a key's record for POST /charge and POST /refund only, and those
-routes judge the key again in their first read: a revoked or expired key moves no money.
+"""The authorizer reuses a key's record only for the state-changing routes, which judge
+the key again themselves: POST /charge and POST /refund in their first read, the others
+with a condition in their commit. A revoked or expired key writes nothing.
 """
 
 from __future__ import annotations
@@ -203,3 +204,80 @@ def test_a_valid_keys_bad_request_is_still_its_400(api: Any, merchant: Any) -> N
     assert _charge(api, merchant.secret_key, tokenize(api, merchant.publishable_key)).status == 201
     response = api.post("/charge", {"token": "tok_x", "amount": -5}, key=merchant.secret_key)
     assert response.status == 400
+
+
+def _items_of(services: Any, table: str, merchant_id: str) -> int:
+    pages = services.dynamodb.get_paginator("scan").paginate(
+        TableName=services.settings.table(table), ConsistentRead=True
+    )
+    return sum(
+        1 for page in pages for i in page["Items"] if from_item(i).get("merchant_id") == merchant_id
+    )
+
+
+@pytest.mark.parametrize("route", ["/token", "/webhook_endpoints"])
+def test_a_key_refused_after_a_write_cannot_write_again(
+    api: Any, services: Any, merchant: Any, route: str
+) -> None:
+    """The other state-changing routes judge the reused key with a condition on its record
+    in their commit: refused, that commit writes nothing, and the 401 says why."""
+    from tests.helpers import card
+    from tests.receiver import receivers
+
+    with receivers([200]) as (receiver,):
+        body = card() if route == "/token" else {"url": receiver.url}
+        assert api.post(route, body, key=merchant.secret_key).status == 201
+        assert services.merchant_service.revoke_key(merchant.secret_key) is not None
+        written = {
+            "Tokens": _items_of(services, "Tokens", merchant.merchant_id),
+            "WebhookEndpoints": _items_of(services, "WebhookEndpoints", merchant.merchant_id),
+        }
+        audited_before = _audit_request_ids(services, merchant.merchant_id)
+
+        response = api.post(route, body, key=merchant.secret_key)
+
+    assert_error(response, 401, "invalid_api_key")
+    assert written == {
+        "Tokens": _items_of(services, "Tokens", merchant.merchant_id),
+        "WebhookEndpoints": _items_of(services, "WebhookEndpoints", merchant.merchant_id),
+    }
+    assert _audit_request_ids(services, merchant.merchant_id) == audited_before
+    (rejection,) = _rejections_of(services, merchant.merchant_id)
+    assert rejection["route"] == f"POST {route}"
+    assert rejection["reason"] == "revoked_key"
+
+
+def test_tokens_reuse_the_key_record_and_check_it_in_their_commit(
+    client: Any, services: Any, merchant: Any, key_reads: list[str]
+) -> None:
+    table = services.settings.table("ApiKeys")
+    checks: list[str] = []
+
+    def note(params: dict[str, Any], **_: Any) -> None:
+        checks.extend(
+            i["ConditionCheck"]["TableName"]
+            for i in params["TransactItems"]
+            if "ConditionCheck" in i
+        )
+
+    event = "provide-client-params.dynamodb.TransactWriteItems"
+    services.dynamodb.meta.events.register(event, note)
+    try:
+        api = HandlerApi(client)
+        for _ in range(3):
+            tokenize(api, merchant.publishable_key)
+    finally:
+        services.dynamodb.meta.events.unregister(event, note)
+    assert key_reads == ["GetItem"]  # the authorizer's, once
+    assert checks == [table] * 3
+
+
+def test_a_refused_key_on_a_token_gets_its_401_before_a_bad_card(
+    api: Any, services: Any, merchant: Any
+) -> None:
+    from tests.helpers import card
+
+    tokenize(api, merchant.publishable_key)
+    assert services.merchant_service.revoke_key(merchant.publishable_key) is not None
+    response = api.post("/token", card("4242424242424241"), key=merchant.publishable_key)
+    assert_error(response, 401, "invalid_api_key")

@@ -22,7 +22,7 @@ import pytest
 from chalicelib.container import Container, get_container, reset_container
 from chalicelib.ids import iso, now_utc
 from payments_infra import app_model, grants
-from tests.helpers import VISA, HandlerApi, charge_body, tokenize
+from tests.helpers import VISA, HandlerApi, card, charge_body, tokenize
 from tests.receiver import receivers
 
 BANK_ERROR_CARD = "4000000000000119"
@@ -231,6 +231,20 @@ def test_every_call_of_every_function_is_granted(
         assert call("GET", "/webhook_endpoints").status == 200
         path = f"/webhook_endpoints/{gone}"
         assert call("DELETE", "/webhook_endpoints/{endpoint_id}", path).status == 200
+
+        # The other state-changing routes judge a reused key in their commit (a condition
+        # on its record), then read it to say why.
+        for route, body in (("/token", card()), ("/webhook_endpoints", url)):
+            run_as(recorder, None)
+            other = get_container().merchant_service.create_merchant("Revoked Later")
+            assert call("POST", route, body=body, key=other.secret_key).status == 201
+            function, recorder.function = recorder.function, None
+            get_container().merchant_service.revoke_key(other.secret_key)
+            recorder.function = function
+            assert call("POST", route, body=body, key=other.secret_key).status == 401
+            assert (function, grants.CHECK, "ApiKeys") in recorder.calls
+            assert (function, grants.GET, "ApiKeys") in recorder.calls
+            assert (function, grants.UPDATE, "AuthRejections") in recorder.calls
 
         # An event only this test's functions see (the stack's own worker reads the
         # table's stream, where it never was): delivered, refused by the receiver ...

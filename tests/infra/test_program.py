@@ -201,11 +201,13 @@ def test_authorizer_reads_api_keys_and_counts_rejections_only(
     assert statements["TableApiKeys"]["Action"] == ["dynamodb:GetItem"]
     assert statements["TableApiKeys"]["Resource"] == _table_arn("ApiKeys")
     assert statements["TableAuthRejections"]["Action"] == ["dynamodb:UpdateItem"]
-    # Besides the authorizer, only the two routes that judge the key again themselves.
+    # Besides the authorizer, only the state-changing routes, which judge the key again.
     assert _granted(mocks, "dynamodb:GetItem", "table/payments-dev-ApiKeys") == {
         "authorizer",
         "charge",
         "refund",
+        "token",
+        "events",
     }
 
 

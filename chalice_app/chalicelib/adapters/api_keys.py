@@ -27,6 +27,24 @@ class ApiKeyRepository:
         item = response.get("Item")
         return from_item(item) if item else None
 
+    def still_valid_entry(
+        self, key_hash: str, merchant_id: str, key_type: str, now: str
+    ) -> dict[str, Any]:
+        """A transaction item that holds only if the key is still active for its merchant:
+        what ``authentication.key_state`` and ``judge`` require, as a condition."""
+        return {
+            "ConditionCheck": {
+                "TableName": self.table,
+                "Key": self.key(key_hash),
+                "ConditionExpression": "merchant_id = :m AND key_type = :t AND #s = :active "
+                "AND (attribute_not_exists(expires_at) OR expires_at > :now)",
+                "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeValues": to_values(
+                    {":m": merchant_id, ":t": key_type, ":active": "active", ":now": now}
+                ),
+            }
+        }
+
     def put_entry(self, record: dict[str, Any]) -> dict[str, Any]:
         """A write entry that creates a key record (refusing to overwrite one)."""
         return {

@@ -94,12 +94,12 @@ class Authenticator:
     """Resolves an ``Authorization`` header to a principal, looking the key up by hash.
 
     The authorizer may reuse an active key's record it read less than ``reuse_seconds`` ago,
-    but only for a route that reads the record again in its own first read and refuses a
-    key that is no longer valid (``confirm``): POST /charge and POST /refund. Those routes
-    are the hot ones, and the re-check costs them no round trip (it rides in the batch they
-    read anyway); every other route gets a fresh read. Either way a revoked or expired key
-    is refused on the very next request, locally and, for the two routes that move money,
-    deployed too (where API Gateway caches the authorizer's policy for its TTL).
+    but only for a route that judges the key again itself, before or with its first write
+    (the state-changing routes): POST /charge and POST /refund read the record in the batch
+    they read anyway (``confirm``), the others put a condition on it in their commit. Reads
+    get a fresh lookup. Either way a revoked or expired key is refused on the very next
+    request, and no state-changing request of a revoked key gets through even deployed,
+    where API Gateway caches the authorizer's policy for its TTL.
     """
 
     def __init__(self, api_keys: Any, reuse_seconds: float = 60.0, max_reused: int = 1024) -> None:

@@ -39,21 +39,32 @@ class KeyClaimedElsewhere(Exception):
     """Another request with the same Idempotency-Key committed first."""
 
 
+class KeyNoLongerValid(Exception):
+    """The commit's guard found the request's API key revoked, expired or not its own."""
+
+
 class Record(Protocol):
     def write_ahead(self, entries: Sequence[Entry], object_key: tuple[str, str]) -> None: ...
 
     def finish(self, reply: Reply, entries: Sequence[Entry] = ()) -> None: ...
 
 
-def commit_with(client: Any, entries: Sequence[Entry], own: Sequence[Entry]) -> None:
+def commit_with(
+    client: Any, entries: Sequence[Entry], own: Sequence[Entry], guard: Entry | None = None
+) -> None:
     """Commit a use case's ``entries`` with the record's ``own`` writes, all or nothing.
 
-    ``WriteConflict`` if one of ``entries`` was refused (the use case decides what that
-    means); ``KeyClaimedElsewhere`` if only the record's own writes were.
+    ``guard`` is a condition on the request's API key, checked in the same transaction:
+    ``KeyNoLongerValid`` if it fails (whatever else did). Otherwise ``WriteConflict`` if one
+    of ``entries`` was refused (the use case decides what that means); ``KeyClaimedElsewhere``
+    if only the record's own writes were.
     """
+    items = [*entries, *own, *([guard] if guard is not None else [])]
     try:
-        transact(client, [*entries, *own])
+        transact(client, items)
     except WriteConflict as conflict:
+        if guard is not None and conflict.any_in(range(len(items) - 1, len(items))):
+            raise KeyNoLongerValid from None
         if conflict.any_in(range(len(entries))):
             raise
         raise KeyClaimedElsewhere from None

@@ -23,8 +23,9 @@ from chalice import AuthRoute, Chalice, Response
 
 from chalicelib.container import Container, get_container
 from chalicelib.errors import ApiError
+from chalicelib.ids import iso, now_utc
 from chalicelib.models import RequestModel
-from chalicelib.services.authentication import presented_hash
+from chalicelib.services.authentication import Rejection, presented_hash
 from chalicelib.services.recording import Reply
 from chalicelib.web import context, pipeline, rejections
 from chalicelib.web.envelope import error_body, respond, success_body
@@ -83,8 +84,9 @@ def allowed_routes(key_type: str) -> list[AuthRoute]:
 _ALLOWED: dict[tuple[str, int], list[AuthRoute]] = {}
 
 # Routes (``METHOD /path`` with parameters as ``*``, as ``authorizer.route_of`` names them)
-# whose pipeline reads the key's record again before writing: the authorizer may reuse a
-# record it read recently for these (see ``Authenticator``).
+# that judge the key again themselves, before or with their first write: the state-changing
+# (audited) ones. The authorizer may reuse a record it read recently for these (see
+# ``Authenticator``); reads always get a fresh one.
 KEY_CONFIRMING_ROUTES: set[str] = set()
 
 
@@ -102,13 +104,10 @@ class Call:
     body: Any = None
     query: Any = None
     params: dict[str, str] = field(default_factory=dict)
-    credential: str | None = None  # the Authorization header, judged again by the pipeline
 
     def run(self, command: Command) -> Reply | Replayed:
         """Serve an idempotent command (POST /charge, POST /refund) through the pipeline."""
-        return pipeline.run(
-            command, self.merchant_id, self.body, self.record, self.services, self.credential
-        )
+        return pipeline.run(command, self.merchant_id, self.body, self.record, self.services)
 
 
 # A route returns a Reply; a read route's reply is simply its status and resource.
@@ -142,7 +141,7 @@ def endpoint(
     spec = _Spec(app, path, method, body, query, idempotent, audit)
     if authorizer is not None:
         _POLICIES.append(RoutePolicy(path, method, keys))
-        if idempotent:
+        if idempotent or audit:
             KEY_CONFIRMING_ROUTES.add(_route_name(spec))
 
     def decorator(fn: Callable[[Call], Reply | Replayed]) -> Callable[..., Response]:
@@ -194,12 +193,13 @@ def _serve(spec: _Spec, fn: Callable[[Call], Reply | Replayed], params: dict[str
     )
     record = RequestRecord(services, ctx.merchant_id or "", ctx.request_id, render, audit)
     try:
+        _judge_key_again(spec, request, record, services, ctx)
         call = _parse(spec, request, params, ctx, services, record)
         reply = fn(call)
     except KeyRefused as refused:
         return _refuse_key(spec, refused, services, ctx)
     except ApiError as error:
-        late = _key_refused_before_judged(spec, request, record, services, ctx)
+        late = record.judge_key_now()
         if late is not None:
             return _refuse_key(spec, late, services, ctx)
         # Refused before acting (validation, 409, 422): nothing was written, nothing stored.
@@ -217,6 +217,8 @@ def _serve(spec: _Spec, fn: Callable[[Call], Reply | Replayed], params: dict[str
     try:
         if spec.audit and not record.finished:
             record.finish(reply)
+    except KeyRefused as refused:
+        return _refuse_key(spec, refused, services, ctx)
     except Exception:
         return _internal_error(record, ctx)
     return respond(reply.status, render(reply), ctx.request_id)
@@ -238,31 +240,34 @@ def _parse(
     if key is not None:
         record.key = key
         record.request_fingerprint = pipeline.fingerprint(spec.method, spec.path, body)
-    credential = request.headers.get("authorization") if spec.idempotent else None
-    return Call(ctx.merchant_id or "", services, record, body, query, params, credential)
+    return Call(ctx.merchant_id or "", services, record, body, query, params)
 
 
 def _route_name(spec: _Spec) -> str:
     return f"{spec.method} {_policy_path(spec.path)}"
 
 
-def _key_refused_before_judged(
+def _judge_key_again(
     spec: _Spec,
     request: Any,
     record: RequestRecord,
     services: Container,
     ctx: context.RequestContext,
-) -> KeyRefused | None:
-    """A request refused (400) before its pipeline judged the key the authorizer may have
-    reused: the key is judged first, with a read of its own (on this error path only), so a
-    revoked key still gets its 401 and no audit record in the merchant's name."""
-    if record.key_confirmed or _route_name(spec) not in KEY_CONFIRMING_ROUTES:
-        return None
-    header = request.headers.get("authorization")
-    key_hash = presented_hash(header)
-    stored = services.api_keys.get(key_hash) if key_hash is not None else None
-    rejection = services.authenticator.confirm(header, stored, ctx.merchant_id or "")
-    return KeyRefused(rejection) if rejection is not None else None
+) -> None:
+    """Arrange for a key-confirming route to judge its key again (see ``Authenticator``):
+    an idempotent command in its first read (``pipeline.run``), any other state-changing
+    route in its commit, with a condition on the key's record (``RequestRecord.finish``)."""
+    if _route_name(spec) not in KEY_CONFIRMING_ROUTES:
+        return
+    record.credential = request.headers.get("authorization")
+    if spec.idempotent:
+        return
+    key_hash = presented_hash(record.credential)
+    if key_hash is None or ctx.merchant_id is None or ctx.key_type is None:
+        raise record.judge_key_now() or KeyRefused(Rejection("malformed", None))
+    record.key_guard = services.api_keys.still_valid_entry(
+        key_hash, ctx.merchant_id, ctx.key_type, iso(now_utc())
+    )
 
 
 def _refuse_key(

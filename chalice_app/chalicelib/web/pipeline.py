@@ -24,7 +24,13 @@ from chalicelib.adapters.idempotency import KeyRecord
 from chalicelib.errors import ApiError
 from chalicelib.ids import iso, now_utc
 from chalicelib.services.authentication import Rejection, presented_hash
-from chalicelib.services.recording import Entry, KeyClaimedElsewhere, Reply, commit_with
+from chalicelib.services.recording import (
+    Entry,
+    KeyClaimedElsewhere,
+    KeyNoLongerValid,
+    Reply,
+    commit_with,
+)
 
 
 class Command(Protocol):
@@ -78,7 +84,12 @@ class RequestRecord:
         self.request_fingerprint = fingerprint
         self.bound: tuple[str, str] | None = None
         self.finished = False
-        self.key_confirmed = False  # the API key judged against its record as read now
+        # The API key, for a route that judges it again (see ``Authenticator``): the
+        # Authorization header; whether it was judged against its record as it is now; and,
+        # for a route judging it in its commit rather than its first read, that condition.
+        self.credential: str | None = None
+        self.key_confirmed = False
+        self.key_guard: Entry | None = None
 
     def write_ahead(self, entries: list[Entry], object_key: tuple[str, str]) -> None:
         own = []
@@ -113,8 +124,33 @@ class RequestRecord:
             )
         if self._audit is not None:
             own.append(self._services.audit_log.entry(self._audit_of(reply)))
-        commit_with(self._services.dynamodb, list(entries), own)
+        try:
+            commit_with(self._services.dynamodb, list(entries), own, self.key_guard)
+        except KeyNoLongerValid:
+            raise KeyRefused(self._rejection_now()) from None
+        self.key_confirmed = True
         self.finished = True
+
+    def judge_key_now(self) -> KeyRefused | None:
+        """For a request refused before its key was judged again: judge it now, with a read
+        of its own (error paths only), so a refused key gets its 401 before anything else."""
+        if self.credential is None or self.key_confirmed:
+            return None
+        rejection = self._services.authenticator.confirm(
+            self.credential, self._read_key_record(), self._merchant
+        )
+        return KeyRefused(rejection) if rejection is not None else None
+
+    def _rejection_now(self) -> Rejection:
+        refused = self.judge_key_now()
+        if refused is not None:
+            return refused.rejection
+        # The guard failed, yet the record reads valid: it changed in between. Refuse anyway.
+        return Rejection("unknown_key", None)
+
+    def _read_key_record(self) -> dict[str, Any] | None:
+        key_hash = presented_hash(self.credential)
+        return self._services.api_keys.get(key_hash) if key_hash is not None else None
 
     def _audit_of(self, reply: Reply) -> dict[str, Any]:
         assert self._audit is not None
@@ -151,12 +187,7 @@ class KeyRefused(ApiError):
 
 
 def run(
-    command: Command,
-    merchant_id: str,
-    request: Any,
-    record: RequestRecord,
-    services: Any,
-    credential: str | None,
+    command: Command, merchant_id: str, request: Any, record: RequestRecord, services: Any
 ) -> Reply | Replayed:
     """Serve one idempotent command (see the module's docstring).
 
@@ -168,12 +199,12 @@ def run(
         reads.append(
             (services.idempotency.table, services.idempotency.key(merchant_id, record.key))
         )
-    key_hash = presented_hash(credential)
+    key_hash = presented_hash(record.credential)
     if key_hash is not None:
         reads.append((services.api_keys.table, services.api_keys.key(key_hash)))
     first, *rest = get_many(services.dynamodb, reads)
     key_record = rest.pop() if key_hash is not None else None
-    refused = services.authenticator.confirm(credential, key_record, merchant_id)
+    refused = services.authenticator.confirm(record.credential, key_record, merchant_id)
     if refused is not None:
         raise KeyRefused(refused)
     record.key_confirmed = True
