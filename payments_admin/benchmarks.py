@@ -295,7 +295,8 @@ def _per_request(bench: dict[str, Any]) -> list[str]:
         "## Per request (concurrency 1)",
         "",
         "CPU is the serving process's (`chalice local`, which also runs the authorizer) and "
-        "moto's, from their CPU times divided by the requests: the median of 7 rounds of one "
+        "moto's, from their CPU times divided by the requests (counted in 10 ms ticks, hence "
+        "200 requests per measurement by default): the median of 7 rounds of one "
         "client with the operations interleaved, each round after the floor's (the machine is "
         "shared; interleaving keeps a busy minute from landing on one operation; *rounds* shows "
         "the spread). *x floor* is the median of the rounds' ratios to that round's floor. "

@@ -669,7 +669,7 @@ def main() -> None:
             targets = {op: (api, pids["api"]) for op in CPU_OPERATIONS}
             targets["floor"] = (floor, pids["floor"])
             progress("CPU per request, operations interleaved with the floor")
-            cpu = cpu_pass(work, targets, moto, rounds=7, n=max(10, int(100 * args.scale)))
+            cpu = cpu_pass(work, targets, moto, rounds=7, n=max(10, int(200 * args.scale)))
             progress("charges/s against the floor's at concurrency 8, paired rounds")
             throughput = throughput_pass(
                 work, targets, rounds=5, n=max(16, int(200 * args.scale)), clients=8
