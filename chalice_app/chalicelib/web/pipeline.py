@@ -179,7 +179,8 @@ class RequestRecord:
 
 
 class KeyRefused(ApiError):
-    """The key the authorizer allowed is no longer valid, as the command's first read shows."""
+    """The key the authorizer allowed is no longer valid, as the route's own read or commit
+    shows (see ``Authenticator``)."""
 
     def __init__(self, rejection: Rejection) -> None:
         super().__init__("invalid_api_key")
