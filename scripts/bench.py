@@ -336,7 +336,7 @@ def throughput_pass(
 ) -> dict[str, Any]:
     """Charges/s against the floor's at ``clients`` clients, in paired rounds (floor first).
 
-    One phase of each lasts a second or two; on a shared machine one of them can land on a
+    One phase of each lasts one to three seconds; on a shared machine one of them can land on a
     busy second. The target is judged on the median of the rounds' charge/floor ratios.
     """
     floor_rps: list[float] = []
@@ -676,7 +676,7 @@ def main() -> None:
             cpu = cpu_pass(work, targets, moto, rounds=7, n=max(10, int(200 * args.scale)))
             progress("charges/s against the floor's at concurrency 8, paired rounds")
             throughput = throughput_pass(
-                work, targets, rounds=5, n=max(16, int(200 * args.scale)), clients=8
+                work, targets, rounds=5, n=max(16, int(400 * args.scale)), clients=8
             )
             phases: list[Phase] = []
             total = len(CONCURRENCY) * len(OPERATIONS)
