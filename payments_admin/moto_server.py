@@ -84,13 +84,17 @@ class ItemJournal:
         except MockValidationException:
             return  # no key: refused before it can be written
         current = table.get_item(hash_key, range_key)
+        # An update changes the stored item in place, so its state is copied; a put or a
+        # delete replaces or removes the object and never changes it: keeping it is enough.
+        if current is not None and op_type == "Update":
+            current = copy.deepcopy(current)
         shard = table.stream_shard
         self._saved.append(
             _Saved(
                 table,
                 hash_key,
                 range_key,
-                copy.deepcopy(current) if current is not None else None,
+                current,
                 len(shard.items) if shard is not None else None,
             )
         )
@@ -308,7 +312,8 @@ def _item_init(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) 
 
     Upstream adds the attributes one by one to a ``LimitedSizeDict``, which sums the size of
     every attribute already there on each insert: quadratic in the attributes. The limit and
-    the error are upstream's; the sizes only grow, so the total is checked once, at the end.
+    the error are upstream's; the sizes only grow, so the total is checked once, at the end,
+    and only counted exactly when the item's JSON text (an upper bound) is over the limit.
     """
     from moto.dynamodb.exceptions import ItemSizeTooLarge
     from moto.dynamodb.models.dynamo_type import DynamoType, LimitedSizeDict, bytesize
@@ -316,9 +321,34 @@ def _item_init(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) 
     self.hash_key = hash_key
     self.range_key = range_key
     converted = {key: DynamoType(value) for key, value in attrs.items()}
-    if sum(bytesize(key) + value.size() for key, value in converted.items()) > 405000:
+    if _json_length(attrs) > _ITEM_SIZE_LIMIT and (
+        sum(bytesize(key) + value.size() for key, value in converted.items()) > _ITEM_SIZE_LIMIT
+    ):
         raise ItemSizeTooLarge
     self.attrs = LimitedSizeDict(converted)  # dict.update: no check per attribute
+
+
+_ITEM_SIZE_LIMIT = 405000  # upstream's ``LimitedSizeDict`` limit
+
+
+def _json_length(attrs: dict[str, Any]) -> float:
+    """An upper bound of an item's size as upstream counts it, computed in C.
+
+    Every name and value is in the JSON text with something around it: a string as at
+    least its UTF-8 bytes (``\\u`` escapes are longer), a number as its digits, a boolean
+    or null in 4 or 5 characters (upstream counts 1), binary as many characters as bytes.
+    Anything else (values already typed) gives no bound: the exact count is made.
+    """
+    try:
+        return len(json.dumps(attrs, default=_bytes_as_text))
+    except TypeError:
+        return float("inf")
+
+
+def _bytes_as_text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return "x" * len(value)
+    raise TypeError(type(value).__name__)
 
 
 # Requests whose botocore-shaped parse is ``json.loads`` unless they carry binary attributes

@@ -547,6 +547,48 @@ def test_a_client_may_put_an_item_at_the_size_limit_but_not_over(ddb: Any) -> No
     assert _single(ddb, "big") is None
 
 
+def test_the_items_json_text_bounds_its_size_as_upstream_counts_it() -> None:
+    """The shim counts an item exactly only when its JSON text is over the limit: that text
+    is never shorter than upstream's count, whatever the types (here every one, with
+    multi-byte and escaped characters); values already typed give no bound."""
+    from moto.dynamodb.models.dynamo_type import DynamoType, bytesize
+
+    for attrs in (
+        _EVERY_TYPE,
+        {"id": {"S": "𝄞" * 50 + "é\x01\n"}, "n": {"N": "1"}, "t": {"BOOL": True}},
+        {"id": {"S": "x"}, "b": {"B": b"\x00" * 1000}, "bs": {"BS": [b"", b"\xff"]}},
+    ):
+        exact = sum(bytesize(k) + DynamoType(v).size() for k, v in attrs.items())
+        assert exact <= moto_server._json_length(attrs)
+    typed = {"id": DynamoType({"S": "x"})}
+    assert moto_server._json_length(typed) == float("inf")
+
+
+def test_a_puts_rollback_puts_back_the_very_item_it_replaced(ddb: Any) -> None:
+    """A put replaces the stored object and never changes it, so the journal keeps it rather
+    than a copy; an update changes it in place, so its state is copied (see the test of a
+    cancelled transaction above)."""
+    ddb.put_item(TableName="Singles", Item={"id": {"S": "kept"}, "v": {"S": "before"}})
+    table = _backend().tables["Singles"]
+    before = next(v for v in table.items.values() if v.attrs["id"].value == "kept")
+    with pytest.raises(ClientError):
+        ddb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": "Singles", "Item": {"id": {"S": "kept"}, "v": {"S": "x"}}}},
+                {
+                    "Put": {
+                        "TableName": "Singles",
+                        "Item": {"id": {"S": "never"}},
+                        "ConditionExpression": "attribute_exists(id)",
+                    }
+                },
+            ]
+        )
+    after = next(v for v in table.items.values() if v.attrs["id"].value == "kept")
+    assert after is before
+    assert _single(ddb, "kept") == {"id": {"S": "kept"}, "v": {"S": "before"}}
+
+
 # -- plain JSON in and out --
 
 _EVERY_TYPE: dict[str, Any] = {
