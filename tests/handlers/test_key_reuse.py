@@ -281,3 +281,28 @@ def test_a_refused_key_on_a_token_gets_its_401_before_a_bad_card(
     assert services.merchant_service.revoke_key(merchant.publishable_key) is not None
     response = api.post("/token", card("4242424242424241"), key=merchant.publishable_key)
     assert_error(response, 401, "invalid_api_key")
+
+
+def test_a_route_refusal_is_still_a_401_when_its_rejection_record_fails(
+    client: Any, services: Any, merchant: Any
+) -> None:
+    """A real fault (the rejection table does not exist), as for the authorizer's refusals:
+    the write is logged and measured, the caller still gets its 401, nothing else is written."""
+    from chalicelib.adapters.audit_log import RejectedAuthLog
+    from chalicelib.container import Container, reset_container
+
+    api = HandlerApi(client)
+    broken = Container(services.settings)
+    broken.auth_rejections = RejectedAuthLog(broken.dynamodb, "no-such-table")  # type: ignore[misc]
+    reset_container(broken)
+    try:
+        token = tokenize(api, merchant.publishable_key)
+        assert _charge(api, merchant.secret_key, token).status == 201  # the record is reused
+        assert services.merchant_service.revoke_key(merchant.secret_key) is not None
+        second = tokenize(api, merchant.publishable_key)
+        response = _charge(api, merchant.secret_key, second)
+    finally:
+        reset_container(services)
+    assert_error(response, 401, "invalid_api_key")
+    assert services.tokens.get(second)["used"] is False
+    assert _rejections_of(services, merchant.merchant_id) == []
