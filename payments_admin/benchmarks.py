@@ -2,8 +2,6 @@
 
 ``make bench`` writes docs/benchmarks.json, ``make soak`` docs/soak.json; either one then
 re-renders the whole report from both, so neither loses the other's figures.
-docs/benchmarks-baseline.json, when present, holds the figures before the optimisation of
-issue 11 (same script, previous code) for the before/after table.
 """
 
 from __future__ import annotations
@@ -281,7 +279,7 @@ def _breakdown(bench: dict[str, Any]) -> list[str]:
         "A boto3 call costs about the same whatever it carries (signing, hooks, serialising, "
         "HTTP). A charge makes three: the read of its Idempotency-Key record, token and API "
         "key record together, the write-ahead and the final transaction, the minimum that "
-        "issue 8's recovery points allow; the authorizer reuses the key record it read for a "
+        "the recovery points allow; the authorizer reuses the key record it read for a "
         "recent charge, since the charge judges the key again in that first read. The floor "
         "makes two. With no code of its own beyond the floor's, the charge would cost "
         f"{calls_only:.2f} ms, {calls_only / floor['total']:.2f}x the floor.",
@@ -408,46 +406,6 @@ def _soak(soak: dict[str, Any] | None) -> list[str]:
     return lines
 
 
-def _before_after(bench: dict[str, Any], baseline: dict[str, Any] | None) -> list[str]:
-    if not baseline:
-        return []
-    lines = [
-        "## Before and after issue 11",
-        "",
-        f"Before: the same benchmark on the code before this work ({baseline['generated_at']}"
-        f"{', ' + baseline['note'] if baseline.get('note') else ''}).",
-        "",
-        "CPU on this shared machine moves by up to a third between runs (see the rounds "
-        "above; even the floor's, whose code did not change, moved): the ratio to the floor "
-        "measured in the same run is the comparable figure.",
-        "",
-        "| operation | CPU ms before | after | x floor before | after | moto CPU ms before "
-        "| after | p50 ms (1 client) before | after | req/s (8 clients) before | after |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for op, label in LABELS.items():
-        b1, a1 = _phase(baseline, op, 1), _phase(bench, op, 1)
-        b8, a8 = _phase(baseline, op, 8), _phase(bench, op, 8)
-        bc, ac = _cpu(baseline, op), _cpu(bench, op)
-        lines.append(
-            f"| {label} | {bc['cpu_ms']:.2f} | {ac['cpu_ms']:.2f} | "
-            f"{_x_floor(baseline, op):.2f} | {_x_floor(bench, op):.2f} | "
-            f"{bc['moto_cpu_ms']:.2f} | {ac['moto_cpu_ms']:.2f} | {b1['p50']:.1f} | "
-            f"{a1['p50']:.1f} | {b8['rps']:.0f} | {a8['rps']:.0f} |"
-        )
-    before_rss = baseline.get("moto_rss_mb_after_bench")
-    if before_rss:
-        lines += [
-            "",
-            f"moto's memory at the end of the benchmark: {before_rss:,} MB before, "
-            f"{bench['moto_rss_mb_after_bench']:,} MB after"
-            + f"; requests that failed (5xx or no answer): "
-            f"{sum(p['errors'] for p in baseline['phases'])} before, "
-            f"{sum(p['errors'] for p in bench['phases'])} after.",
-        ]
-    return [*lines, ""]
-
-
 def _chart(bench: dict[str, Any], path: Path) -> None:
     import matplotlib
 
@@ -519,7 +477,6 @@ def write_report(docs: Path) -> None:
         *_cold_start(bench),
         *_sizing(bench),
         *_soak(soak),
-        *_before_after(bench, _load(docs / "benchmarks-baseline.json")),
         f"moto server memory at the end of the benchmark: {bench['moto_rss_mb_after_bench']} MB.",
         "",
     ]

@@ -369,7 +369,7 @@ def gateway_responses() -> dict[str, dict[str, Any]]:
             404, _envelope("resource_missing", message="Unrecognized request URL.")
         ),
         "REQUEST_TOO_LARGE": response(413, _envelope("request_too_large")),
-        # Stage throttling and the merchant's usage plan (issue 13) both answer THROTTLED.
+        # Stage throttling and the merchant's usage plan both answer THROTTLED.
         "THROTTLED": response(429, rate_limited, **retry_after),
         "QUOTA_EXCEEDED": response(429, rate_limited, **retry_after),
         "UNSUPPORTED_MEDIA_TYPE": response(415, _envelope("unsupported_media_type")),
