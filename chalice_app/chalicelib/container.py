@@ -12,7 +12,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import tables
-from chalicelib.adapters import http_headers
 from chalicelib.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -50,7 +49,6 @@ class Container:
         import boto3
         from botocore.config import Config
 
-        http_headers.install()
         with _build_lock:
             return boto3.session.Session().client(
                 service,
@@ -186,7 +184,6 @@ class Container:
     def bank(self) -> BankClient:
         from chalicelib.adapters.bank_client import BankClient
 
-        http_headers.install()
         return BankClient(
             self.bank_url,
             connect_timeout=self.settings.bank_connect_timeout,
