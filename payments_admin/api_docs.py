@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 
+from payments_admin import doc_blocks
 from payments_admin.error_docs import markdown_table as error_table
 from payments_admin.stack import APP_DIR, ROOT
 
@@ -38,13 +39,7 @@ GENERATED = {"error-codes": error_table, "test-cards": test_cards_table}
 
 def render(text: str) -> str:
     """``text`` with every generated block it holds rewritten from the code."""
-    for name, make in GENERATED.items():
-        start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-        if start in text:
-            head, _, rest = text.partition(start)
-            tail = rest.partition(end)[2]
-            text = f"{head}{start}\n{make()}\n{end}{tail}"
-    return text
+    return doc_blocks.fill(text, {name: make() for name, make in GENERATED.items()})
 
 
 def main() -> int:
