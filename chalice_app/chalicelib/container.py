@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.dynamo import UnitOfWork
     from chalicelib.adapters.event_store import EventStore
     from chalicelib.adapters.idempotency import IdempotencyStore
+    from chalicelib.adapters.leases import Leases
     from chalicelib.adapters.token_repository import TokenRepository
     from chalicelib.adapters.usage_plan import UsagePlanKeys
     from chalicelib.adapters.webhooks import DeliveryStore, WebhookEndpointStore
@@ -98,6 +99,12 @@ class Container:
         from chalicelib.adapters.audit_log import AuditLog
 
         return AuditLog(self.dynamodb, self.settings.table(tables.AUDIT_LOG.name))
+
+    @cached_property
+    def leases(self) -> Leases:
+        from chalicelib.adapters.leases import Leases
+
+        return Leases(self.dynamodb, self.settings.table(tables.LEASES.name))
 
     @cached_property
     def auth_rejections(self) -> RejectedAuthLog:
