@@ -42,7 +42,7 @@ soak: install
 	PAYMENTS_TOKEN_RATE_LIMIT_RPS=100000 PAYMENTS_TOKEN_RATE_LIMIT_BURST=100000 \
 	$(PY) -m pytest -m soak tests/soak -q
 
-# Lambda artifact for Pulumi (see README, "Deploy"): one zip for every function.
+# Lambda artifact for Pulumi (docs/deploy.md): one zip for every function.
 PACKAGE_DIR ?= build/chalice
 package: $(PY_STAMP)
 	rm -rf $(PACKAGE_DIR)

@@ -159,7 +159,14 @@ class Api(pulumi.ComponentResource):
         )
         self._throttling()
         self.api_url = self._custom_domain() if args.domain_name else self.stage.invoke_url
-        self.register_outputs({"api_url": self.api_url, "usage_plan_id": self.usage_plan.id})
+        self.register_outputs(
+            {
+                "api_url": self.api_url,
+                "usage_plan_id": self.usage_plan.id,
+                # Awaited here, so a failed precheck fails the deployment.
+                "account_role_arn": self.account_role_arn,
+            }
+        )
 
     def _permissions(self) -> None:
         """API Gateway may invoke each function for its own routes only."""

@@ -109,10 +109,11 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec(
         PUBLIC,
         "Routes without a key: GET /health, GET /openapi.json (no data, no keys)",
-        memory_mb=256,
-        timeout_s=5,
+        memory_mb=512,
+        timeout_s=10,
         why="anyone may call these: a function with no grant at all, so nothing reachable "
-        "without a key can touch data, KMS keys or the bank URL",
+        "without a key can touch data, KMS keys or the bank URL; the first /openapi.json of "
+        "a container builds the document (CPU)",
         routes=(
             ("GET", "/health"),
             ("GET", "/openapi.json"),

@@ -27,8 +27,10 @@ from . import app_model
 from .api import TOKEN_ROUTE
 
 RATE_LIMITED_BODY = "rate_limited"
-# Rate-based rules count over this window (WAF's default, in seconds).
+# Rate-based rules count over this window (WAF's default, in seconds); WAF re-evaluates an
+# address about once a minute, so a blocked client may try again after that.
 RATE_WINDOW_SECONDS = 300
+RETRY_AFTER_SECONDS = 60
 # AWS managed rule groups: (priority, name). Requests failing them are blocked (403).
 MANAGED_RULE_GROUPS = (
     (0, "AWSManagedRulesAmazonIpReputationList"),
@@ -79,7 +81,7 @@ class Firewall(pulumi.ComponentResource):
                     custom_response_body_key=RATE_LIMITED_BODY,
                     response_headers=[
                         aws.wafv2.WebAclRuleActionBlockCustomResponseResponseHeaderArgs(
-                            name="Retry-After", value=str(RATE_WINDOW_SECONDS // 5)
+                            name="Retry-After", value=str(RETRY_AFTER_SECONDS)
                         )
                     ],
                 )

@@ -201,7 +201,9 @@ def secrets_key_policy(
 ALARM_PUBLISHERS = ("cloudwatch.amazonaws.com", "events.amazonaws.com")
 
 
-def alarms_key_policy(administrators: list[str], account_id: str) -> dict[str, Any]:
+def alarms_key_policy(administrators: list[str]) -> dict[str, Any]:
+    """The topic's own key: the publishing services encrypt with it (the topic policy
+    limits them to this account's alarms and rules)."""
     return _policy(
         _admin(administrators),
         {
@@ -210,7 +212,6 @@ def alarms_key_policy(administrators: list[str], account_id: str) -> dict[str, A
             "Principal": {"Service": list(ALARM_PUBLISHERS)},
             "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
             "Resource": "*",
-            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
         },
     )
 
@@ -303,7 +304,7 @@ class Keys(pulumi.ComponentResource):
         self.alarms = self._key(
             "alarms",
             "encryption of the alarm topic",
-            admins.apply(lambda a: alarms_key_policy(a, account)),
+            admins.apply(alarms_key_policy),
             rotation=True,
         )
         self.bank_url_parameter = aws.ssm.Parameter(
