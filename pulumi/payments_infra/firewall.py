@@ -26,16 +26,18 @@ import pulumi
 from . import app_model
 from .api import TOKEN_ROUTE
 
+waf = aws.wafv2
+# pulumi_aws spells out every level of a rate rule's scope-down byte match in its class names.
+_BYTE_MATCH = "WebAclRuleStatementRateBasedStatementScopeDownStatementByteMatchStatement"
+
 RATE_LIMITED_BODY = "rate_limited"
 # Rate-based rules count over this window (WAF's default, in seconds); WAF re-evaluates an
 # address about once a minute, so a blocked client may try again after that.
 RATE_WINDOW_SECONDS = 300
 RETRY_AFTER_SECONDS = 60
-# AWS managed rule groups: (priority, name). Requests failing them are blocked (403).
-MANAGED_RULE_GROUPS = (
-    (0, "AWSManagedRulesAmazonIpReputationList"),
-    (3, "AWSManagedRulesCommonRuleSet"),
-)
+# AWS managed rule groups; requests failing them are blocked (403).
+IP_REPUTATION = "AWSManagedRulesAmazonIpReputationList"
+COMMON_RULES = "AWSManagedRulesCommonRuleSet"
 # The common rule set blocks bodies over 8 KB; the API accepts up to 64 KiB and answers
 # 413 ``request_too_large`` itself past that, so that rule only counts.
 COUNTED_COMMON_RULES = ("SizeRestrictions_BODY",)
@@ -67,6 +69,73 @@ def rate_limited_body() -> str:
     return json.dumps({"error": {"type": spec.type, "code": spec.code, "message": spec.message}})
 
 
+def _rate_rule(
+    name: str,
+    priority: int,
+    limit: int,
+    action: aws.wafv2.WebAclRuleActionArgs,
+    metric: str,
+    path_suffix: str | None = None,
+) -> aws.wafv2.WebAclRuleArgs:
+    """Block an address past ``limit`` requests per window (to paths ending so, if given)."""
+    scope_down = None
+    if path_suffix:
+        scope = waf.WebAclRuleStatementRateBasedStatementScopeDownStatementArgs
+        match = getattr(waf, f"{_BYTE_MATCH}Args")
+        field = getattr(waf, f"{_BYTE_MATCH}FieldToMatchArgs")
+        uri_path = getattr(waf, f"{_BYTE_MATCH}FieldToMatchUriPathArgs")
+        transformation = getattr(waf, f"{_BYTE_MATCH}TextTransformationArgs")
+        scope_down = scope(
+            byte_match_statement=match(
+                # The stage name (or nothing, on a custom domain) comes first.
+                positional_constraint="ENDS_WITH",
+                search_string=path_suffix,
+                field_to_match=field(uri_path=uri_path()),
+                text_transformations=[transformation(priority=0, type="LOWERCASE")],
+            )
+        )
+    return waf.WebAclRuleArgs(
+        name=name,
+        priority=priority,
+        action=action,
+        statement=waf.WebAclRuleStatementArgs(
+            rate_based_statement=waf.WebAclRuleStatementRateBasedStatementArgs(
+                limit=limit,
+                aggregate_key_type="IP",
+                evaluation_window_sec=RATE_WINDOW_SECONDS,
+                scope_down_statement=scope_down,
+            )
+        ),
+        visibility_config=_rule_visibility(metric),
+    )
+
+
+def _managed_rule(priority: int, group: str, metric: str) -> aws.wafv2.WebAclRuleArgs:
+    """One of AWS's managed rule groups, its own actions kept (but ``COUNTED_COMMON_RULES``)."""
+    override = waf.WebAclRuleStatementManagedRuleGroupStatementRuleActionOverrideArgs
+    use = waf.WebAclRuleStatementManagedRuleGroupStatementRuleActionOverrideActionToUseArgs
+    count = waf.WebAclRuleStatementManagedRuleGroupStatementRuleActionOverrideActionToUseCountArgs
+    counted = COUNTED_COMMON_RULES if group == COMMON_RULES else ()
+    return waf.WebAclRuleArgs(
+        name=group,
+        priority=priority,
+        override_action=waf.WebAclRuleOverrideActionArgs(
+            none=waf.WebAclRuleOverrideActionNoneArgs()
+        ),
+        statement=waf.WebAclRuleStatementArgs(
+            managed_rule_group_statement=waf.WebAclRuleStatementManagedRuleGroupStatementArgs(
+                vendor_name="AWS",
+                name=group,
+                rule_action_overrides=[
+                    override(name=rule, action_to_use=use(count=count())) for rule in counted
+                ]
+                or None,
+            )
+        ),
+        visibility_config=_rule_visibility(metric),
+    )
+
+
 class Firewall(pulumi.ComponentResource):
     """A regional web ACL associated with the API stage."""
 
@@ -74,13 +143,14 @@ class Firewall(pulumi.ComponentResource):
         self, name: str, args: FirewallArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("payments:platform:Firewall", name, None, opts)
-        block_429 = aws.wafv2.WebAclRuleActionArgs(
-            block=aws.wafv2.WebAclRuleActionBlockArgs(
-                custom_response=aws.wafv2.WebAclRuleActionBlockCustomResponseArgs(
+        prefix = args.name_prefix
+        block_429 = waf.WebAclRuleActionArgs(
+            block=waf.WebAclRuleActionBlockArgs(
+                custom_response=waf.WebAclRuleActionBlockCustomResponseArgs(
                     response_code=429,
                     custom_response_body_key=RATE_LIMITED_BODY,
                     response_headers=[
-                        aws.wafv2.WebAclRuleActionBlockCustomResponseResponseHeaderArgs(
+                        waf.WebAclRuleActionBlockCustomResponseResponseHeaderArgs(
                             name="Retry-After", value=str(RETRY_AFTER_SECONDS)
                         )
                     ],
@@ -88,87 +158,21 @@ class Firewall(pulumi.ComponentResource):
             )
         )
         _, token_path = TOKEN_ROUTE
-        rules: list[tuple[int, aws.wafv2.WebAclRuleArgs]] = [
-            (
+        # Lowest priority first: known-bad addresses, then the rate limits, then the
+        # common rules (the costliest to evaluate).
+        rules = [
+            _managed_rule(0, IP_REPUTATION, f"{prefix}{IP_REPUTATION}"),
+            _rate_rule(
+                "token-per-ip",
                 1,
-                aws.wafv2.WebAclRuleArgs(
-                    name="token-per-ip",
-                    priority=1,
-                    action=block_429,
-                    statement=aws.wafv2.WebAclRuleStatementArgs(
-                        rate_based_statement=aws.wafv2.WebAclRuleStatementRateBasedStatementArgs(
-                            limit=args.token_rate_limit,
-                            aggregate_key_type="IP",
-                            evaluation_window_sec=RATE_WINDOW_SECONDS,
-                            scope_down_statement=aws.wafv2.WebAclRuleStatementRateBasedStatementScopeDownStatementArgs(
-                                byte_match_statement=aws.wafv2.WebAclRuleStatementRateBasedStatementScopeDownStatementByteMatchStatementArgs(
-                                    # The stage name (or nothing, on a custom domain) comes first.
-                                    positional_constraint="ENDS_WITH",
-                                    search_string=token_path,
-                                    field_to_match=aws.wafv2.WebAclRuleStatementRateBasedStatementScopeDownStatementByteMatchStatementFieldToMatchArgs(
-                                        uri_path=aws.wafv2.WebAclRuleStatementRateBasedStatementScopeDownStatementByteMatchStatementFieldToMatchUriPathArgs()
-                                    ),
-                                    text_transformations=[
-                                        aws.wafv2.WebAclRuleStatementRateBasedStatementScopeDownStatementByteMatchStatementTextTransformationArgs(
-                                            priority=0, type="LOWERCASE"
-                                        )
-                                    ],
-                                )
-                            ),
-                        )
-                    ),
-                    visibility_config=_rule_visibility(f"{args.name_prefix}token-per-ip"),
-                ),
+                args.token_rate_limit,
+                block_429,
+                f"{prefix}token-per-ip",
+                path_suffix=token_path,
             ),
-            (
-                2,
-                aws.wafv2.WebAclRuleArgs(
-                    name="per-ip",
-                    priority=2,
-                    action=block_429,
-                    statement=aws.wafv2.WebAclRuleStatementArgs(
-                        rate_based_statement=aws.wafv2.WebAclRuleStatementRateBasedStatementArgs(
-                            limit=args.rate_limit,
-                            aggregate_key_type="IP",
-                            evaluation_window_sec=RATE_WINDOW_SECONDS,
-                        )
-                    ),
-                    visibility_config=_rule_visibility(f"{args.name_prefix}per-ip"),
-                ),
-            ),
+            _rate_rule("per-ip", 2, args.rate_limit, block_429, f"{prefix}per-ip"),
+            _managed_rule(3, COMMON_RULES, f"{prefix}{COMMON_RULES}"),
         ]
-        for priority, group in MANAGED_RULE_GROUPS:
-            overrides = [
-                aws.wafv2.WebAclRuleStatementManagedRuleGroupStatementRuleActionOverrideArgs(
-                    name=rule,
-                    action_to_use=aws.wafv2.WebAclRuleStatementManagedRuleGroupStatementRuleActionOverrideActionToUseArgs(
-                        count=aws.wafv2.WebAclRuleStatementManagedRuleGroupStatementRuleActionOverrideActionToUseCountArgs()
-                    ),
-                )
-                for rule in (
-                    COUNTED_COMMON_RULES if group == "AWSManagedRulesCommonRuleSet" else ()
-                )
-            ]
-            rules.append(
-                (
-                    priority,
-                    aws.wafv2.WebAclRuleArgs(
-                        name=group,
-                        priority=priority,
-                        override_action=aws.wafv2.WebAclRuleOverrideActionArgs(
-                            none=aws.wafv2.WebAclRuleOverrideActionNoneArgs()
-                        ),
-                        statement=aws.wafv2.WebAclRuleStatementArgs(
-                            managed_rule_group_statement=aws.wafv2.WebAclRuleStatementManagedRuleGroupStatementArgs(
-                                vendor_name="AWS",
-                                name=group,
-                                rule_action_overrides=overrides or None,
-                            )
-                        ),
-                        visibility_config=_rule_visibility(f"{args.name_prefix}{group}"),
-                    ),
-                )
-            )
         self.web_acl = aws.wafv2.WebAcl(
             f"{name}-web-acl",
             name=f"{args.name_prefix}api",
@@ -184,7 +188,7 @@ class Firewall(pulumi.ComponentResource):
                     content_type="APPLICATION_JSON",
                 )
             ],
-            rules=[rule for _, rule in sorted(rules, key=lambda entry: entry[0])],
+            rules=rules,
             visibility_config=_visibility(f"{args.name_prefix}api"),
             opts=pulumi.ResourceOptions(parent=self),
         )
