@@ -32,15 +32,16 @@ from .datastore import DataStore
 from .functions import Functions, settle_window_seconds
 from .keys import Keys
 
+authorizer = importlib.import_module("chalicelib.web.authorizer")
 metrics = importlib.import_module("chalicelib.metrics")
 tables = importlib.import_module("chalicelib.tables")
 
 PERIOD_SECONDS = 300
 LAMBDA_THROTTLES = ("AWS/Lambda", "Throttles")
-# How the Lambda runtime logs an unhandled exception and a timeout. The authorizer's 401
-# is the exception ``Unauthorized`` (chalicelib.web.authorizer), left out.
+# How the Lambda runtime logs an unhandled exception ("[ERROR] Class: message") and a
+# timeout. The authorizer's 401 is its exception ``Unauthorized``, left out.
 AUTHORIZER_FAILURE_PATTERNS = {
-    "errors": '"[ERROR]" -Unauthorized',
+    "errors": f'"[ERROR]" -{authorizer.Unauthorized.__name__}',
     "timeouts": '"Task timed out"',
 }
 # DynamoDB's SystemErrors metric is per operation: every operation the functions use.
@@ -118,6 +119,7 @@ class Operations(pulumi.ComponentResource):
         self._streams()
         self._alarm_topic()
         self.alarms: dict[str, aws.cloudwatch.MetricAlarm] = {}
+        self.log_metric_filters: dict[str, aws.cloudwatch.LogMetricFilter] = {}
         self._api_alarms()
         self._function_alarms()
         self._pending_alarm()
@@ -529,7 +531,6 @@ class Operations(pulumi.ComponentResource):
         than the ``Unauthorized`` it raises for a 401, and timeouts."""
         metric = f"{self.args.name_prefix}{key}-failures"
         log_group = self.args.functions.log_groups[key]
-        self.log_metric_filters = getattr(self, "log_metric_filters", {})
         for label, pattern in AUTHORIZER_FAILURE_PATTERNS.items():
             self.log_metric_filters[f"{key}-{label}"] = aws.cloudwatch.LogMetricFilter(
                 f"{self._name}-{key}-{label}-filter",

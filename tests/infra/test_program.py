@@ -808,6 +808,10 @@ def test_alarms(mocks: RecordingMocks) -> None:
         f["pattern"]: f for f in mocks.of_type("aws:cloudwatch/logMetricFilter:LogMetricFilter")
     }
     assert set(filters) == {'"[ERROR]" -Unauthorized', '"Task timed out"'}
+    # The excluded term is what the runtime logs for the authorizer's 401.
+    from chalicelib.web.authorizer import Unauthorized
+
+    assert type(Unauthorized()).__name__ == str(Unauthorized()) == "Unauthorized"
     for log_filter in filters.values():
         assert log_filter["logGroupName"] == "/aws/lambda/payments-dev-authorizer"
         assert log_filter["metricTransformation"]["name"] == "payments-dev-authorizer-failures"
