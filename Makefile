@@ -6,6 +6,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PY_STAMP := $(VENV)/.installed
 MB_STAMP := mountebank/node_modules/.installed
+# Linters of the API document (npm packages of their own, like the mock bank's).
+API_LINT := tools/api-lint
+API_LINT_STAMP := $(API_LINT)/node_modules/.installed
 
 .PHONY: install run test lint bench soak package preview deploy clean
 
@@ -21,11 +24,20 @@ $(MB_STAMP): mountebank/package-lock.json
 	cd mountebank && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+$(API_LINT_STAMP): $(API_LINT)/package-lock.json
+	cd $(API_LINT) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 run: install
 	$(PY) -m payments_admin.stack
 
-lint: $(PY_STAMP)
+# The API document must pass Redocly's and Spectral's OpenAPI rules with no error or warning.
+lint: $(PY_STAMP) $(API_LINT_STAMP)
 	$(VENV)/bin/ruff check .
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true $(API_LINT)/node_modules/.bin/redocly \
+		lint --config $(API_LINT)/redocly.yaml docs/openapi.json
+	$(API_LINT)/node_modules/.bin/spectral lint --ruleset $(API_LINT)/spectral.yaml \
+		--fail-severity warn docs/openapi.json
 
 test: install lint
 	$(PY) -m pytest
@@ -60,4 +72,4 @@ deploy: package
 	PATH=$(abspath $(VENV))/bin:$$PATH pulumi up --stack $(STACK)
 
 clean:
-	rm -rf $(VENV) mountebank/node_modules build .run .pytest_cache .ruff_cache
+	rm -rf $(VENV) mountebank/node_modules $(API_LINT)/node_modules build .run .pytest_cache .ruff_cache
