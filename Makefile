@@ -14,10 +14,12 @@ API_LINT_STAMP := $(API_LINT)/node_modules/.installed
 
 install: $(PY_STAMP) $(MB_STAMP)
 
-$(PY_STAMP): pyproject.toml
+$(PY_STAMP): pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	# The merchants' Python client (clients/python), which the tests drive against the stack.
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ./clients/python
 	touch $@
 
 $(MB_STAMP): mountebank/package-lock.json
