@@ -157,3 +157,11 @@ def test_verify_header_checks_against_the_given_clock() -> None:
     verify_header(payload, signed, SECRET, tolerance=300, now=1_000_299)
     with pytest.raises(SignatureError):
         verify_header(payload, signed, SECRET, tolerance=300, now=1_000_301)
+
+
+def test_what_the_platform_signs_verifies() -> None:
+    from chalicelib.domain.events import sign as platform_sign
+
+    payload = body()
+    signed = platform_sign(SECRET, int(time.time()), payload)
+    assert payments_client.webhooks.construct_event(payload, signed, SECRET).id == "evt_1"

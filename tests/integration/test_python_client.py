@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -31,6 +32,7 @@ from payments_client import (
     webhooks,
 )
 
+from tests.client.test_docs_clients import GUIDE, snippet
 from tests.faults import Proxy, Rule
 from tests.helpers import FUTURE_YEAR, VISA, bank_calls
 from tests.integration.test_pending import SLOW
@@ -239,3 +241,21 @@ def test_the_async_client_walks_the_same_way(api_url: str, merchant: Any, seed: 
     first, ids, refund = asyncio.run(flow())
     assert ids[:3] == ids[3:][::-1]
     assert first.amount_refunded == 100 and first.refunds[0].id == refund.id
+
+
+def test_the_guides_walk_through_runs_as_written(
+    api_url: str, merchant: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """docs/clients.md's Python walk-through and async example, with this test's merchant."""
+    walk_through = snippet("# 1. Tokenize a card")
+    walk_through, keys = re.subn(
+        r'^SK = ".*"', f'SK = "{merchant.secret_key}"', walk_through, flags=re.M
+    )
+    walk_through, urls = re.subn(r'^API = ".*"', f'API = "{api_url}"', walk_through, flags=re.M)
+    assert (keys, urls) == (1, 1)
+    namespace: dict[str, Any] = {"__name__": "docs_walk_through"}
+    exec(compile(walk_through, str(GUIDE), "exec"), namespace)  # noqa: S102 - our own docs
+    printed = capsys.readouterr().out
+    assert "visa 4242" in printed and "card_declined insufficient_funds ch_" in printed
+    exec(compile(snippet("AsyncClient(api_key=SK"), str(GUIDE), "exec"), namespace)  # noqa: S102
+    assert " succeeded" in capsys.readouterr().out
