@@ -400,10 +400,19 @@ def test_answers_without_the_envelope_map_by_status(status: int, exception: type
     assert raised.value.request_id == "req_g"
 
 
-def test_a_success_without_the_envelope_is_an_api_error(client: Client, fake: FakeApi) -> None:
-    fake.answers = [httpx.Response(200, text="not json")]
-    with pytest.raises(APIError):
+def test_a_garbled_success_is_asked_again_with_the_same_key(client: Client, fake: FakeApi) -> None:
+    fake.answers = [httpx.Response(201, text='{"data": {"id": "ch_'), ok(charge(), 201)]
+    assert create(client).id == "ch_1"
+    assert len(fake.requests) == 2 and len(set(fake.keys())) == 1
+
+
+def test_a_success_that_stays_without_the_envelope_is_an_api_error(
+    client: Client, fake: FakeApi
+) -> None:
+    fake.answers = [httpx.Response(200, text="not json")] * 4
+    with pytest.raises(APIError) as raised:
         client.charges.retrieve("ch_1")
+    assert raised.value.http_status == 200 and len(fake.requests) == 4
 
 
 def test_error_reprs_and_messages_never_hold_the_api_key(client: Client, fake: FakeApi) -> None:

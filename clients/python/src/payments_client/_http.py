@@ -118,6 +118,10 @@ class _Sender:
         status = response.status_code
         if 200 <= status < 300:
             if not isinstance(body, dict) or "data" not in body:
+                # Cut or garbled on the way: the outcome is unknown, and a retry with the same
+                # key (or of a read) answers it again.
+                if retries < self.retry.max_retries:
+                    return None, self.retry.delay(retries + 1, None, self._rng), None
                 return (
                     None,
                     None,

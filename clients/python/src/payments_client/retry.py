@@ -4,9 +4,10 @@ A request is retried only where a retry cannot do something twice: every POST th
 money carries one ``Idempotency-Key`` for all its attempts, so the server replays or resumes
 the first attempt instead of starting a second operation; GET and DELETE are idempotent by
 themselves. Retried: no answer at all (connection failed, cut or timed out), 409
-``request_in_progress``, 429 (after ``Retry-After``), 500 and 503, and a gateway's 502 or 504
-that is not the API's own answer. Never retried: a definitive answer, success or refusal
-(2xx including 202 pending, 402, every other 4xx, 502 ``bank_unavailable``).
+``request_in_progress``, 429 (after ``Retry-After``), 500 and 503, a gateway's 502 or 504
+that is not the API's own answer, and a success whose body is not the API's envelope
+(garbled on the way). Never retried: a definitive answer, success or refusal (2xx including
+202 pending, 402, every other 4xx, 502 ``bank_unavailable``).
 """
 
 from __future__ import annotations
