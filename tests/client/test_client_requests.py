@@ -415,6 +415,17 @@ def test_a_success_that_stays_without_the_envelope_is_an_api_error(
     assert raised.value.http_status == 200 and len(fake.requests) == 4
 
 
+def test_an_answer_of_another_shape_is_an_api_error_not_a_validation_error(
+    client: Client, fake: FakeApi
+) -> None:
+    fake.answers = [ok({"id": "ch_1"}), ok({"object": "list", "items": "none"})]
+    with pytest.raises(APIError, match="not a Charge") as raised:
+        client.charges.retrieve("ch_1")
+    assert raised.value.http_status == 200 and raised.value.request_id == "req_ok"
+    with pytest.raises(APIError):
+        client.charges.list()
+
+
 def test_error_reprs_and_messages_never_hold_the_api_key(client: Client, fake: FakeApi) -> None:
     fake.answers = [error(401, "authentication_error", "invalid_api_key")]
     with pytest.raises(AuthenticationError) as raised:

@@ -9,11 +9,13 @@ the async resources only send it and type the answer.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Type, TypeVar, Union
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple, Type, TypeVar, Union
 
 import httpx
+from pydantic import ValidationError
 
 from payments_client._http import (
     DEFAULT_BASE_URL,
@@ -25,6 +27,7 @@ from payments_client._http import (
     new_idempotency_key,
     path,
 )
+from payments_client.errors import APIError
 from payments_client.models import (
     Charge,
     Event,
@@ -41,14 +44,34 @@ T = TypeVar("T", bound=PaymentsObject)
 Timeout = Union[float, httpx.Timeout]
 
 
-def _typed(cls: Type[T], data: Any, info: Optional[ResponseInfo]) -> T:
-    obj = cls.model_validate(data)
+def _unexpected(cls: type, info: ResponseInfo, problem: object) -> APIError:
+    return APIError(
+        f"the answer is not a {cls.__name__}: {problem}",
+        http_status=info.http_status,
+        request_id=info.request_id,
+        headers=info.headers,
+        idempotency_key=info.idempotency_key,
+    )
+
+
+def _typed(cls: Type[T], data: Any, info: ResponseInfo) -> T:
+    try:
+        obj = cls.model_validate(data)
+    except ValidationError as exc:
+        raise _unexpected(cls, info, exc) from None
     obj._last_response = info
     return obj
 
 
-def _items(cls: Type[T], data: Any) -> List[T]:
-    return [cls.model_validate(item) for item in data.get("items", [])]
+def _listed(cls: Type[T], data: Any, info: ResponseInfo) -> Tuple[List[T], bool]:
+    """A list object's items and ``has_more``."""
+    if not isinstance(data, dict) or not isinstance(data.get("items"), list):
+        raise _unexpected(cls, info, "no list of items")
+    try:
+        items = [cls.model_validate(item) for item in data["items"]]
+    except ValidationError as exc:
+        raise _unexpected(cls, info, exc) from None
+    return items, data.get("has_more") is True
 
 
 class _calls:  # noqa: N801 - a namespace of call builders, one per route
@@ -138,9 +161,8 @@ class _Resource:
             params = {**(call.params or {}), "starting_after": last_id}
             return self._page(cls, Call(call.method, call.path, params=params))
 
-        return Page(
-            _items(cls, data), bool(data.get("has_more")), fetch_next if pageable else None, info
-        )
+        items, has_more = _listed(cls, data, info)
+        return Page(items, has_more, fetch_next if pageable else None, info)
 
 
 class Tokens(_Resource):
@@ -278,7 +300,8 @@ class Client:
 
     ``max_retries`` (or a whole ``retry`` policy) bounds the retries of calls whose outcome
     is unknown or temporary; ``timeout`` is per attempt, in seconds. ``transport`` or
-    ``http_client`` replace httpx's defaults (a proxy, a test transport).
+    ``http_client`` replace httpx's defaults (a proxy, a test transport); ``sleep`` and
+    ``rng`` replace the waits between retries and their jitter's source (for tests).
     """
 
     def __init__(
@@ -342,9 +365,8 @@ class _AsyncResource:
             params = {**(call.params or {}), "starting_after": last_id}
             return self._page(cls, Call(call.method, call.path, params=params))
 
-        return AsyncPage(
-            _items(cls, data), bool(data.get("has_more")), fetch_next if pageable else None, info
-        )
+        items, has_more = _listed(cls, data, info)
+        return AsyncPage(items, has_more, fetch_next if pageable else None, info)
 
 
 class AsyncTokens(_AsyncResource):
@@ -477,8 +499,6 @@ class AsyncClient:
         sleep: Optional[Callable[[float], Awaitable[None]]] = None,
         rng: Optional[random.Random] = None,
     ) -> None:
-        import asyncio
-
         self._owns_http = http_client is None
         http = http_client or httpx.AsyncClient(timeout=timeout, transport=transport)
         self._requester = AsyncRequester(
