@@ -3,17 +3,19 @@ client's own transport seam) answering from a list, and recording every request.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
 from payments_client import AsyncClient, Client, RetryPolicy
 
 BASE = "http://api.test"
+T = TypeVar("T")
 # Answers are an httpx.Response, an exception to raise (no answer), or a function of the
 # request returning either.
 Answer = httpx.Response | Exception | Callable[[httpx.Request], Any]
@@ -64,6 +66,16 @@ def error(
         json={**body, "request_id": request_id},
         headers={"X-Request-Id": request_id, **(headers or {})},
     )
+
+
+def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run ``coroutine`` on a loop of its own. Not ``asyncio.run``: that leaves the main
+    thread without a current loop, which later tests (Pulumi's mocks) still ask for."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coroutine)
+    finally:
+        loop.close()
 
 
 @dataclass

@@ -25,7 +25,7 @@ from payments_client import (
     WebhookEndpoint,
 )
 
-from tests.client.conftest import BASE, FakeApi, charge, error, ok
+from tests.client.conftest import BASE, FakeApi, charge, error, ok, run_async
 
 DROPPED = httpx.RemoteProtocolError("Server disconnected without sending a response.")
 
@@ -514,9 +514,7 @@ async def _async_flow(async_client: object, fake: FakeApi) -> list[str]:
 def test_the_async_client_retries_pages_and_raises_alike(
     async_client: object, fake: FakeApi
 ) -> None:
-    import asyncio
-
-    assert asyncio.run(_async_flow(async_client, fake)) == [
+    assert run_async(_async_flow(async_client, fake)) == [
         "ch_9",
         "ch_9",
         "ch_8",
@@ -528,13 +526,11 @@ def test_the_async_client_retries_pages_and_raises_alike(
 
 
 def test_an_awaited_async_listing_is_its_first_page(async_client: object, fake: FakeApi) -> None:
-    import asyncio
-
     fake.answers = [ok({"object": "list", "items": [charge("ch_1")], "has_more": True})]
 
     async def first() -> object:
         return await async_client.charges.list(limit=1)  # type: ignore[attr-defined]
 
-    page = asyncio.run(first())
+    page = run_async(first())
     assert [c.id for c in page.items] == ["ch_1"] and page.has_more  # type: ignore[attr-defined]
     assert len(fake.requests) == 1

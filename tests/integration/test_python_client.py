@@ -7,10 +7,10 @@ unit-tested against a fake transport in tests/client)."""
 
 from __future__ import annotations
 
-import asyncio
 import random
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -32,6 +32,7 @@ from payments_client import (
     webhooks,
 )
 
+from tests.client.conftest import run_async
 from tests.client.test_docs_clients import GUIDE, snippet
 from tests.faults import Proxy, Rule
 from tests.helpers import FUTURE_YEAR, VISA, bank_calls
@@ -238,7 +239,7 @@ def test_the_async_client_walks_the_same_way(api_url: str, merchant: Any, seed: 
             refund = await c.refunds.create(charge_id=made[0].id, amount=100)
             return await c.charges.retrieve(made[0].id), listed + [m.id for m in made], refund
 
-    first, ids, refund = asyncio.run(flow())
+    first, ids, refund = run_async(flow())
     assert ids[:3] == ids[3:][::-1]
     assert first.amount_refunded == 100 and first.refunds[0].id == refund.id
 
@@ -257,5 +258,8 @@ def test_the_guides_walk_through_runs_as_written(
     exec(compile(walk_through, str(GUIDE), "exec"), namespace)  # noqa: S102 - our own docs
     printed = capsys.readouterr().out
     assert "visa 4242" in printed and "card_declined insufficient_funds ch_" in printed
-    exec(compile(snippet("AsyncClient(api_key=SK"), str(GUIDE), "exec"), namespace)  # noqa: S102
+    # In a thread of its own: the snippet's asyncio.run leaves its thread without a loop.
+    async_example = compile(snippet("AsyncClient(api_key=SK"), str(GUIDE), "exec")
+    with ThreadPoolExecutor(1) as worker:
+        worker.submit(exec, async_example, namespace).result(timeout=120)
     assert " succeeded" in capsys.readouterr().out
