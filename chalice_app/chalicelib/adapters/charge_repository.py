@@ -14,6 +14,10 @@ Only charges carry ``list_pk``/``list_sk`` (merchant listing) and only pending i
 ``pending_pk``/``pending_sk`` (the reconcile sweep, spread over ``PENDING_SHARDS``
 partitions): both indexes stay sparse. The state rules come from ``domain.lifecycle``; this
 module turns them into conditional writes.
+
+A pending item may carry ``reversing_at``: whoever reverses its reference with the bank
+marks it first (``mark_reversing``), and no success is committed over that mark, so an
+approval that the reversal voids is never recorded as money moved.
 """
 
 from __future__ import annotations
@@ -54,6 +58,13 @@ def _pending_keys(item: dict[str, Any], object_id: str) -> dict[str, str]:
         "pending_pk": pending_shard(object_id),
         "pending_sk": f"{item['bank_requested_at']}#{object_id}",
     }
+
+
+def _final_condition(decision: Decision) -> str:
+    """Still pending; for a success also not marked for reversal."""
+    if decision.status == SUCCEEDED:
+        return "#s = :pending AND attribute_not_exists(reversing_at)"
+    return "#s = :pending"
 
 
 class ChargeRepository:
@@ -157,6 +168,36 @@ class ChargeRepository:
             return False
         return True
 
+    def mark_reversing(self, item: dict[str, Any], now: str) -> bool:
+        """Mark a pending item as being reversed (keeping the first mark); False if final.
+
+        A plain conditional write whose re-send (a lost answer) holds too: the condition is
+        only that the item is still pending.
+        """
+        try:
+            transact(
+                self._client,
+                [
+                    {
+                        "Update": {
+                            "TableName": self.table,
+                            "Key": self.key(item["pk"], item["sk"]),
+                            "UpdateExpression": (
+                                "SET reversing_at = if_not_exists(reversing_at, :now)"
+                            ),
+                            "ConditionExpression": "#s = :pending",
+                            "ExpressionAttributeNames": {"#s": "status"},
+                            "ExpressionAttributeValues": to_values(
+                                {":now": now, ":pending": PENDING}
+                            ),
+                        }
+                    }
+                ],
+            )
+        except WriteConflict:
+            return False
+        return True
+
     # ---- write-ahead entries -------------------------------------------------------------
 
     @staticmethod
@@ -227,7 +268,8 @@ class ChargeRepository:
     def finalize_charge_entry(
         self, charge: dict[str, Any], decision: Decision, updated_at: str
     ) -> dict[str, Any]:
-        """pending -> succeeded/failed; the condition makes the first finalizer the only one.
+        """pending -> succeeded/failed; the condition makes the first finalizer the only one,
+        and refuses a success over a reversal's mark.
 
         The charge is written whole (a Put costs the local stack far less than an update
         expression, and the same deployed): while it is pending nothing else changes it but
@@ -237,7 +279,7 @@ class ChargeRepository:
         final = {
             k: v
             for k, v in self._charge_item(charge).items()
-            if k not in ("pending_pk", "pending_sk", "checked_at")
+            if k not in ("pending_pk", "pending_sk", "checked_at", "reversing_at")
         }
         final.update(
             status=decision.status,
@@ -251,7 +293,7 @@ class ChargeRepository:
             "Put": {
                 "TableName": self.table,
                 "Item": to_item(final),
-                "ConditionExpression": "#s = :pending",
+                "ConditionExpression": _final_condition(decision),
                 "ExpressionAttributeNames": {"#s": "status"},
                 "ExpressionAttributeValues": to_values({":pending": PENDING}),
             }
@@ -290,9 +332,9 @@ class ChargeRepository:
                     "Key": self.key(refund["pk"], refund["sk"]),
                     "UpdateExpression": (
                         "SET #s = :status, failure_code = :fcode, updated_at = :now "
-                        "REMOVE pending_pk, pending_sk"
+                        "REMOVE pending_pk, pending_sk, reversing_at"
                     ),
-                    "ConditionExpression": "#s = :pending",
+                    "ConditionExpression": _final_condition(decision),
                     "ExpressionAttributeNames": {"#s": "status"},
                     "ExpressionAttributeValues": to_values(
                         {

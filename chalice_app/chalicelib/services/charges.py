@@ -112,8 +112,9 @@ class ChargeService:
             deadline,
             lambda: self._bank.authorize(charge_id, request.amount, request.currency, card),
         )
-        # No answer in time leaves it pending (202), settled later from the bank's record.
-        return self._settlement.conclude(charge, outcome, record)
+        # An unknown answer is reversed at once while the deadline allows: 502 once the bank
+        # accepted the reversal, else 202 pending, settled later from the bank's record.
+        return self._settlement.conclude(charge, outcome, record, deadline)
 
     def resume(self, merchant_id: str, object_key: tuple[str, str], record: Record) -> Reply:
         return self._settlement.resume(object_key, record)

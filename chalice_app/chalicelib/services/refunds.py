@@ -43,20 +43,22 @@ class RefundService:
         record: Record,
         charge: dict[str, Any] | None,
     ) -> Reply:
-        """Refund ``request.amount`` (default: all that remains): 201, 402 or 502.
+        """Refund ``request.amount`` (default: all that remains): 201, 202, 402 or 502.
 
         1. write ahead, in one transaction: reserve the amount on the charge, the refund
            ``pending`` and the request's recovery point;
         2. ask the bank, with the refund id as the reference;
-        3. commit or release the reservation with the stored response and audit.
+        3. commit or release the reservation with the stored response and audit (an unknown
+           answer: reversed at once, or the refund stays pending with its amount reserved).
         """
         refund, deadline = self._reserve(merchant_id, request, record, charge)
         outcome = call_bank_before(
             deadline,
             lambda: self._bank.refund(refund["refund_id"], refund["charge_id"], refund["amount"]),
         )
-        # No answer in time: the reservation stays until a settler asks the bank (502).
-        return self._settlement.conclude(refund, outcome, record)
+        # An unknown answer is reversed at once while the deadline allows: 502 once the bank
+        # accepted the reversal, else 202 pending (the amount stays reserved until it settles).
+        return self._settlement.conclude(refund, outcome, record, deadline)
 
     def resume(self, merchant_id: str, object_key: tuple[str, str], record: Record) -> Reply:
         return self._settlement.resume(object_key, record)
