@@ -29,6 +29,9 @@ import urllib3
 
 from payments_admin.stack import APP_DIR, HOST, _wait_http, chalice_local_command, free_port
 
+# A held request goes on after this long whatever happens (a failed test must not hang).
+HOLD_AT_MOST = 30.0
+
 _upstream = urllib3.PoolManager(maxsize=32, retries=False, timeout=urllib3.Timeout(30))
 
 
@@ -42,12 +45,18 @@ class Rule:
     # a lost answer, the victim lives on); "answer_after" (``answer`` instead of upstream's);
     # "reset_after" (the connection reset, no answer); "late_after" (upstream's answer after
     # ``delay`` s); "down_after" (the proxy goes down - nothing listens - then upstream's
-    # answer, or ``answer`` if given, closing the connection).
+    # answer, or ``answer`` if given, closing the connection). "hold": wait for
+    # ``gate_before`` before forwarding and for ``gate_after`` before answering
+    # (``arrived``/``forwarded`` tell when).
     action: str
     times: int = 1
     delay: float = 0.0
     answer: tuple[int, dict[str, str], bytes] | None = None
     hits: int = 0
+    gate_before: threading.Event = field(default_factory=threading.Event)
+    gate_after: threading.Event = field(default_factory=threading.Event)
+    arrived: threading.Event = field(default_factory=threading.Event)
+    forwarded: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass
@@ -134,10 +143,16 @@ class Proxy:
                     return
                 if rule is not None and rule.action == "delay":
                     time.sleep(rule.delay)
+                if rule is not None and rule.action == "hold":
+                    rule.arrived.set()
+                    rule.gate_before.wait(HOLD_AT_MOST)
                 forwarded = {k: v for k, v in self.headers.items() if k.lower() != "host"}
                 response = _upstream.request(
                     self.command, proxy.upstream + self.path, body=body or None, headers=forwarded
                 )
+                if rule is not None and rule.action == "hold":
+                    rule.forwarded.set()
+                    rule.gate_after.wait(HOLD_AT_MOST)
                 if rule is not None and rule.action in ("kill_after", "drop_after"):
                     if rule.action == "kill_after":
                         proxy.victim.kill()  # type: ignore[union-attr]
