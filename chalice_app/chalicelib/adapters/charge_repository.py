@@ -165,7 +165,9 @@ class ChargeRepository:
                 ],
             )
         except WriteConflict:
-            return False
+            # Refused, or a re-send of our own write whose answer was lost: the item says.
+            current = self.get(item["pk"], item["sk"])
+            return current is not None and current.get("checked_at") == now
         return True
 
     def mark_reversing(self, item: dict[str, Any], now: str) -> bool:

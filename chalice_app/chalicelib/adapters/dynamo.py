@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import time
+import uuid
 from decimal import Decimal
 from functools import cache
 from typing import Any
@@ -134,7 +135,10 @@ def transact(client: Any, entries: list[dict[str, Any]]) -> None:
         return
     for attempt in range(_CONFLICT_RETRIES):
         try:
-            client.transact_write_items(TransactItems=entries)
+            # botocore re-sends a transaction whose answer it lost with the same token, and
+            # DynamoDB answers that re-send as the first without applying it again. Each of
+            # our own attempts after a cancellation is a new request: a new token.
+            client.transact_write_items(TransactItems=entries, ClientRequestToken=str(uuid.uuid4()))
             return
         except Exception as exc:
             if error_code(exc) != "TransactionCanceledException":
