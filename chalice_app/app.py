@@ -92,7 +92,7 @@ def create_token(call: Call) -> Result:
     errors=("token_already_used", "card_declined", "bank_unavailable"),
 )
 def create_charge(call: Call) -> Result | Replayed:
-    """Charge a token: 201 succeeded, 202 pending (bank too slow), 402 declined, 502."""
+    """Charge a token: 201 succeeded, 202 pending (outcome unknown), 402 declined, 502."""
     return call.run(call.services.charge_service)
 
 
@@ -123,7 +123,7 @@ def list_charges(call: Call) -> Result:
     audit="refund.create",
 )
 @describe(
-    responses={201: Refund},
+    responses={201: Refund, 202: Refund},
     errors=(
         "charge_not_refundable",
         "charge_already_refunded",
@@ -131,10 +131,11 @@ def list_charges(call: Call) -> Result:
         "amount_too_large",
         "refund_failed",
         "bank_unavailable",
+        "lock_timeout",
     ),
 )
 def create_refund(call: Call) -> Result | Replayed:
-    """Refund all (no amount) or part of a succeeded charge."""
+    """Refund all (no amount) or part of a succeeded charge: 201, 202 pending, 402, 502."""
     return call.run(call.services.refund_service)
 
 

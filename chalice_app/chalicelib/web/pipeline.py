@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from chalicelib.adapters.dynamo import get_many
 from chalicelib.adapters.idempotency import KeyRecord
-from chalicelib.errors import ApiError
+from chalicelib.errors import ApiError, RetryLater
 from chalicelib.ids import iso, now_utc
 from chalicelib.services.authentication import Rejection, presented_hash
 from chalicelib.services.recording import (
@@ -244,8 +244,8 @@ def _create(
 ) -> Reply:
     try:
         return command.create(merchant_id, request, record, first)
-    except KeyRefused:
-        raise  # the key, not the request's state: nothing is stored
+    except (KeyRefused, RetryLater):
+        raise  # the key or contention, not the request's state: nothing is stored
     except ApiError as refusal:
         # Decided by the state found (an unknown token, a refunded charge): stored, replayed.
         reply = Reply(refusal.status, error=refusal)
