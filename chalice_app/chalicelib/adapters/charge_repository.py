@@ -125,21 +125,45 @@ class ChargeRepository:
         )
 
     def pending_page(
-        self, shard: int, cutoff: str, start: dict[str, Any] | None, limit: int = 100
-    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-        """One page of a shard's pending items whose bank call began before ``cutoff``."""
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "IndexName": PENDING_INDEX.name,
-            "KeyConditionExpression": "pending_pk = :p AND pending_sk < :cutoff",
-            "ExpressionAttributeValues": to_values({":p": f"pending#{shard}", ":cutoff": cutoff}),
-            "Limit": limit,
-        }
-        if start:
-            kwargs["ExclusiveStartKey"] = start
-        response = self._client.query(**kwargs)
+        self, shard: int, cutoff: str, after: str | None, limit: int = 100
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """One page of a shard's pending items whose bank call began before ``cutoff``, in
+        ``pending_sk`` order after ``after`` (a ``pending_sk``); and whether more may follow."""
+        values = {":p": f"pending#{shard}", ":cutoff": cutoff}
+        condition = "pending_pk = :p AND pending_sk < :cutoff"
+        if after is not None and after + " " > cutoff:
+            return [], False  # (a cursor from a clock ahead of this one)
+        if after is not None:
+            # The smallest key above ``after`` (its ids' characters all sort above a space).
+            values[":low"] = after + " "
+            condition = "pending_pk = :p AND pending_sk BETWEEN :low AND :cutoff"
+        response = self._client.query(
+            TableName=self.table,
+            IndexName=PENDING_INDEX.name,
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues=to_values(values),
+            Limit=limit,
+        )
         items = [from_item(i) for i in response.get("Items", [])]
-        return items, response.get("LastEvaluatedKey")
+        return items, "LastEvaluatedKey" in response
+
+    # The reconcile sweep's cursor: where its last run stopped (see SettlementService.sweep).
+    _CURSOR_KEY = {"pk": {"S": "sweep"}, "sk": {"S": "cursor"}}
+
+    def sweep_cursor(self) -> tuple[int, str | None]:
+        """The shard and the last ``pending_sk`` the previous sweep got to (0, None at first)."""
+        response = self._client.get_item(
+            TableName=self.table, Key=self._CURSOR_KEY, ConsistentRead=True
+        )
+        item = from_item(response["Item"]) if "Item" in response else {}
+        return int(item.get("shard", 0)) % PENDING_SHARDS, item.get("after")
+
+    def save_sweep_cursor(self, shard: int, after: str | None) -> None:
+        # Unconditional: sweeps run one at a time; two at once would only re-examine items.
+        self._client.put_item(
+            TableName=self.table,
+            Item=to_item({**from_item(self._CURSOR_KEY), "shard": shard, "after": after}),
+        )
 
     def claim_bank_check(self, item: dict[str, Any], now: str, not_since: str) -> bool:
         """Take the right to ask the bank about a pending item, at most once per interval."""

@@ -16,12 +16,11 @@ from chalicelib.ids import iso, new_id, now_utc
 from chalicelib.models import Charge, ChargeList, ChargeRequest, ListChargesQuery
 from chalicelib.resources import charge_resource
 from chalicelib.services.recording import Record, Reply
-from chalicelib.services.settlement import call_bank_before
+from chalicelib.services.settlement import RECHECK_SECONDS, call_bank_before
 
 # A status read asks the bank about at most this many pending items, each at most once per
-# interval whoever reads: reads cannot turn into a polling storm against the bank.
+# RECHECK_SECONDS whoever reads: reads cannot turn into a polling storm against the bank.
 _MAX_BANK_CHECKS_PER_READ = 3
-_BANK_CHECK_INTERVAL_SECONDS = 2.0
 
 
 class ChargeService:
@@ -141,7 +140,7 @@ class ChargeService:
 
     def _settle_some(self, pending: list[dict[str, Any]]) -> bool:
         now = now_utc()
-        since = iso(now - timedelta(seconds=_BANK_CHECK_INTERVAL_SECONDS))
+        since = iso(now - timedelta(seconds=RECHECK_SECONDS))
         settled = False
         for item in pending:
             if self._charges.claim_bank_check(item, iso(now), since):

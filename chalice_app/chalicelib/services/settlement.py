@@ -48,6 +48,10 @@ from chalicelib.services.recording import Record, Reply, SettlerRecord
 
 log = logging.getLogger("platform.settlement")
 
+# A settler that finds a pending item asked about within this long does not ask again: reads
+# in a loop and overlapping sweeps cannot turn into a polling storm against the bank.
+RECHECK_SECONDS = 2.0
+
 
 def call_bank_before(deadline: float, call: Callable[[], BankOutcome]) -> BankOutcome:
     """Make a bank call only while it still ends within the function's timeout.
@@ -71,6 +75,8 @@ class SweepReport:
     settled: int = 0
     still_pending: int = 0
     oldest_pending_age_seconds: float = 0.0
+    # Pending items a settler (a read, another sweep) asked the bank about very recently.
+    skipped: int = 0
 
 
 class SettlementService:
@@ -292,30 +298,49 @@ class SettlementService:
         return reply
 
     def sweep(self, budget_seconds: float | None = None) -> SweepReport:
-        """Settle every pending item whose request can no longer be running.
+        """Settle pending items whose request can no longer be running, fairly.
 
-        Pages through all shards of the pending index while ``budget_seconds`` (the
-        reconcile function's remaining time) leaves a margin; without a budget, until done.
+        The pending index is spread over ``PENDING_SHARDS`` shards, each in
+        ``bank_requested_at`` order. A run starts where the previous one stopped (a cursor
+        kept in the table: a shard and the last item reached) and goes on through the
+        shards in turn, back to where it started, while ``budget_seconds`` (the reconcile
+        function's remaining time) leaves a margin; without a budget, until done. An item a
+        settler asked the bank about within ``RECHECK_SECONDS`` is skipped (no bank call).
+
+        The bound: with N items pending past their settle window and a run able to examine
+        C = budget / (two bank calls and a commit) of them, every pending item is examined
+        within ceil(N / C) + 1 runs, whatever the bank answers (or fails to answer) about
+        the others: items the bank never settles cannot hold the cursor back.
         """
         report = SweepReport()
-        cutoff = iso(now_utc() - self._settle_after)
+        now = now_utc()
+        cutoff = iso(now - self._settle_after)
+        checked_at, recent = iso(now), iso(now - timedelta(seconds=RECHECK_SECONDS))
         deadline = time.monotonic() + (budget_seconds if budget_seconds is not None else 1e9)
-        for shard in range(PENDING_SHARDS):
-            start = None
-            while True:
-                items, start = self._charges.pending_page(shard, cutoff, start)
+        shard, after = self._charges.sweep_cursor()
+        # Every shard once from the cursor on, then the first shard again up to the cursor.
+        for _ in range(PENDING_SHARDS + (after is not None)):
+            more = True
+            while more:
+                items, more = self._charges.pending_page(shard, cutoff, after)
                 for item in items:
                     if deadline - time.monotonic() < self._item_seconds:
+                        self._charges.save_sweep_cursor(shard, after)
                         return report
-                    report.examined += 1
-                    if self.settle(item) is None:
-                        report.still_pending += 1
-                        age = (now_utc() - parse_iso(item["bank_requested_at"])).total_seconds()
-                        report.oldest_pending_age_seconds = max(
-                            report.oldest_pending_age_seconds, age
-                        )
-                    else:
-                        report.settled += 1
-                if start is None:
-                    break
+                    after = item["pending_sk"]
+                    if not self._charges.claim_bank_check(item, checked_at, recent):
+                        report.skipped += 1
+                        continue
+                    self._examine(item, report)
+            shard, after = (shard + 1) % PENDING_SHARDS, None
+        self._charges.save_sweep_cursor(shard, None)
         return report
+
+    def _examine(self, item: dict[str, Any], report: SweepReport) -> None:
+        report.examined += 1
+        if self.settle(item) is not None:
+            report.settled += 1
+            return
+        report.still_pending += 1
+        age = (now_utc() - parse_iso(item["bank_requested_at"])).total_seconds()
+        report.oldest_pending_age_seconds = max(report.oldest_pending_age_seconds, age)
