@@ -68,6 +68,8 @@ class Proxy:
     rules: list[Rule] = field(default_factory=list)
     port: int = field(default_factory=free_port)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Every request received, whatever became of it: (method, path, body).
+    journal: list[tuple[str, str, bytes]] = field(default_factory=list)
     _connections: set[socket.socket] = field(default_factory=set)
 
     @property
@@ -102,6 +104,7 @@ class Proxy:
 
     def _take(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Rule | None:
         with self.lock:
+            self.journal.append((method, path, body))
             for rule in self.rules:
                 if rule.hits < rule.times and rule.matches(method, path, headers, body):
                     rule.hits += 1
