@@ -668,7 +668,7 @@ def _idempotent_transactions(original: Callable[..., Any]) -> Callable[..., Any]
     request succeeds again without applying anything; the same token with another request
     is refused with ``IdempotentParameterMismatchException``. A transaction that failed is
     not remembered: its re-send is judged afresh. moto 5.2.5 ignores the token, so botocore's
-    re-send of a transaction whose answer was lost (a read timeout) was refused by the very
+    re-send of a transaction whose answer was lost (a read timeout) is refused by the very
     conditions the first attempt had satisfied. One request at a time (this server is
     single-threaded), so no lock.
     """
