@@ -518,6 +518,8 @@ def test_authorizer_ttl_override(build: Build) -> None:
     openapi = build(authorizerTtlSeconds="0").outputs["openapi"]
     custom = openapi["securityDefinitions"]["api_key_authorizer"]["x-amazon-apigateway-authorizer"]
     assert custom["authorizerResultTtlInSeconds"] == 0
+    with pytest.raises(Exception, match="authorizerTtlSeconds must be 0 to 5"):
+        build(authorizerTtlSeconds="60")
 
 
 def test_gateway_responses_defined_once_with_request_id(
