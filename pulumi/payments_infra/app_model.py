@@ -73,11 +73,19 @@ class FunctionSpec:
 FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec(
         "token",
-        "POST /token: tokenize a card (KMS data key, fingerprint)",
+        "POST /token: tokenize a card (KMS data key, fingerprint); the browser checkout "
+        "(its preflight, payments.js, the card-fields page)",
         memory_mb=1024,
         timeout_s=10,
-        why="KMS GenerateDataKey + GenerateMac + one DynamoDB write; no bank call",
-        routes=(("POST", "/token"),),
+        why="KMS GenerateDataKey + GenerateMac + one DynamoDB write; no bank call. The "
+        "checkout's files are served beside it: a browser's tokenization warms this function",
+        routes=(
+            ("POST", "/token"),
+            ("OPTIONS", "/token"),
+            ("GET", "/js/v1/payments.js"),
+            ("GET", "/js/v1/payments.mjs"),
+            ("GET", "/elements/card"),
+        ),
     ),
     FunctionSpec(
         "charge",

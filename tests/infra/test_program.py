@@ -134,13 +134,24 @@ def test_reserved_concurrency_only_from_config(build: Build) -> None:
         build(reservedConcurrency='{"reconciler": 0}')
 
 
-# Routes served without an API key.
-PUBLIC_PATHS = {"/health", "/openapi.json"}
+# Routes served without an API key (the browser checkout's files and preflight among them).
+PUBLIC_ROUTES = {
+    ("GET", "/health"),
+    ("GET", "/openapi.json"),
+    ("OPTIONS", "/token"),
+    ("GET", "/js/v1/payments.js"),
+    ("GET", "/js/v1/payments.mjs"),
+    ("GET", "/elements/card"),
+}
 
 
 def test_every_route_is_served_by_its_own_group(openapi: dict[str, Any]) -> None:
     expected = {
         ("POST", "/token"): "token",
+        ("OPTIONS", "/token"): "token",
+        ("GET", "/js/v1/payments.js"): "token",
+        ("GET", "/js/v1/payments.mjs"): "token",
+        ("GET", "/elements/card"): "token",
         ("POST", "/charge"): "charge",
         ("POST", "/refund"): "refund",
         ("GET", "/charge/{charge_id}"): "reads",
@@ -499,8 +510,8 @@ def test_authorizer_attached_and_merchant_key_from_the_authorizer(
     mocks: RecordingMocks, openapi: dict[str, Any]
 ) -> None:
     for path, methods in openapi["paths"].items():
-        for operation in methods.values():
-            if path in PUBLIC_PATHS:
+        for method, operation in methods.items():
+            if (method.upper(), path) in PUBLIC_ROUTES:
                 assert "security" not in operation
             else:
                 assert operation["security"] == [{"api_key_authorizer": []}, {"api_key": []}]
