@@ -258,6 +258,9 @@ def test_the_library_is_served_as_a_script_and_as_a_module(api: Any) -> None:
         assert "max-age=31536000" in response.headers["cache-control"]
         assert "function Payments(" in response.text
     assert "export" not in classic.text.split("*/", 1)[1]
+    # Only the module needs CORS (a browser fetches module scripts in CORS mode).
+    assert "access-control-allow-origin" not in classic.headers
+    assert module.headers["access-control-allow-origin"] == "*"
     assert "export { Payments }" in module.text and "export default Payments" in module.text
 
 

@@ -42,20 +42,19 @@ def _static(name: str) -> str:
 def library(*, module: bool) -> Response:
     """payments.js (classic script) or payments.mjs (ES module).
 
-    A module script is fetched with CORS by the browser, so both carry
-    ``Access-Control-Allow-Origin: *``: a public file, no credentials, no API data.
+    A browser fetches a module script with CORS (a classic script without), so only the
+    module carries ``Access-Control-Allow-Origin: *``: a public file, no credentials, no
+    API data.
     """
-    text = _static("payments.js") + (_MODULE_EXPORTS if module else "")
-    return Response(
-        body=text,
-        status_code=200,
-        headers={
-            "Content-Type": "text/javascript; charset=utf-8",
-            "Cache-Control": LIBRARY_CACHE_CONTROL,
-            "Access-Control-Allow-Origin": "*",
-            "X-Content-Type-Options": "nosniff",
-        },
-    )
+    headers = {
+        "Content-Type": "text/javascript; charset=utf-8",
+        "Cache-Control": LIBRARY_CACHE_CONTROL,
+        "X-Content-Type-Options": "nosniff",
+    }
+    if module:
+        headers["Access-Control-Allow-Origin"] = "*"
+        return Response(body=_static("payments.js") + _MODULE_EXPORTS, headers=headers)
+    return Response(body=_static("payments.js"), headers=headers)
 
 
 def preflight() -> Response:
