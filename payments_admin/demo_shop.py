@@ -137,7 +137,7 @@ def _outcome(status: int, payload: dict[str, Any]) -> Outcome:
         return Outcome(
             "declined",
             error.get("charge"),
-            f"Your card was declined ({reason.replace('_', ' ')}).",
+            f"Payment declined: {reason.replace('_', ' ')} ({reason}).",
             decline_code=reason,
         )
     return Outcome("failed", error.get("charge"), error.get("message") or "The payment failed.")

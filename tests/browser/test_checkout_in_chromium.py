@@ -147,7 +147,7 @@ def test_a_declined_card_shows_its_reason_on_a_phone(browser: Any, stack: Any) -
         page.locator("#pay").click()
         outcome = page.locator("#outcome")
         expect(outcome).to_have_attribute("data-status", "declined", timeout=30_000)
-        expect(outcome).to_contain_text("insufficient funds")
+        expect(outcome).to_contain_text("Payment declined: insufficient funds (insufficient_funds)")
         _assert_no_card_number_on_the_merchant_side(stack, page, traffic, INSUFFICIENT_FUNDS)
     finally:
         phone.close()
