@@ -148,9 +148,9 @@ PUBLIC_ROUTES = {
 def test_every_route_is_served_by_its_own_group(openapi: dict[str, Any]) -> None:
     expected = {
         ("POST", "/token"): "token",
-        ("OPTIONS", "/token"): "token",
-        ("GET", "/js/v1/payments.js"): "token",
-        ("GET", "/js/v1/payments.mjs"): "token",
+        ("OPTIONS", "/token"): "public",
+        ("GET", "/js/v1/payments.js"): "public",
+        ("GET", "/js/v1/payments.mjs"): "public",
         ("GET", "/elements/card"): "token",
         ("POST", "/charge"): "charge",
         ("POST", "/refund"): "refund",
@@ -207,6 +207,11 @@ def test_public_routes_run_in_a_function_with_no_data_grants(
         if "security" not in operation
     }
     routes = app_model.route_table(app_model.load_chalice_app())
+    # The one exception: the card-fields page, framed by browsers that cannot send a key,
+    # reads its publishable key's record and the merchant's origins (the token function's
+    # grants; it writes nothing).
+    assert routes[("GET", "/elements/card")] == "token"
+    unauthenticated.discard(("GET", "/elements/card"))
     assert unauthenticated and {routes[r] for r in unauthenticated} == {app_model.PUBLIC}
     assert grants.GRANTS[app_model.PUBLIC] == grants.Grant()
     statements = _by_sid(role_policy(mocks, app_model.PUBLIC))
@@ -600,6 +605,13 @@ def test_each_function_is_invocable_for_its_own_routes_only(mocks: RecordingMock
     assert permissions["payments-dev-public"] == {
         f"{execution_arn}/*/GET/health",
         f"{execution_arn}/*/GET/openapi.json",
+        f"{execution_arn}/*/OPTIONS/token",
+        f"{execution_arn}/*/GET/js/v1/payments.js",
+        f"{execution_arn}/*/GET/js/v1/payments.mjs",
+    }
+    assert permissions["payments-dev-token"] == {
+        f"{execution_arn}/*/POST/token",
+        f"{execution_arn}/*/GET/elements/card",
     }
     assert permissions["payments-dev-authorizer"] == {f"{execution_arn}/authorizers/*"}
     assert permissions["payments-dev-reconciler"] == {
