@@ -13,6 +13,7 @@ from chalice.app import AuthRequest
 
 from chalicelib import logs
 from chalicelib.models import (
+    CaptureRequest,
     Charge,
     ChargeList,
     ChargePath,
@@ -28,6 +29,7 @@ from chalicelib.models import (
     RefundRequest,
     Token,
     TokenRequest,
+    VoidRequest,
     WebhookEndpoint,
     WebhookEndpointList,
     WebhookEndpointPath,
@@ -108,6 +110,47 @@ def create_charge(call: Call) -> Result | Replayed:
 def get_charge(call: Call, path: ChargePath) -> Result:
     """A charge with its refunds, oldest first; a pending one is first re-checked."""
     return Result(200, call.services.charge_service.get(call.merchant_id, path.charge_id))
+
+
+@endpoint(
+    app,
+    "/charge/{charge_id}/capture",
+    "POST",
+    authorizer=api_key_authorizer,
+    keys=SECRET_KEY,
+    body=CaptureRequest,
+    idempotent=True,
+    audit="charge.capture",
+)
+@describe(
+    responses={201: Charge, 202: Charge},
+    errors=("charge_not_capturable", "amount_too_large", "capture_failed", "bank_unavailable"),
+    path=ChargePath,
+)
+def capture_charge(call: Call, path: ChargePath) -> Result | Replayed:
+    """Capture an authorized charge (all, or ``amount``; the rest of the hold is released):
+    201 succeeded, 202 pending (outcome unknown), 402 declined, 502."""
+    return call.run(call.services.hold_service.capture(path.charge_id))
+
+
+@endpoint(
+    app,
+    "/charge/{charge_id}/void",
+    "POST",
+    authorizer=api_key_authorizer,
+    keys=SECRET_KEY,
+    body=VoidRequest,
+    idempotent=True,
+    audit="charge.void",
+)
+@describe(
+    responses={200: Charge, 202: Charge},
+    errors=("charge_not_voidable", "bank_unavailable"),
+    path=ChargePath,
+)
+def void_charge(call: Call, path: ChargePath) -> Result | Replayed:
+    """Release an authorized charge's hold: 200 voided, 202 pending (outcome unknown)."""
+    return call.run(call.services.hold_service.void(path.charge_id))
 
 
 @endpoint(

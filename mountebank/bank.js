@@ -30,6 +30,8 @@ function (config) {
     // the bank acting (nothing recorded).
     var CARD_REFUNDS_SLOW = '4000000000007726';
     var CARD_REFUNDS_ERROR = '4000000000005423';
+    // Authorized (held) like any approved card; its capture is declined.
+    var CARD_CAPTURE_DECLINED = '4000000000000341';
 
     var state = config.state;
     state.authorizations = state.authorizations || {};
@@ -136,6 +138,12 @@ function (config) {
         }
 
         var currency = typeof body.currency === 'string' ? body.currency : null;
+        // capture: false places a hold until hold_until (an ISO time; absent: 7 days).
+        var held = body.capture === false;
+        var holdUntil = held ? Date.parse(body.hold_until) : NaN;
+        if (held && isNaN(holdUntil)) {
+            holdUntil = Date.now() + 7 * 24 * 3600 * 1000;
+        }
         var response;
         if (has(CARD_DECLINES, number)) {
             response = {
@@ -162,6 +170,12 @@ function (config) {
             amount: body.amount,
             currency: currency,
             amount_refunded: 0,
+            // captured: at once (amount), or later by one capture; 'held' until then.
+            hold: held && response.status === 'approved' ? 'held' : null,
+            hold_until: held ? holdUntil : null,
+            amount_captured: held || response.status !== 'approved' ? 0 : body.amount,
+            capture_declined: number === CARD_CAPTURE_DECLINED,
+            capture: null,
             card_last4: last4,
             refunds_declined: number === CARD_REFUNDS_DECLINED,
             refund_behaviour: number === CARD_REFUNDS_SLOW ? 'slow'
@@ -201,6 +215,92 @@ function (config) {
         result.currency = auth.currency;
         result.amount_refunded = auth.amount_refunded;
         result.voided = auth.voided;
+        releaseIfExpired(auth);
+        result.hold = auth.hold || null;
+        result.amount_captured = auth.amount_captured || 0;
+        return respond(200, result);
+    }
+
+    // A hold not captured by hold_until (plus a grace for a capture sent just in time) is
+    // released by the bank itself: nothing can be captured from it any more.
+    var HOLD_GRACE_MS = 60000;
+    function releaseIfExpired(auth) {
+        if (auth.hold === 'held' && Date.now() > auth.hold_until + HOLD_GRACE_MS) {
+            auth.hold = 'released';
+            logger.info('bank: hold ' + auth.reference + ' expired, released');
+        }
+    }
+
+    /*
+     * Capture of a held authorization, by the authorization's reference: one per
+     * authorization (a repeat answers the first capture's answer), of at most its amount;
+     * the rest of the hold is released.
+     */
+    function capture(reference) {
+        var body = parseBody();
+        if (!body || !isAmount(body.amount)) {
+            return badRequest();
+        }
+        var auth = has(state.authorizations, reference) ? state.authorizations[reference] : null;
+        if (auth && auth.capture) {
+            logger.info('bank: capture of ' + reference + ' replayed');
+            return respond(200, auth.capture.response);
+        }
+        var declineCode = null;
+        if (!auth) {
+            declineCode = 'authorization_not_found';
+        }
+        else if (auth.status === 'reversed') {
+            declineCode = 'reversed';
+        }
+        else if (auth.status !== 'approved' || !auth.hold) {
+            declineCode = 'not_capturable';
+        }
+        else {
+            releaseIfExpired(auth);
+            if (auth.hold !== 'held') {
+                declineCode = 'authorization_expired';
+            }
+            else if (body.amount > auth.amount) {
+                declineCode = 'amount_exceeds_authorization';
+            }
+            else if (auth.capture_declined) {
+                declineCode = 'capture_declined';
+            }
+        }
+        var response;
+        if (declineCode) {
+            response = { reference: reference, status: 'declined', decline_code: declineCode };
+        }
+        else {
+            response = { reference: reference, status: 'approved', amount: body.amount,
+                authorization_code: auth.authorization_code };
+        }
+        if (auth) {
+            if (declineCode === 'capture_declined' || !declineCode) {
+                // Either way the hold ends: captured (the rest released) or released.
+                auth.hold = declineCode ? 'released' : 'captured';
+                auth.amount_captured = declineCode ? 0 : body.amount;
+            }
+            if (declineCode !== 'reversed') {
+                auth.capture = { status: response.status, amount: body.amount, response: response };
+            }
+        }
+        logger.info('bank: capture of ' + reference + ' ' + response.status +
+            (declineCode ? ' (' + declineCode + ')' : ''));
+        return respond(200, response);
+    }
+
+    function captureStatus(reference) {
+        var auth = has(state.authorizations, reference) ? state.authorizations[reference] : null;
+        if (auth && auth.status === 'reversed') {
+            return respond(200, { reference: reference, status: 'reversed' });
+        }
+        if (!auth || !auth.capture) {
+            return notFound();
+        }
+        var result = copy(auth.capture.response);
+        result.amount = auth.capture.amount;
         return respond(200, result);
     }
 
@@ -232,7 +332,7 @@ function (config) {
         else if (auth.refunds_declined) {
             declineCode = 'refund_declined';
         }
-        else if (body.amount > auth.amount - auth.amount_refunded) {
+        else if (body.amount > capturedOf(auth) - auth.amount_refunded) {
             declineCode = 'amount_exceeds_authorization';
         }
 
@@ -269,6 +369,10 @@ function (config) {
         return respondMaybeLater(slow, response);
     }
 
+    function capturedOf(auth) {
+        return typeof auth.amount_captured === 'number' ? auth.amount_captured : auth.amount;
+    }
+
     function refundStatus(reference) {
         if (!has(state.refunds, reference)) {
             return notFound();
@@ -300,6 +404,11 @@ function (config) {
         else if (entry.status === 'approved') {
             voided = true;
             entry.voided = true;
+            if (kind === 'authorization' && entry.hold) {
+                // A held authorization's hold is released; a capture of it is undone.
+                entry.hold = 'released';
+                entry.amount_captured = 0;
+            }
             if (kind === 'refund' && has(state.authorizations, entry.authorization_reference)) {
                 state.authorizations[entry.authorization_reference].amount_refunded -= entry.amount;
             }
@@ -322,6 +431,19 @@ function (config) {
         var saved = path;
         path = path.slice(0, -suffix.length);
         var reference = referenceFrom(prefix);
+        path = saved;
+        return reference;
+    }
+
+    // /authorizations/{reference}/capture -> the reference
+    function captureOf() {
+        var suffix = '/capture';
+        if (path.length <= suffix.length || path.slice(-suffix.length) !== suffix) {
+            return null;
+        }
+        var saved = path;
+        path = path.slice(0, -suffix.length);
+        var reference = referenceFrom('/authorizations/');
         path = saved;
         return reference;
     }
@@ -351,11 +473,14 @@ function (config) {
         state.received = state.received || { total: {}, byReference: {} };
         var parts = path.split('/');
         var reversal = method === 'POST' && parts.length === 4 && parts[3] === 'reversal';
-        var body = method === 'POST' && !reversal ? parseBody() : null;
-        var operation = method + ' /' + parts[1] + (reversal ? '/reversal' : '');
-        var ref = body && isReference(body.reference) ? body.reference
-            : (reversal ? reversalOf('/' + parts[1] + '/')
-                : (method === 'GET' ? referenceFrom('/' + parts[1] + '/') : null));
+        var captureRef = parts.length === 4 && parts[3] === 'capture' ? captureOf() : null;
+        var body = method === 'POST' && !reversal && captureRef === null ? parseBody() : null;
+        var operation = method + ' /' + parts[1] + (reversal ? '/reversal' : '') +
+            (captureRef !== null ? '/capture' : '');
+        var ref = captureRef !== null ? captureRef
+            : (body && isReference(body.reference) ? body.reference
+                : (reversal ? reversalOf('/' + parts[1] + '/')
+                    : (method === 'GET' ? referenceFrom('/' + parts[1] + '/') : null)));
         state.received.total[operation] = (state.received.total[operation] || 0) + 1;
         if (ref !== null) {
             var counts = state.received.byReference[ref] = state.received.byReference[ref] || {};
@@ -389,6 +514,12 @@ function (config) {
         }
         else if (method === 'POST' && (reference = reversalOf('/refunds/')) !== null) {
             reverse('refund', reference);
+        }
+        else if (method === 'POST' && (reference = captureOf()) !== null) {
+            capture(reference);
+        }
+        else if (method === 'GET' && (reference = captureOf()) !== null) {
+            captureStatus(reference);
         }
         else if (method === 'GET' && (reference = referenceFrom('/authorizations/')) !== null) {
             authorizationStatus(reference);

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from payments_admin.stack import APP_DIR, LocalStack, Ports
-from tests.helpers import FUNCTION_TIMEOUT, WEBHOOK_RETRY_SCHEDULE
+from tests.helpers import CAPTURE_WINDOW, FUNCTION_TIMEOUT, WEBHOOK_RETRY_SCHEDULE
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -39,6 +39,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     # 20 s, 1 min, ... up to 3 days, every 5 s).
     os.environ["PAYMENTS_WEBHOOK_RETRY_SCHEDULE"] = WEBHOOK_RETRY_SCHEDULE
     os.environ["PAYMENTS_REDRIVE_POLL_SECONDS"] = "1"
+    # Authorizations made with capture=false may be captured for this long (deployed: 7
+    # days), so the sweep's voiding of expired holds is seen within a test.
+    os.environ["PAYMENTS_CAPTURE_WINDOW_SECONDS"] = str(CAPTURE_WINDOW)
     local.start()
     os.environ.update(local.env)
     from chalicelib.container import reset_container

@@ -16,6 +16,8 @@ import urllib3
 VISA = "4242424242424242"
 # PAYMENTS_FUNCTION_TIMEOUT_SECONDS of the test session's stack: leases and settle windows.
 FUNCTION_TIMEOUT = 6
+# PAYMENTS_CAPTURE_WINDOW_SECONDS of the test session's stack: capture_before - created_at.
+CAPTURE_WINDOW = 20
 # PAYMENTS_WEBHOOK_RETRY_SCHEDULE of the test session's stack (seconds after the 1st attempt).
 WEBHOOK_RETRY_SCHEDULE = "1,2,3"
 # Always in the future: a fixed year would make every tokenization fail once it passes.

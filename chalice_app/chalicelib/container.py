@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from chalicelib.services.checkout import CheckoutOriginService
     from chalicelib.services.delivery import DeliveryService
     from chalicelib.services.events import EventService
+    from chalicelib.services.holds import HoldService
     from chalicelib.services.merchants import MerchantService
     from chalicelib.services.refunds import RefundService
     from chalicelib.services.settlement import SettlementService
@@ -268,7 +269,14 @@ class Container:
             self.bank,
             self.settlement,
             self.settings.bank_call_deadline_seconds,
+            self.settings.capture_window_seconds,
         )
+
+    @cached_property
+    def hold_service(self) -> HoldService:
+        from chalicelib.services.holds import HoldService
+
+        return HoldService(self.charges, self.settlement, self.settings.bank_call_deadline_seconds)
 
     @cached_property
     def refund_service(self) -> RefundService:

@@ -102,6 +102,7 @@ _SPECS = [
         "metadata must be an object of at most 20 string values "
         "(keys up to 40, values up to 500 characters).",
     ),
+    ErrorSpec("invalid_capture", INVALID_REQUEST, 400, "capture must be true or false."),
     ErrorSpec("card_declined", CARD, 402, "The card was declined."),
     ErrorSpec("bank_unavailable", API, 502, "The bank could not be reached. Try again later."),
     # Idempotency
@@ -141,9 +142,20 @@ _SPECS = [
         "amount_too_large",
         INVALID_REQUEST,
         400,
-        "The amount exceeds what remains refundable on this charge.",
+        "The amount exceeds what this charge allows (to refund, or to capture).",
     ),
     ErrorSpec("refund_failed", CARD, 402, "The bank declined the refund."),
+    # POST /charge/{id}/capture, POST /charge/{id}/void
+    ErrorSpec(
+        "charge_not_capturable",
+        INVALID_REQUEST,
+        409,
+        "Only an authorized charge can be captured, before its capture_before.",
+    ),
+    ErrorSpec(
+        "charge_not_voidable", INVALID_REQUEST, 409, "Only an authorized charge can be voided."
+    ),
+    ErrorSpec("capture_failed", CARD, 402, "The bank declined the capture."),
     ErrorSpec(
         "lock_timeout",
         RATE_LIMIT,

@@ -15,6 +15,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StrictInt,
     StrictStr,
     WithJsonSchema,
@@ -177,6 +178,9 @@ class ChargeRequest(RequestModel):
     currency: Currency
     description: Text(max_length=500) | None = None
     metadata: Annotated[dict[MetadataKey, MetadataValue], Field(max_length=20)] | None = None
+    # false: the bank only holds the money (``authorized``) until a capture or a void.
+    # Left out or null: captured at once (null = absent, as for the other optional fields).
+    capture: StrictBool | None = None
 
     code_for: ClassVar[dict[str, str]] = {
         "token": "invalid_token",
@@ -184,7 +188,12 @@ class ChargeRequest(RequestModel):
         "currency": "invalid_currency",
         "description": "invalid_description",
         "metadata": "invalid_metadata",
+        "capture": "invalid_capture",
     }
+
+    @property
+    def captures(self) -> bool:
+        return self.capture is not False
 
     @field_validator("currency")
     @classmethod
@@ -193,6 +202,27 @@ class ChargeRequest(RequestModel):
         if code is None:
             raise fail("invalid_currency", "currency")
         return code
+
+
+class CaptureRequest(RequestModel):
+    """Body of POST /charge/{id}/capture; ``amount`` left out: the whole authorized amount."""
+
+    amount: (
+        Annotated[StrictInt, Field(ge=money.MIN_AMOUNT, le=INT64_MAX)] | SkipJsonSchema[None]
+    ) = Field(default=None, json_schema_extra=lambda schema: schema.pop("default", None))
+
+    code_for: ClassVar[dict[str, str]] = {"amount": "invalid_amount"}
+
+    @field_validator("amount", mode="before")
+    @classmethod
+    def _amount_not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise fail("invalid_amount", "amount")
+        return value
+
+
+class VoidRequest(RequestModel):
+    """Body of POST /charge/{id}/void: empty."""
 
 
 RefundReason = Literal["requested_by_customer", "duplicate", "fraudulent"]
@@ -267,6 +297,8 @@ EventType = Literal[
     "refund.succeeded",
     "refund.failed",
     "refund.pending",
+    "charge.authorized",
+    "charge.voided",
 ]
 assert set(EventType.__args__) == set(EVENT_TYPES)  # type: ignore[attr-defined]
 
@@ -390,7 +422,7 @@ class Refund(ResponseModel):
 class Charge(ResponseModel):
     id: str
     object: Literal["charge"] = "charge"
-    status: Literal["pending", "succeeded", "failed"]
+    status: Literal["pending", "succeeded", "failed", "authorized", "voided"]
     amount: int
     currency: str
     amount_refunded: int
@@ -402,6 +434,11 @@ class Charge(ResponseModel):
     description: str | None
     metadata: dict[str, str]
     refunds: list[Refund]
+    # Whether money moved (at once, or by a capture), how much, and until when an
+    # ``authorized`` charge may be captured (null once it is not authorized).
+    captured: bool
+    amount_captured: int
+    capture_before: str | None
     created_at: str
     updated_at: str
 

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.domain.lifecycle import charge_answer, refund_answer
+from chalicelib.domain.lifecycle import (
+    AUTHORIZE,
+    AUTHORIZED,
+    PENDING,
+    SUCCEEDED,
+    charge_answer,
+    refund_answer,
+)
 from chalicelib.errors import ApiError
 from chalicelib.models import Charge, ChargeCard, Refund
 from chalicelib.services.recording import Reply
@@ -30,7 +37,7 @@ def charge_resource(item: dict[str, Any], refunds: list[dict[str, Any]]) -> Char
         amount=item["amount"],
         currency=item["currency"],
         amount_refunded=item.get("amount_refunded", 0),
-        refunded=item.get("amount_refunded", 0) >= item["amount"],
+        refunded=item.get("amount_refunded", 0) >= (item.get("amount_captured") or item["amount"]),
         authorization_code=item.get("authorization_code"),
         failure_code=item.get("failure_code"),
         failure_message=item.get("failure_message"),
@@ -38,18 +45,28 @@ def charge_resource(item: dict[str, Any], refunds: list[dict[str, Any]]) -> Char
         description=item.get("description"),
         metadata=item.get("metadata") or {},
         refunds=[refund_resource(r) for r in refunds],
+        captured=item["status"] == SUCCEEDED,
+        amount_captured=item.get("amount_captured", item["amount"])
+        if item["status"] == SUCCEEDED
+        else 0,
+        capture_before=item.get("capture_before")
+        if item["status"] in (AUTHORIZED, PENDING)
+        else None,
         created_at=item["created_at"],
         updated_at=item["updated_at"],
     )
 
 
 def charge_reply(item: dict[str, Any]) -> Reply:
-    """What a charge request answers for this stored charge (201, 202, 402 or 502)."""
-    answer = charge_answer(item["status"], item.get("failure_code"))
+    """What a charge, capture or void request answers for this stored charge (the request
+    that made its last ``operation``): 200, 201, 202, 402 or 502."""
+    answer = charge_answer(
+        item["status"], item.get("failure_code"), item.get("operation", AUTHORIZE)
+    )
     if answer.error_code is None:
         return Reply(answer.status, data=charge_resource(item, []), object_id=item["charge_id"])
     extra = {"charge": item["charge_id"]}
-    if answer.error_code == "card_declined":
+    if answer.error_code in ("card_declined", "capture_failed"):
         extra = {"decline_code": item["failure_code"], **extra}
     return Reply(
         answer.status, error=ApiError(answer.error_code, extra=extra), object_id=item["charge_id"]

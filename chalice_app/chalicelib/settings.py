@@ -65,6 +65,9 @@ class Settings:
     # receivers). Only the local stack sets it (``PAYMENTS_LOCAL_WEBHOOKS=1``), never a stage
     # name: on Lambda, 127.0.0.1 serves the runtime API.
     local_webhooks: bool = False
+    # How long an authorization made with ``capture: false`` may be captured; the reconcile
+    # job voids it after that (``capture_before``). Tests use a short window.
+    capture_window_seconds: float = 7 * 24 * 3600.0
 
     @property
     def local_checkout_origins(self) -> bool:
@@ -142,6 +145,7 @@ def get_settings() -> Settings:
             float(_env("PAYMENTS_TOKEN_IP_RATE_LIMIT_RPS", "10")),
             int(_env("PAYMENTS_TOKEN_IP_RATE_LIMIT_BURST", "20")),
         ),
+        capture_window_seconds=float(_env("PAYMENTS_CAPTURE_WINDOW_SECONDS", str(7 * 24 * 3600))),
         **_webhook_overrides(),
     )
 

@@ -168,7 +168,9 @@ def test_jpy_and_currency_case(api: Any, merchant: Any) -> None:
         ({"metadata": {"k": "v" * 501}}, "invalid_metadata", "metadata"),
         ({"metadata": {"k": 1}}, "invalid_metadata", "metadata"),
         ({"metadata": ["k"]}, "invalid_metadata", "metadata"),
-        ({"capture": True}, "unknown_parameter", "capture"),
+        ({"capture": "false"}, "invalid_capture", "capture"),
+        ({"capture": 0}, "invalid_capture", "capture"),
+        ({"captured": False}, "unknown_parameter", "captured"),
     ],
 )
 def test_validation(

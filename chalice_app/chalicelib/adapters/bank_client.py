@@ -60,10 +60,19 @@ class BankClient:
         )
 
     def authorize(
-        self, reference: str, amount: int, currency: str, card: CardDetails
+        self,
+        reference: str,
+        amount: int,
+        currency: str,
+        card: CardDetails,
+        hold_until: str | None = None,
     ) -> BankOutcome:
-        """Ask for an authorization; the reference makes a repeat the same operation."""
-        body = {
+        """Ask for an authorization; the reference makes a repeat the same operation.
+
+        With ``hold_until`` (ISO time) the bank only holds the money until a capture, a
+        reversal or that time (it then releases the hold itself).
+        """
+        body: dict[str, Any] = {
             "reference": reference,
             "amount": amount,
             "currency": currency,
@@ -74,7 +83,20 @@ class BankClient:
                 "cvv": card.cvv,
             },
         }
+        if hold_until is not None:
+            body["capture"] = False
+            body["hold_until"] = hold_until
         return self._decision("POST", "/authorizations", body)
+
+    def capture(self, reference: str, amount: int) -> BankOutcome:
+        """Capture ``amount`` of the held authorization ``reference`` (once; a repeat is the
+        same capture), releasing the rest of the hold."""
+        return self._decision("POST", f"/authorizations/{reference}/capture", {"amount": amount})
+
+    def capture_status(self, reference: str) -> BankOutcome:
+        """What the bank recorded for the capture of ``reference`` (``not_found``: none yet;
+        ``reversed``: the authorization was reversed, no capture will ever be taken)."""
+        return self._decision("GET", f"/authorizations/{reference}/capture", None)
 
     def refund(self, reference: str, authorization_reference: str, amount: int) -> BankOutcome:
         """Ask for a refund of ``amount`` against an authorization."""
@@ -143,7 +165,8 @@ class BankClient:
                     "event": "bank_call_failed",
                     "kind": kind,
                     "method": method,
-                    "path": path.split("/")[1],  # the operation, not the reference
+                    # the operation, not the reference
+                    "path": "/".join(p for i, p in enumerate(path.split("/")) if i != 2),
                     "http_status": status,
                 }
             )

@@ -33,7 +33,18 @@ from chalicelib.adapters.dynamo import (
     to_values,
     transact,
 )
-from chalicelib.domain.lifecycle import PENDING, SUCCEEDED, Decision, can_transition
+from chalicelib.domain.lifecycle import (
+    AUTHORIZE,
+    AUTHORIZED,
+    CAPTURE,
+    PENDING,
+    SUCCEEDED,
+    VOID,
+    VOIDED,
+    Decision,
+    can_transition,
+    final_status,
+)
 from chalicelib.domain.refunds import MAX_REFUNDS_PER_CHARGE
 from chalicelib.tables import CHARGES_LIST_INDEX, PENDING_INDEX
 
@@ -57,6 +68,15 @@ def _pending_keys(item: dict[str, Any], object_id: str) -> dict[str, str]:
     return {
         "pending_pk": pending_shard(object_id),
         "pending_sk": f"{item['bank_requested_at']}#{object_id}",
+    }
+
+
+def expiry_keys(charge: dict[str, Any]) -> dict[str, str]:
+    """An authorized charge stays in the pending index, ordered by ``capture_before``: the
+    reconcile sweep finds it there once its window is over, and voids it."""
+    return {
+        "pending_pk": pending_shard(charge["charge_id"]),
+        "pending_sk": f"{charge['capture_before']}#{charge['charge_id']}",
     }
 
 
@@ -250,6 +270,57 @@ class ChargeRepository:
         }
         return self._put_new(item)
 
+    def begin_operation_entry(
+        self, charge: dict[str, Any], operation: str, amount: int, stamp: str
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """authorized -> pending while a capture or void of the hold is with the bank.
+
+        The charge as written and its entry. The condition (still ``authorized``; for a
+        capture also before ``capture_before``) makes one capture or void the only one, also
+        across containers. A void carries the reversal's mark from the start: it is a
+        reversal of the authorization, so no settler may read the hold's approval as final.
+        """
+        assert operation in (CAPTURE, VOID) and can_transition(AUTHORIZED, PENDING)
+        pending = {
+            **charge,
+            "status": PENDING,
+            "operation": operation,
+            "capture_amount": amount,
+            "bank_requested_at": stamp,
+            "updated_at": stamp,
+        }
+        pending.pop("checked_at", None)
+        values: dict[str, Any] = {
+            ":pending": PENDING,
+            ":authorized": AUTHORIZED,
+            ":op": operation,
+            ":amount": amount,
+            ":now": stamp,
+            **{f":{k}": v for k, v in _pending_keys(pending, charge["charge_id"]).items()},
+        }
+        update = (
+            "SET #s = :pending, operation = :op, capture_amount = :amount, "
+            "bank_requested_at = :now, updated_at = :now, "
+            "pending_pk = :pending_pk, pending_sk = :pending_sk"
+        )
+        condition = "#s = :authorized"
+        if operation == CAPTURE:
+            condition += " AND capture_before > :now"
+        else:
+            pending["reversing_at"] = stamp
+            update += ", reversing_at = :now"
+        entry = {
+            "Update": {
+                "TableName": self.table,
+                "Key": self.key(charge["pk"]),
+                "UpdateExpression": update + " REMOVE checked_at",
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeValues": to_values(values),
+            }
+        }
+        return pending, entry
+
     def _put_new(self, item: dict[str, Any]) -> dict[str, Any]:
         return {
             "Put": {
@@ -301,20 +372,15 @@ class ChargeRepository:
         expression, and the same deployed): while it is pending nothing else changes it but
         a settler's ``checked_at``, which a final charge no longer needs.
         """
-        assert can_transition(PENDING, decision.status)
         final = {
             k: v
             for k, v in self._charge_item(charge).items()
             if k not in ("pending_pk", "pending_sk", "checked_at", "reversing_at")
         }
-        final.update(
-            status=decision.status,
-            authorization_code=decision.authorization_code,
-            failure_code=decision.failure_code,
-            failure_message=decision.failure_message,
-            refundable=charge["amount"] if decision.status == SUCCEEDED else 0,
-            updated_at=updated_at,
-        )
+        final.update(final_charge_fields(charge, decision, updated_at))
+        assert can_transition(PENDING, final["status"])
+        if final["status"] == AUTHORIZED:
+            final.update(expiry_keys(final))
         return {
             "Put": {
                 "TableName": self.table,
@@ -373,3 +439,26 @@ class ChargeRepository:
                 }
             },
         ]
+
+
+def final_charge_fields(
+    charge: dict[str, Any], decision: Decision, updated_at: str
+) -> dict[str, Any]:
+    """What a decision changes on a pending charge, by the operation it waited for."""
+    operation = charge.get("operation", AUTHORIZE)
+    status = final_status(operation, charge.get("captures", True), decision.status)
+    fields: dict[str, Any] = {"status": status, "updated_at": updated_at}
+    if operation == AUTHORIZE:
+        fields.update(
+            authorization_code=decision.authorization_code,
+            failure_code=decision.failure_code,
+            failure_message=decision.failure_message,
+        )
+    elif status != VOIDED and decision.status != SUCCEEDED:
+        # A capture the bank declined, or whose reversal it accepted: the hold is gone.
+        fields.update(failure_code=decision.failure_code, failure_message=decision.failure_message)
+    captured = 0
+    if status == SUCCEEDED:
+        captured = charge["capture_amount"] if operation == CAPTURE else charge["amount"]
+    fields.update(amount_captured=captured, refundable=captured)
+    return fields

@@ -12,6 +12,7 @@ _MESSAGES = {
     "expired_card": "The card has expired.",
     "incorrect_cvc": "The card's security code is incorrect.",
     PROCESSING_ERROR: "The bank could not process the charge.",
+    "capture_declined": "The bank declined the capture; the hold is released.",
 }
 
 

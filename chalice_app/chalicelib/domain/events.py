@@ -18,6 +18,8 @@ CHARGE_PENDING = "charge.pending"
 REFUND_SUCCEEDED = "refund.succeeded"
 REFUND_FAILED = "refund.failed"
 REFUND_PENDING = "refund.pending"
+CHARGE_AUTHORIZED = "charge.authorized"
+CHARGE_VOIDED = "charge.voided"
 EVENT_TYPES: tuple[str, ...] = (
     CHARGE_SUCCEEDED,
     CHARGE_FAILED,
@@ -25,6 +27,8 @@ EVENT_TYPES: tuple[str, ...] = (
     REFUND_SUCCEEDED,
     REFUND_FAILED,
     REFUND_PENDING,
+    CHARGE_AUTHORIZED,
+    CHARGE_VOIDED,
 )
 
 SIGNATURE_HEADER = "Payments-Signature"

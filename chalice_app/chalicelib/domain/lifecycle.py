@@ -13,9 +13,20 @@ from chalicelib.domain.declines import PROCESSING_ERROR, failure_message
 PENDING = "pending"
 SUCCEEDED = "succeeded"
 FAILED = "failed"
+# A charge made with ``capture: false``: the bank holds the money until a capture or a void.
+AUTHORIZED = "authorized"
+VOIDED = "voided"
 
-# The only transitions the platform makes: a pending item becomes final exactly once.
-TRANSITIONS: dict[str, frozenset[str]] = {PENDING: frozenset({SUCCEEDED, FAILED})}
+# What a pending charge is waiting for the bank about (its ``operation``): its authorization,
+# the capture of its hold, or the release of its hold. A refund is always its own send.
+AUTHORIZE, CAPTURE, VOID = "authorize", "capture", "void"
+
+# The transitions the platform makes: a pending item becomes final exactly once; an
+# authorized charge becomes pending again, once, while its capture or void is with the bank.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    PENDING: frozenset({SUCCEEDED, FAILED, AUTHORIZED, VOIDED}),
+    AUTHORIZED: frozenset({PENDING}),
+}
 
 # What one bank exchange was, as ``adapters.bank_client`` classifies it.
 APPROVED, DECLINED, REVERSED, NOT_FOUND = "approved", "declined", "reversed", "not_found"
@@ -74,6 +85,57 @@ def decide(
     return None
 
 
+def final_status(charge_operation: str, captures: bool, decided: str) -> str:
+    """The charge status a decision gives a pending charge, by what it waited for.
+
+    A decision says what the bank did with the reference: ``succeeded`` (it approved) or
+    ``failed`` (it declined, or a reversal voided the reference). An approved authorization
+    without capture is a hold (``authorized``); an accepted reversal of a hold being released
+    is the release itself (``voided``); a capture ends as the charge's final state.
+    """
+    if charge_operation == AUTHORIZE and decided == SUCCEEDED and not captures:
+        return AUTHORIZED
+    if charge_operation == VOID:
+        return VOIDED if decided == FAILED else decided
+    return decided  # (a capture that never reached the bank: back to AUTHORIZED)
+
+
+def reverses_at_once(charge_operation: str) -> bool:
+    """Whether an unknown answer to this send is reversed at once by the request.
+
+    An authorization or a refund is: a 502 is better than money in doubt. A capture is not:
+    reversing it would void the whole hold; it stays pending until the bank's ledger says
+    whether it captured (and is reversed only once the bank has no record of it, as any
+    pending item). A void is itself a reversal: sending it again is the same release.
+    """
+    return charge_operation != CAPTURE
+
+
+def operation_refusal(
+    status: str,
+    operation: str,
+    *,
+    amount: int,
+    requested: int | None,
+    capture_before: str | None,
+    now: str,
+) -> str | None:
+    """The error code refusing a capture or a void of a charge in this state, or None.
+
+    Only an ``authorized`` charge may be captured (before ``capture_before``; ISO strings
+    in UTC compare in time order) or voided; a capture takes at most the authorized amount.
+    """
+    if operation == CAPTURE:
+        if status != AUTHORIZED or capture_before is None or capture_before <= now:
+            return "charge_not_capturable"
+        if requested is not None and requested > amount:
+            return "amount_too_large"
+        return None
+    if status != AUTHORIZED:
+        return "charge_not_voidable"
+    return None
+
+
 def must_reverse(kind: str, operation: str, *, reversing: bool, unreachable: bool) -> bool:
     """After an exchange that decided nothing: reverse the reference now?
 
@@ -102,15 +164,20 @@ class Answer:
     error_code: str | None = None
 
 
-def charge_answer(status: str, failure_code: str | None) -> Answer:
-    """What a charge request answers for a charge in this state (first try or resumed)."""
-    if status == SUCCEEDED:
-        return Answer(201)
+def charge_answer(status: str, failure_code: str | None, operation: str = AUTHORIZE) -> Answer:
+    """What a charge, capture or void request answers for a charge in this state (first try
+    or resumed); ``operation`` is the one the request made."""
     if status == PENDING:
         return Answer(202)
+    if status == VOIDED:
+        return Answer(200)  # only a void ends a hold as voided
+    if status == AUTHORIZED and operation == CAPTURE:
+        return Answer(502, "bank_unavailable")  # the capture never reached the bank
+    if status in (SUCCEEDED, AUTHORIZED):
+        return Answer(201)
     if failure_code == PROCESSING_ERROR:
         return Answer(502, "bank_unavailable")
-    return Answer(402, "card_declined")
+    return Answer(402, "capture_failed" if operation == CAPTURE else "card_declined")
 
 
 def refund_answer(status: str, failure_code: str | None) -> Answer:

@@ -16,6 +16,8 @@ def refusal(
 ) -> str | None:
     """The error code refusing a refund of ``requested`` (None = all that remains), or None.
 
+    ``amount`` is what the charge captured (an ``authorized`` charge is not refundable: it
+    is voided instead).
     ``refundable`` is what is neither refunded nor reserved by a refund in flight.
     """
     if status != "succeeded":

@@ -34,8 +34,10 @@ class ChargeService:
         bank: Any,
         settlement: Any,
         bank_call_deadline_seconds: float,
+        capture_window_seconds: float,
     ) -> None:
         self._tokens = tokens
+        self._capture_window = timedelta(seconds=capture_window_seconds)
         self._charges = charges
         self._vault = vault
         self._bank = bank
@@ -72,7 +74,10 @@ class ChargeService:
         if token["used"]:
             raise ApiError("token_already_used", param="token")
         card = self._open_card(token)
-        stamp = iso(now_utc())
+        now = now_utc()
+        stamp = iso(now)
+        # Without capture the bank only holds the money, until ``capture_before``.
+        capture_before = None if request.captures else iso(now + self._capture_window)
         charge_id = new_id("ch")
         charge = {
             "pk": charge_pk(merchant_id, charge_id),
@@ -82,6 +87,9 @@ class ChargeService:
             "status": PENDING,
             "amount": request.amount,
             "currency": request.currency,
+            "captures": request.captures,
+            "capture_before": capture_before,
+            "amount_captured": 0,
             "amount_refunded": 0,
             "amount_reserved": 0,
             "refundable": 0,
@@ -109,7 +117,9 @@ class ChargeService:
 
         outcome = call_bank_before(
             deadline,
-            lambda: self._bank.authorize(charge_id, request.amount, request.currency, card),
+            lambda: self._bank.authorize(
+                charge_id, request.amount, request.currency, card, capture_before
+            ),
         )
         # An unknown answer is reversed at once while the deadline allows: 502 once the bank
         # accepted the reversal, else 202 pending, settled later from the bank's record.

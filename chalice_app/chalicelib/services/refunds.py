@@ -84,7 +84,8 @@ class RefundService:
                 raise ApiError("resource_missing", param="charge_id")
             code = refusal(
                 charge["status"],
-                charge["amount"],
+                # refunds apply to captured money only (a partial capture: less than amount)
+                charge.get("amount_captured") or charge["amount"],
                 charge.get("amount_refunded", 0),
                 charge.get("refundable", 0),
                 charge.get("refund_count", 0),

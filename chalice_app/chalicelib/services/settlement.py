@@ -30,17 +30,22 @@ from datetime import timedelta
 from typing import Any
 
 from chalicelib.adapters.bank_client import BankOutcome
-from chalicelib.adapters.charge_repository import PENDING_SHARDS
+from chalicelib.adapters.charge_repository import PENDING_SHARDS, final_charge_fields
 from chalicelib.adapters.dynamo import WriteConflict
 from chalicelib.domain.events import CHARGE_PENDING, REFUND_PENDING, final_event_type
 from chalicelib.domain.lifecycle import (
+    AUTHORIZE,
+    AUTHORIZED,
+    CAPTURE,
     PENDING,
     REVERSAL,
     SEND,
     STATUS,
+    VOID,
     Decision,
     decide,
     must_reverse,
+    reverses_at_once,
 )
 from chalicelib.ids import iso, now_utc, parse_iso
 from chalicelib.resources import charge_reply, charge_resource, refund_reply, refund_resource
@@ -105,6 +110,45 @@ class SettlementService:
         """True once the request that wrote ``item`` can no longer reach the bank."""
         return now_utc() - parse_iso(item["bank_requested_at"]) >= self._settle_after
 
+    def _bank_calls(
+        self, item: dict[str, Any]
+    ) -> tuple[Callable[[], BankOutcome], Callable[[], BankOutcome]]:
+        """The status query and the reversal that settle ``item``, by what it waits for.
+
+        A capture is asked about by its own record at the bank; its reversal (as a void's)
+        is the authorization's: the bank then refuses the reference, the capture included.
+        """
+        if "refund_id" in item:
+            ref = item["refund_id"]
+            return (lambda: self._bank.refund_status(ref)), (lambda: self._bank.reverse_refund(ref))
+        ref = item["charge_id"]
+        if item.get("operation", AUTHORIZE) == CAPTURE:
+            status = lambda: self._bank.capture_status(ref)  # noqa: E731
+        else:
+            status = lambda: self._bank.authorization_status(ref)  # noqa: E731
+        return status, (lambda: self._bank.reverse_authorization(ref))
+
+    def start_operation(
+        self, charge: dict[str, Any], operation: str, amount: int, record: Record, deadline: float
+    ) -> Reply:
+        """Capture or void an authorized charge's hold: the three commits around one bank
+        call, as for a charge (``WriteConflict``: the charge was no longer authorized, or
+        its window was over, when the write-ahead was judged).
+
+        1. write ahead: the charge ``pending`` with its operation, and the recovery point;
+        2. the capture, or the reversal of the authorization (a void), by the charge id;
+        3. ``conclude``: the final state with the stored response, audit and event.
+        """
+        stamp = iso(now_utc())
+        pending, entry = self._charges.begin_operation_entry(charge, operation, amount, stamp)
+        record.write_ahead([entry], (charge["pk"], charge["sk"]))
+        ref = charge["charge_id"]
+        if operation == CAPTURE:
+            outcome = call_bank_before(deadline, lambda: self._bank.capture(ref, amount))
+        else:
+            outcome = call_bank_before(deadline, lambda: self._bank.reverse_authorization(ref))
+        return self.conclude(pending, outcome, record, deadline)
+
     def settle(
         self,
         item: dict[str, Any],
@@ -115,10 +159,8 @@ class SettlementService:
         """Settle a pending charge or refund from the bank's record of it; its reply, or
         None while it stays pending. ``deadline`` (monotonic): no bank call after it."""
         record = record or self._settler
-        is_refund = "refund_id" in item
-        reference = item["refund_id"] if is_refund else item["charge_id"]
-        status = self._bank.refund_status if is_refund else self._bank.authorization_status
-        outcome = self._call(deadline, lambda: status(reference))
+        status, _ = self._bank_calls(item)
+        outcome = self._call(deadline, status)
         reversing = "reversing_at" in item
         decision = decide(
             outcome.kind,
@@ -144,10 +186,8 @@ class SettlementService:
         """Mark the item, then reverse its reference: failed once the bank accepted."""
         if not self._charges.mark_reversing(item, iso(now_utc())):
             return self._recorded(item, record)  # someone else finalized it first
-        is_refund = "refund_id" in item
-        reference = item["refund_id"] if is_refund else item["charge_id"]
-        reverse = self._bank.reverse_refund if is_refund else self._bank.reverse_authorization
-        outcome = self._call(deadline, lambda: reverse(reference))
+        _, reverse = self._bank_calls(item)
+        outcome = self._call(deadline, reverse)
         decision = decide(outcome.kind, REVERSAL)
         if decision is None:
             return None
@@ -158,19 +198,25 @@ class SettlementService:
     ) -> Reply:
         """Record a request's own bank answer: the final state, or 202 while pending.
 
-        An unknown answer is reversed at once, while ``deadline`` (monotonic) allows.
+        An unknown answer is reversed at once, while ``deadline`` (monotonic) allows, except
+        a capture's (``lifecycle.reverses_at_once``). A void's send is the reversal itself.
         """
+        operation = item.get("operation", AUTHORIZE) if "refund_id" not in item else AUTHORIZE
         decision = decide(
             outcome.kind,
-            SEND,
+            REVERSAL if operation == VOID else SEND,
             authorization_code=outcome.authorization_code,
             decline_code=outcome.decline_code,
         )
+        if operation == CAPTURE and outcome.kind == "not_sent":
+            # The bank never saw the capture: the hold is as it was, the charge authorized.
+            decision = Decision(AUTHORIZED)
         reply: Reply | None = None
         if decision is not None:
             reply = self.record(item, decision, record, deadline)
         elif (
             must_reverse(outcome.kind, SEND, reversing=False, unreachable=False)
+            and reverses_at_once(operation)
             and time.monotonic() < deadline
         ):
             reply = self._reverse(item, record, deadline)
@@ -260,25 +306,21 @@ class SettlementService:
 
     def _commit_charge(self, charge: dict[str, Any], decision: Decision, record: Record) -> Reply:
         updated_at = iso(now_utc())
-        final = {
-            **charge,
-            "status": decision.status,
-            "authorization_code": decision.authorization_code,
-            "failure_code": decision.failure_code,
-            "failure_message": decision.failure_message,
-            "updated_at": updated_at,
-        }
-        event = self._events.entry(
-            charge["merchant_id"],
-            charge["charge_id"],
-            final_event_type("charge", decision.status),
-            updated_at,
-            charge_resource(final, []).model_dump(mode="json"),
-        )
+        final = {**charge, **final_charge_fields(charge, decision, updated_at)}
+        entries = [self._charges.finalize_charge_entry(charge, decision, updated_at)]
+        if not (final["status"] == AUTHORIZED and charge.get("operation") == CAPTURE):
+            # (a capture that never reached the bank changed nothing worth an event)
+            entries.append(
+                self._events.entry(
+                    charge["merchant_id"],
+                    charge["charge_id"],
+                    final_event_type("charge", final["status"]),
+                    updated_at,
+                    charge_resource(final, []).model_dump(mode="json"),
+                )
+            )
         reply = charge_reply(final)
-        record.finish(
-            reply, [self._charges.finalize_charge_entry(charge, decision, updated_at), event]
-        )
+        record.finish(reply, entries)
         return reply
 
     def _commit_refund(self, refund: dict[str, Any], decision: Decision, record: Record) -> Reply:
@@ -328,6 +370,9 @@ class SettlementService:
                         self._charges.save_sweep_cursor(shard, after)
                         return report
                     after = item["pending_sk"]
+                    if item["status"] == AUTHORIZED:
+                        self._expire(item, report)
+                        continue
                     if not self._charges.claim_bank_check(item, checked_at, recent):
                         report.skipped += 1
                         continue
@@ -335,6 +380,26 @@ class SettlementService:
             shard, after = (shard + 1) % PENDING_SHARDS, None
         self._charges.save_sweep_cursor(shard, None)
         return report
+
+    def _expire(self, item: dict[str, Any], report: SweepReport) -> None:
+        """Void an authorization whose ``capture_before`` is over: the bank releases the hold.
+
+        Its index key is ``capture_before``, so it is found once the settle window past that
+        time is over too: a capture judged just in time has written ahead long before.
+        """
+        charge = self._charges.get(item["pk"], item["sk"])
+        if charge is None or charge["status"] != AUTHORIZED:
+            return  # captured or voided meanwhile (the index lags the table)
+        report.examined += 1
+        deadline = time.monotonic() + self._item_seconds
+        try:
+            reply = self.start_operation(charge, VOID, 0, self._settler, deadline)
+        except WriteConflict:
+            return  # a capture or void was first: its own request finishes it
+        if reply.status != 202:
+            report.settled += 1
+        else:
+            report.still_pending += 1
 
     def _examine(self, item: dict[str, Any], report: SweepReport) -> None:
         report.examined += 1

@@ -264,7 +264,9 @@ def _parse(
     query = validate(spec.query, dict(request.query_params or {})) if spec.query else None
     if key is not None:
         record.key = key
-        record.request_fingerprint = pipeline.fingerprint(spec.method, spec.path, body)
+        # The path as called: the same key and body for another charge is another request.
+        called = spec.path.format(**params)
+        record.request_fingerprint = pipeline.fingerprint(spec.method, called, body)
     return Call(ctx.merchant_id or "", services, record, body, query, params)
 
 
