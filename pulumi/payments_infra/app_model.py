@@ -102,6 +102,17 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         routes=(("POST", "/refund"),),
     ),
     FunctionSpec(
+        "holds",
+        "POST /charge/{id}/capture, POST /charge/{id}/void: move or release a held charge",
+        memory_mb=1024,
+        timeout_s=15,
+        why="bank capture or reversal (<= 4 s) + transactions; same bound as charge",
+        routes=(
+            ("POST", "/charge/{charge_id}/capture"),
+            ("POST", "/charge/{charge_id}/void"),
+        ),
+    ),
+    FunctionSpec(
         "reads",
         "GET /charge/{id}, GET /charges (re-checks pending charges with the bank)",
         memory_mb=1024,

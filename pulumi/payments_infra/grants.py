@@ -55,7 +55,8 @@ class Grant:
 AUDIT_APPEND = TableAccess(tables.AUDIT_LOG, (PUT,))
 IDEMPOTENT = TableAccess(tables.IDEMPOTENCY_KEYS, (GET, BATCH_GET, PUT, UPDATE, CHECK))
 # Settling a pending charge or refund (GET, the sweep, a resumed retry): a charge is written
-# whole (PutItem) when final, a refund and the charge's amounts are updated in place.
+# whole (PutItem) when final, a refund and the charge's amounts are updated in place, and an
+# authorized charge's capture or void (the sweep voids expired ones) starts with an update.
 SETTLE = (GET, QUERY, PUT, UPDATE, CHECK)
 # Whoever settles writes the event in the same transaction (the outbox).
 EMIT_EVENTS = TableAccess(tables.EVENTS, (PUT,))
@@ -112,6 +113,17 @@ GRANTS: dict[str, Grant] = {
     "refund": Grant(
         tables=(
             TableAccess(tables.CHARGES, (*SETTLE, BATCH_GET, PUT)),
+            IDEMPOTENT,
+            AUDIT_APPEND,
+            EMIT_EVENTS,
+            *KEY_CONFIRM_BY_READ,
+        ),
+        bank=True,
+    ),
+    # Capture and void: the charge's own three commits, without its token or card key.
+    "holds": Grant(
+        tables=(
+            TableAccess(tables.CHARGES, (*SETTLE, BATCH_GET)),
             IDEMPOTENT,
             AUDIT_APPEND,
             EMIT_EVENTS,

@@ -29,6 +29,7 @@ BANK_ERROR_CARD = "4000000000000119"
 DECLINED_CARD = "4000000000000002"
 REFUND_DECLINED_CARD = "4000000000005126"
 SLOW_CARD = "4000000000001000"
+CAPTURE_DECLINED_CARD = "4000000000000341"
 
 _WRITE_ITEM_ACTIONS = {
     "Put": grants.PUT,
@@ -219,6 +220,22 @@ def test_every_call_of_every_function_is_granted(
         body = {"charge_id": charge_id, **({"amount": amount} if amount else {})}
         call("POST", "/refund", body=body, headers={"Idempotency-Key": str(uuid.uuid4())})
     assert call("POST", "/refund", body={"charge_id": charges[0]}).status == 409
+
+    # Authorize now, capture later: a capture (partial, declined) and a void, replayed.
+    run_as(recorder, "token")
+    held_tokens = [tokenize(api, key, n) for n in (VISA, VISA, CAPTURE_DECLINED_CARD)]
+    held = [
+        call("POST", "/charge", body=charge_body(t, capture=False)).data["id"] for t in held_tokens
+    ]
+    for route, charge_id, body, status in (
+        ("/charge/{charge_id}/capture", held[0], {"amount": 100}, 201),
+        ("/charge/{charge_id}/void", held[1], {}, 200),
+        ("/charge/{charge_id}/capture", held[2], {}, 402),
+    ):
+        path = route.replace("{charge_id}", charge_id)
+        idempotency = {"Idempotency-Key": str(uuid.uuid4())}
+        for _ in range(2):
+            assert call("POST", route, path, body=body, headers=idempotency).status == status
 
     assert call("GET", "/charges", key="sk_test_" + "x" * 40).status == 401  # audited
 

@@ -24,7 +24,7 @@ from tests.infra.conftest import (
 
 tables = grants.tables
 FUNCTION = "aws:lambda/function:Function"
-API_FUNCTIONS = {"token", "charge", "refund", "reads", "public", "events"}
+API_FUNCTIONS = {"token", "charge", "refund", "holds", "reads", "public", "events"}
 
 
 def _by_sid(statements: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -154,6 +154,8 @@ def test_every_route_is_served_by_its_own_group(openapi: dict[str, Any]) -> None
         ("GET", "/elements/card"): "token",
         ("POST", "/charge"): "charge",
         ("POST", "/refund"): "refund",
+        ("POST", "/charge/{charge_id}/capture"): "holds",
+        ("POST", "/charge/{charge_id}/void"): "holds",
         ("GET", "/charge/{charge_id}"): "reads",
         ("GET", "/charges"): "reads",
         ("GET", "/health"): "public",
@@ -184,7 +186,7 @@ def test_environment_holds_only_what_each_function_uses(mocks: RecordingMocks) -
     with_hmac = {k for k, env in envs.items() if "PAYMENTS_HMAC_KEY_ID" in env}
     with_bank = {k for k, env in envs.items() if "PAYMENTS_BANK_URL_PARAMETER" in env}
     assert (with_kms, with_hmac) == ({"token", "charge"}, {"token"})
-    assert with_bank == {"charge", "refund", "reads", "reconciler"}
+    assert with_bank == {"charge", "refund", "holds", "reads", "reconciler"}
     assert envs["charge"]["PAYMENTS_BANK_URL_PARAMETER"] == "/payments/dev/bank-url"
     assert envs["charge"]["PAYMENTS_KMS_KEY_ID"].endswith("key/key-keys-card-data-key")
 
@@ -264,7 +266,16 @@ def test_only_the_token_function_generates_data_keys_and_macs(mocks: RecordingMo
 
 
 def test_reads_refund_and_authorizer_touch_no_kms_and_no_tokens(mocks: RecordingMocks) -> None:
-    for key in ("reads", "refund", "authorizer", "reconciler", "events", "delivery", "redriver"):
+    for key in (
+        "reads",
+        "refund",
+        "holds",
+        "authorizer",
+        "reconciler",
+        "events",
+        "delivery",
+        "redriver",
+    ):
         statements = role_policy(mocks, key)
         assert not any(a.startswith("kms:") for s in statements for a in _actions(s)), key
         assert "TableTokens" not in _by_sid(statements), key
@@ -289,6 +300,7 @@ def test_authorizer_reads_api_keys_and_counts_rejections_only(
         "authorizer",
         "charge",
         "refund",
+        "holds",
         "token",
         "events",
     }
@@ -299,6 +311,7 @@ def test_only_bank_callers_read_the_bank_url(mocks: RecordingMocks) -> None:
     assert _granted(mocks, "ssm:GetParameter", parameter) == {
         "charge",
         "refund",
+        "holds",
         "reads",
         "reconciler",
     }
@@ -469,7 +482,7 @@ def test_secrets_key_decrypts_the_bank_url_for_bank_callers_only(mocks: Recordin
     statements = _by_sid(key_policy(mocks, "secrets"))
     readers = statements["BankCallersReadTheBankUrl"]
     assert _principals(readers) == {
-        _role_arn(k) for k in ("charge", "refund", "reads", "reconciler")
+        _role_arn(k) for k in ("charge", "refund", "holds", "reads", "reconciler")
     }
     assert readers["Condition"]["StringEquals"] == {
         "kms:ViaService": f"ssm.{REGION}.amazonaws.com",
@@ -794,6 +807,7 @@ def test_every_settler_writes_events_and_only_settlers_do(mocks: RecordingMocks)
     assert _granted(mocks, "dynamodb:PutItem", "table/payments-dev-Events") == {
         "charge",
         "refund",
+        "holds",
         "reads",
         "reconciler",
     }
