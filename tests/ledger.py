@@ -53,3 +53,35 @@ def assert_answer_true(response: Any, final: dict[str, Any]) -> None:
     expected = {201: "succeeded", 402: "failed", 502: "failed"}.get(response.status)
     assert response.status in (201, 202, 402, 502), response.text
     assert expected is None or final["status"] == expected, (response.text, final)
+
+
+def assert_hold_agrees_with_the_bank(charge: dict[str, Any], bank_url: str) -> None:
+    """A charge made with ``capture: false`` (as GET /charge/{id} returns it) against the
+    bank's hold: held while authorized; captured exactly what the charge says; released
+    once voided or failed. One authorization and at most one capture per reference."""
+    assert charge["status"] != "pending", charge
+    bank = bank_record(bank_url, "authorizations", charge["id"])
+    calls = bank_calls(bank_url, charge["id"])
+    assert calls.get("POST /authorizations", 0) == 1, calls
+    assert bank is not None, charge
+    captured = bank["amount_captured"] if bank["status"] == "approved" else 0
+    assert captured == charge["amount_captured"], (bank, charge)
+    if charge["status"] == "authorized":
+        assert (bank["status"], bank["hold"]) == ("approved", "held"), (bank, charge)
+    elif charge["status"] == "succeeded":
+        assert (bank["status"], bank["hold"], bank["voided"]) == ("approved", "captured", False)
+        assert bank["amount_refunded"] == charge["amount_refunded"], (bank, charge)
+    else:  # voided, or failed: nothing moved, and the bank holds nothing either
+        assert bank["status"] == "reversed" or bank["hold"] == "released", (bank, charge)
+
+
+def assert_hold_answer_true(response: Any, final: dict[str, Any]) -> None:
+    """What a capture or void request was told is still true of ``final``: 201 succeeded,
+    200 voided, 402 failed; a 502 left nothing moved (failed, or authorized again when the
+    capture never reached the bank); 202 was true when said."""
+    assert response.status in (200, 201, 202, 402, 502), response.text
+    if response.status == 502:
+        assert final["status"] in ("failed", "authorized"), (response.text, final)
+        return
+    expected = {201: "succeeded", 200: "voided", 402: "failed"}.get(response.status)
+    assert expected is None or final["status"] == expected, (response.text, final)
