@@ -1,9 +1,7 @@
 """The Python client (clients/python) against the local stack of the test session: the
 merchant's walk-through of docs/clients.md, a retry after a lost answer that charges once,
-auto-paging, errors by type, and a webhook verified by ``construct_event``.
-
-Capture and void are not here: the server has no such routes yet (their client side is
-unit-tested against a fake transport in tests/client)."""
+auto-paging, errors by type, authorize now and capture or void later, and a webhook
+verified by ``construct_event``."""
 
 from __future__ import annotations
 
@@ -97,6 +95,44 @@ def test_the_walk_through_token_charge_status_refund_events(client: Client) -> N
     refund_events = [e for e in client.events.list() if e.type == "refund.succeeded"]
     assert {e.data.object.id for e in refund_events} == {refund.id, rest.id}
     assert all(isinstance(e.data.object, Refund) for e in refund_events)
+
+
+def test_authorize_then_capture_or_void(client: Client) -> None:
+    held = client.charges.create(
+        token=tokenize(client).id, amount=2500, currency="USD", capture=False
+    )
+    assert (held.status, held.captured, held.amount_captured) == ("authorized", False, 0)
+    assert held.capture_before and held.last_response and held.last_response.http_status == 201
+    captured = client.charges.capture(held.id, amount=1500, idempotency_key=f"cap-{held.id}")
+    assert (captured.status, captured.captured, captured.amount_captured) == (
+        "succeeded",
+        True,
+        1500,
+    )
+    assert captured.capture_before is None
+    replayed = client.charges.capture(held.id, amount=1500, idempotency_key=f"cap-{held.id}")
+    assert replayed.last_response and replayed.last_response.replayed
+    assert replayed.to_dict() == captured.to_dict()
+    with pytest.raises(InvalidRequestError) as again:
+        client.charges.capture(held.id)
+    assert (again.value.http_status, again.value.code) == (409, "charge_not_capturable")
+    refund = client.refunds.create(charge_id=held.id)
+    assert refund.amount == 1500  # captured money only
+
+    other = client.charges.create(
+        token=tokenize(client).id, amount=900, currency="USD", capture=False
+    )
+    voided = client.charges.void(other.id)
+    assert (voided.status, voided.captured, voided.amount_captured) == ("voided", False, 0)
+    assert voided.last_response and voided.last_response.http_status == 200
+    with pytest.raises(InvalidRequestError) as not_voidable:
+        client.charges.void(other.id)
+    assert (not_voidable.value.http_status, not_voidable.value.code) == (
+        409,
+        "charge_not_voidable",
+    )
+    types = {e.type for e in client.events.list() if e.data.object.id in (held.id, other.id)}
+    assert types == {"charge.authorized", "charge.succeeded", "charge.voided"}
 
 
 def test_a_lost_answer_is_retried_with_the_same_key_and_charges_once(

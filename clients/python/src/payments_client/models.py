@@ -114,12 +114,13 @@ class Charge(PaymentsObject):
     description: Optional[str]
     metadata: dict[str, str]
     refunds: list[Refund]
+    # Money moved (at once, or by a capture), how much, and until when an authorized
+    # charge may be captured (null otherwise).
+    captured: bool
+    amount_captured: int
+    capture_before: Optional[str]
     created_at: str
     updated_at: str
-    # "Authorize now, capture later": absent from servers that do not capture separately.
-    captured: Optional[bool] = None
-    amount_captured: Optional[int] = None
-    capture_before: Optional[str] = None
 
 
 class WebhookEndpoint(PaymentsObject):
