@@ -55,6 +55,13 @@ TEST_CARDS: tuple[tuple[str, str, str, str], ...] = (
     ),
     ("4000000000005126", "visa", "approved (201)", "402 `refund_failed`"),
     (
+        "4000000000000341",
+        "visa",
+        "approved (201); with `capture: false` authorized, and its capture is declined: 402 "
+        "`capture_failed`, `capture_declined`",
+        "approved",
+    ),
+    (
         "4000000000007726",
         "visa",
         "approved (201)",
