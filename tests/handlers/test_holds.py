@@ -11,6 +11,7 @@ import pytest
 from tests.helpers import (
     CAPTURE_WINDOW,
     FUNCTION_TIMEOUT,
+    HandlerApi,
     bank_calls,
     bank_record,
     charge_body,
@@ -236,3 +237,32 @@ def test_the_sweep_voids_expired_authorizations(
     assert ledger is not None and (ledger["status"], ledger["hold"]) == ("reversed", "released")
     assert event_types(api, key, charge["id"]) == ["charge.authorized", "charge.voided"]
     assert api.get(f"/charge/{kept['id']}", key=key).data["status"] == "succeeded"
+
+
+@pytest.mark.parametrize("action", ["capture", "void"])
+def test_a_capture_or_void_costs_three_dynamodb_calls(
+    client: Any, merchant: Any, services: Any, action: str
+) -> None:
+    """The first read (charge, Idempotency-Key, API key), the write-ahead, the final commit;
+    the authorizer's own read of the key is its function's, not the route's."""
+    api, key = HandlerApi(client), merchant.secret_key
+    charge = authorize(api, key)
+    api_keys = services.settings.table("ApiKeys")
+    calls: list[str] = []
+
+    def note(model: Any, params: dict[str, Any], **_: Any) -> None:
+        if not (model.name == "GetItem" and params.get("TableName") == api_keys):
+            calls.append(model.name)
+
+    services.dynamodb.meta.events.register("provide-client-params.dynamodb", note)
+    try:
+        response = api.post(
+            f"/charge/{charge['id']}/{action}",
+            {},
+            key=key,
+            headers={"Idempotency-Key": str(uuid.uuid4())},
+        )
+    finally:
+        services.dynamodb.meta.events.unregister("provide-client-params.dynamodb", note)
+    assert response.status in (200, 201), response.text
+    assert calls == ["BatchGetItem", "TransactWriteItems", "TransactWriteItems"], calls
