@@ -169,6 +169,8 @@ def test_authorization_status_query(bank_url):
         "currency": "EUR",
         "amount_refunded": 0,
         "voided": False,
+        "hold": None,  # captured at once (holds: tests/integration/test_bank_holds.py)
+        "amount_captured": 4200,
     }
 
 

@@ -31,7 +31,7 @@ from typing import Any
 
 from chalicelib.adapters.bank_client import BankOutcome
 from chalicelib.adapters.charge_repository import PENDING_SHARDS, final_charge_fields
-from chalicelib.adapters.dynamo import WriteConflict
+from chalicelib.adapters.dynamo import Contention, WriteConflict
 from chalicelib.domain.events import CHARGE_PENDING, REFUND_PENDING, final_event_type
 from chalicelib.domain.lifecycle import (
     AUTHORIZE,
@@ -390,12 +390,14 @@ class SettlementService:
         charge = self._charges.get(item["pk"], item["sk"])
         if charge is None or charge["status"] != AUTHORIZED:
             return  # captured or voided meanwhile (the index lags the table)
+        if charge["capture_before"] > iso(now_utc()):
+            return  # (a clock behind the one that wrote it)
         report.examined += 1
         deadline = time.monotonic() + self._item_seconds
         try:
             reply = self.start_operation(charge, VOID, 0, self._settler, deadline)
-        except WriteConflict:
-            return  # a capture or void was first: its own request finishes it
+        except (WriteConflict, Contention):
+            return  # a capture or void was first (its own request finishes it), or busy
         if reply.status != 202:
             report.settled += 1
         else:
