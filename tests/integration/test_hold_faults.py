@@ -159,10 +159,11 @@ def test_killed_at_each_phase_boundary(
 
 
 def test_captures_and_voids_racing_on_one_charge_have_one_winner(
-    http_api: HttpApi, merchant: Any, bank_url: str
+    faults: Any, http_api: HttpApi, merchant: Any, bank_url: str
 ) -> None:
-    """Threads against the stack: exactly one capture or void wins each charge; every loser
-    gets the 409 the winner's result implies, and the ledgers agree."""
+    """Threads against two servers (the stack's and the victim: two containers): exactly one
+    capture or void wins each charge; every loser gets the 409 the winner's result implies,
+    and the ledgers agree."""
     seed = random.randrange(2**32)
     rng = random.Random(seed)
     key = merchant.secret_key
@@ -175,17 +176,20 @@ def test_captures_and_voids_racing_on_one_charge_have_one_winner(
         def run(
             action: str,
             body: dict[str, int],
+            api: HttpApi,
             charge_id: str = charge_id,
             start: threading.Barrier = start,
             answers: list[tuple[str, Resp]] = answers,
         ) -> None:
             start.wait()
-            response = http_api.post(f"/charge/{charge_id}/{action}", body, key=key)
+            response = api.post(f"/charge/{charge_id}/{action}", body, key=key)
             answers.append((action, response))
 
         bodies = [{"amount": rng.randint(1, 2500)} if a == "capture" else {} for a in actions]
+        apis = [http_api, faults.api] * (len(actions) // 2)
         threads = [
-            threading.Thread(target=run, args=(a, b)) for a, b in zip(actions, bodies, strict=True)
+            threading.Thread(target=run, args=(a, b, api))
+            for a, b, api in zip(actions, bodies, apis, strict=True)
         ]
         for thread in threads:
             thread.start()
