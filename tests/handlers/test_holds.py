@@ -266,3 +266,18 @@ def test_a_capture_or_void_costs_three_dynamodb_calls(
         services.dynamodb.meta.events.unregister("provide-client-params.dynamodb", note)
     assert response.status in (200, 201), response.text
     assert calls == ["BatchGetItem", "TransactWriteItems", "TransactWriteItems"], calls
+
+
+def test_capture_and_void_need_no_body(api: Any, merchant: Any) -> None:
+    key = merchant.secret_key
+    for action, status in (("capture", 201), ("void", 200)):
+        charge = authorize(api, key)
+        response = api.request("POST", f"/charge/{charge['id']}/{action}", b"", key=key)
+        assert response.status == status, response.text
+    charge = authorize(api, key)  # nor a Content-Type
+    response = api.request("POST", f"/charge/{charge['id']}/void", None, key=key)
+    assert response.status == 200, response.text
+    # A body that is not a JSON object is still refused.
+    charge = authorize(api, key)
+    response = api.request("POST", f"/charge/{charge['id']}/void", b"[]", key=key)
+    assert (response.status, response.error["code"]) == (400, "invalid_json")

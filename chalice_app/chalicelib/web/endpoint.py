@@ -259,7 +259,7 @@ def _parse(
 ) -> Call:
     """The validated call; a 400 for anything malformed (never stored for replay)."""
     key = _idempotency_key(request) if spec.idempotent else None
-    payload = parse_json_object(request.raw_body) if spec.body else None
+    payload = _payload(spec.body, request.raw_body) if spec.body else None
     body = validate(spec.body, payload or {}) if spec.body else None
     query = validate(spec.query, dict(request.query_params or {})) if spec.query else None
     if key is not None:
@@ -268,6 +268,14 @@ def _parse(
         called = spec.path.format(**params)
         record.request_fingerprint = pipeline.fingerprint(spec.method, called, body)
     return Call(ctx.merchant_id or "", services, record, body, query, params)
+
+
+def _payload(model: type[RequestModel], raw_body: bytes) -> dict[str, Any]:
+    """The body's JSON object; no body at all is ``{}`` where every field is optional
+    (capture, void): leaving them all out needs nothing to be sent."""
+    if not raw_body and not any(f.is_required() for f in model.model_fields.values()):
+        return {}
+    return parse_json_object(raw_body)
 
 
 def _route_name(spec: _Spec) -> str:

@@ -321,7 +321,9 @@ def _operation(spec: endpoint.RouteSpec) -> dict[str, Any]:
         media: dict[str, Any] = {"schema": {"$ref": REF.format(model=spec.body.__name__)}}
         if spec.path == "/token":
             media["examples"] = _token_examples()
-        operation["requestBody"] = {"required": True, "content": {"application/json": media}}
+        # A body whose fields are all optional may be left out (capture, void).
+        required = any(f.is_required() for f in spec.body.model_fields.values())
+        operation["requestBody"] = {"required": required, "content": {"application/json": media}}
 
     responses: dict[str, Any] = {}
     for status, model in sorted(doc.responses.items()):
