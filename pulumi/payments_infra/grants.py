@@ -135,7 +135,7 @@ GRANTS: dict[str, Grant] = {
                 (GET, QUERY),
                 indexes=(tables.EVENTS_LIST_INDEX, tables.EVENTS_TYPE_INDEX),
             ),
-            TableAccess(tables.WEBHOOK_ENDPOINTS, (GET, QUERY, PUT, DELETE)),
+            TableAccess(tables.WEBHOOK_ENDPOINTS, (GET, QUERY, PUT, UPDATE, DELETE)),
             TableAccess(tables.WEBHOOK_SECRETS, (PUT, DELETE)),
             AUDIT_APPEND,
             *KEY_CONFIRM_IN_COMMIT,

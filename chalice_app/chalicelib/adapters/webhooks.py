@@ -1,7 +1,10 @@
 """Webhook endpoints, their signing secrets, and deliveries.
 
 * ``WebhookEndpoints`` (merchant, endpoint id): url, subscribed types, status. Routes
-  read and write it.
+  read and write it. Each merchant's partition also holds one counter item
+  (``COUNTER_ID``): its number of endpoints, changed in the transaction that creates or
+  deletes one, on condition that it stays within the cap, so concurrent creations cannot
+  pass it.
 * ``WebhookSecrets`` (endpoint id): the signing secret. The API function that creates an
   endpoint may only put it (and delete it with its endpoint); only the delivery functions
   may read it, so no route can answer a secret after the one response that creates it.
@@ -27,6 +30,9 @@ from chalicelib.adapters.dynamo import (
 from chalicelib.tables import DELIVERIES_DUE_INDEX
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+# The sort key of a merchant's counter item: never an endpoint id (those are ``we_...``).
+COUNTER_ID = "#count"
+ENDPOINT_ID_PREFIX = "we_"
 DUE_SHARDS = 4
 DELIVERY_RETENTION_SECONDS = 30 * 24 * 3600
 
@@ -42,9 +48,30 @@ class WebhookEndpointStore:
     def _key(self, merchant_id: str, endpoint_id: str) -> dict[str, Any]:
         return {"merchant_id": {"S": merchant_id}, "endpoint_id": {"S": endpoint_id}}
 
-    def create_entries(self, endpoint: dict[str, Any], secret: str) -> list[dict[str, Any]]:
-        """Puts of a new endpoint and its secret (one transaction)."""
+    def counter_key(self, merchant_id: str) -> dict[str, Any]:
+        return self._key(merchant_id, COUNTER_ID)
+
+    def _count_by(self, merchant_id: str, step: int, cap: int | None) -> dict[str, Any]:
+        update: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": self.counter_key(merchant_id),
+            "UpdateExpression": "ADD endpoint_count :step",
+            "ExpressionAttributeValues": to_values({":step": step}),
+        }
+        if cap is not None:
+            update["ConditionExpression"] = (
+                "attribute_not_exists(endpoint_count) OR endpoint_count < :cap"
+            )
+            update["ExpressionAttributeValues"] = to_values({":step": step, ":cap": cap})
+        return {"Update": update}
+
+    def create_entries(
+        self, endpoint: dict[str, Any], secret: str, cap: int
+    ) -> list[dict[str, Any]]:
+        """The merchant's count (refused at ``cap``: ``WriteConflict`` on entry 0), the new
+        endpoint and its secret (one transaction)."""
         return [
+            self._count_by(endpoint["merchant_id"], 1, cap),
             {
                 "Put": {
                     "TableName": self.table,
@@ -68,8 +95,9 @@ class WebhookEndpointStore:
         ]
 
     def delete_entries(self, merchant_id: str, endpoint_id: str) -> list[dict[str, Any]]:
-        """Deletes of an endpoint (refused if it is gone) and of its secret."""
+        """Deletes of an endpoint (refused if it is gone) and of its secret; one less."""
         return [
+            self._count_by(merchant_id, -1, None),
             {
                 "Delete": {
                     "TableName": self.table,
@@ -96,8 +124,8 @@ class WebhookEndpointStore:
         items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {
             "TableName": self.table,
-            "KeyConditionExpression": "merchant_id = :m",
-            "ExpressionAttributeValues": to_values({":m": merchant_id}),
+            "KeyConditionExpression": "merchant_id = :m AND begins_with(endpoint_id, :we)",
+            "ExpressionAttributeValues": to_values({":m": merchant_id, ":we": ENDPOINT_ID_PREFIX}),
             "ConsistentRead": True,
         }
         while True:

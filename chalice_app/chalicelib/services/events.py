@@ -76,8 +76,6 @@ class EventService:
             check(request.url, allow_local=self._allow_local, resolve=self._resolve)
         except UnsafeUrl:
             raise ApiError("invalid_url", param="url") from None
-        if len(self._endpoints.list_for_merchant(merchant_id)) >= MAX_ENDPOINTS:
-            raise ApiError("too_many_webhook_endpoints")
         endpoint = {
             "merchant_id": merchant_id,
             "endpoint_id": new_id("we"),
@@ -92,7 +90,11 @@ class EventService:
             data=NewWebhookEndpoint(**created.model_dump(), secret=secret),
             object_id=created.id,
         )
-        record.finish(reply, self._endpoints.create_entries(endpoint, secret))
+        try:
+            record.finish(reply, self._endpoints.create_entries(endpoint, secret, MAX_ENDPOINTS))
+        except WriteConflict:
+            # Only the count is conditional: the merchant has MAX_ENDPOINTS already.
+            raise ApiError("too_many_webhook_endpoints") from None
         return reply
 
     def list_endpoints(self, merchant_id: str) -> WebhookEndpointList:
