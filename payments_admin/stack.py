@@ -32,6 +32,9 @@ HOST = "127.0.0.1"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # Told to every child, which watches it (``watch_parent``) and stops when its runner is gone.
 PARENT_PID_ENV = "PAYMENTS_STACK_PARENT_PID"
+# The delivery worker's stream position (in the log directory): it belongs to one run of
+# the stack, whose moto stream starts over, so a stack starting removes it.
+DELIVERY_CHECKPOINT = "delivery-checkpoint.json"
 _PR_SET_PDEATHSIG = 1
 
 
@@ -235,6 +238,7 @@ class LocalStack:
             self._start_bank()
             self._bootstrap()
             self._start_api()
+            (self.log_dir / DELIVERY_CHECKPOINT).unlink(missing_ok=True)
             self.start_delivery_worker()
         except BaseException:
             self.stop()
