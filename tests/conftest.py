@@ -39,6 +39,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     # 20 s, 1 min, ... up to 3 days, every 5 s).
     os.environ["PAYMENTS_WEBHOOK_RETRY_SCHEDULE"] = WEBHOOK_RETRY_SCHEDULE
     os.environ["PAYMENTS_REDRIVE_POLL_SECONDS"] = "1"
+    # Events the change feed has not handed over are delivered by the re-driver after 3 s
+    # (deployed: 3 minutes).
+    os.environ["PAYMENTS_OUTBOX_GRACE_SECONDS"] = "3"
     local.start()
     os.environ.update(local.env)
     from chalicelib.container import reset_container

@@ -49,6 +49,10 @@ class Settings:
     )
     webhook_timeout_seconds: float = 10.0
     redrive_poll_seconds: float = 5.0
+    # How old an event the stream has not handed to delivery must be before the re-driver
+    # delivers it itself: well past the stream's normal lag, so it only catches events
+    # whose record was lost.
+    outbox_grace_seconds: float = 180.0
 
     @property
     def local_webhooks(self) -> bool:
@@ -131,4 +135,7 @@ def _webhook_overrides() -> dict[str, object]:
     poll = os.environ.get("PAYMENTS_REDRIVE_POLL_SECONDS")
     if poll:
         overrides["redrive_poll_seconds"] = float(poll)
+    grace = os.environ.get("PAYMENTS_OUTBOX_GRACE_SECONDS")
+    if grace:
+        overrides["outbox_grace_seconds"] = float(grace)
     return overrides

@@ -142,8 +142,10 @@ GRANTS: dict[str, Grant] = {
         )
     ),
     # Nothing of Tokens, Charges or any KMS key: deliveries carry what the event holds.
+    # Once an event's deliveries exist, it leaves the undelivered index (an UpdateItem).
     "delivery": Grant(
         tables=(
+            TableAccess(tables.EVENTS, (UPDATE,)),
             TableAccess(tables.WEBHOOK_ENDPOINTS, (QUERY,)),
             READ_SECRETS,
             TableAccess(tables.DELIVERIES, (PUT, UPDATE)),
@@ -151,12 +153,16 @@ GRANTS: dict[str, Grant] = {
         streams=(tables.EVENTS,),
         dead_letter_queue=True,
     ),
+    # Also delivers events the stream never handed over, as the delivery function does.
     "redriver": Grant(
         tables=(
-            TableAccess(tables.EVENTS, (GET,)),
+            TableAccess(
+                tables.EVENTS, (GET, QUERY, UPDATE), indexes=(tables.EVENTS_UNDELIVERED_INDEX,)
+            ),
+            TableAccess(tables.WEBHOOK_ENDPOINTS, (QUERY,)),
             READ_SECRETS,
             TableAccess(
-                tables.DELIVERIES, (UPDATE,), indexes=(tables.DELIVERIES_DUE_INDEX,)
+                tables.DELIVERIES, (PUT, UPDATE), indexes=(tables.DELIVERIES_DUE_INDEX,)
             ),
         ),
     ),

@@ -554,6 +554,7 @@ def test_delivery_grants_read_the_stream_and_the_delivery_tables_only(
     assert set(statements) == {
         "Logs",
         "StreamEvents",
+        "TableEvents",
         "TableWebhookEndpoints",
         "TableWebhookSecrets",
         "TableDeliveries",
@@ -574,7 +575,9 @@ def test_delivery_grants_read_the_stream_and_the_delivery_tables_only(
         "Resource": DLQ_ARN,
     }
     assert statements["TableWebhookEndpoints"]["Action"] == ["dynamodb:Query"]
-    # Nothing of Tokens, Charges, events' writes or any KMS key.
+    # Of events, only taking one out of the undelivered index once its deliveries exist.
+    assert statements["TableEvents"]["Action"] == ["dynamodb:UpdateItem"]
+    # Nothing of Tokens, Charges, new events or any KMS key.
     for statement in statements.values():
         assert not any(a.startswith("kms:") for a in _actions(statement))
     text = json.dumps(list(statements.values()))

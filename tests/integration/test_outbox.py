@@ -73,3 +73,43 @@ def test_a_checkpoint_of_another_stream_skips_nothing(
         assert time.monotonic() < deadline, saved
         time.sleep(0.1)
     assert FAR_AHEAD not in saved["positions"].values()
+
+
+def last_sequence_numbers(services: Any, arn: str, shards: list[str]) -> dict[str, str]:
+    streams = services._client("dynamodbstreams")
+    last: dict[str, str] = {}
+    for shard in shards:
+        iterator = streams.get_shard_iterator(
+            StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        while records := (page := streams.get_records(ShardIterator=iterator, Limit=1000))[
+            "Records"
+        ]:
+            last[shard] = records[-1]["dynamodb"]["SequenceNumber"]
+            iterator = page["NextShardIterator"]
+    return last
+
+
+def test_an_event_whose_stream_record_is_lost_is_delivered_by_the_redriver(
+    http_api: Any, merchant: Any, services: Any, stack: Any, receiver: Receiver
+) -> None:
+    subscribe(http_api, merchant.secret_key, receiver.url)
+    stop_worker(stack)
+    try:
+        token = tokenize(http_api, merchant.secret_key, VISA)
+        charge = http_api.post("/charge", charge_body(token), key=merchant.secret_key)
+        assert charge.status == 201
+        # The worker resumes past every record written so far: this event's is lost to it,
+        # as a record past the stream's retention or in a batch given up on is.
+        arn, shards = stream_shards(services)
+        positions = last_sequence_numbers(services, arn, shards)
+        checkpoint = {"stream_arn": arn, "positions": positions}
+        (stack.log_dir / DELIVERY_CHECKPOINT).write_text(json.dumps(checkpoint))
+    finally:
+        stack.start_delivery_worker()
+    (delivery,) = receiver.wait_for(charge.data["id"], 1, timeout=30)
+    assert delivery.event["type"] == "charge.succeeded"
+    (record,) = services.delivery.deliveries(delivery.event["id"])
+    assert record["attempts"] == 1
+    time.sleep(1.5)  # more passes of the re-driver: nothing is delivered twice
+    assert len(receiver.about(charge.data["id"])) == 1

@@ -5,7 +5,9 @@
   A record whose handling fails is reported back, so the stream hands it over again; a
   delivery that exists already is not attempted twice (its schedule owns it).
 * The re-driver (``redrive``): attempts whose time has come - retries, and first attempts
-  whose worker died (their lease ran out).
+  whose worker died (their lease ran out); and events that the stream has not handed over
+  ``outbox_grace_seconds`` after they were written (a lost record, a batch given up on):
+  their deliveries are created and attempted as the stream would have.
 * An operator's resend (``resend``): the same event, again, to the endpoints subscribed now.
 
 Every attempt is signed with the endpoint's secret at the time it is sent. Endpoints that
@@ -21,11 +23,14 @@ import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.adapters.dynamo import from_item
+from chalicelib.adapters.event_store import UNDELIVERED_SHARDS
 from chalicelib.adapters.webhooks import DELIVERED, DUE_SHARDS, FAILED, PENDING
 from chalicelib.domain.events import SIGNATURE_HEADER, next_attempt_at, sign
+from chalicelib.ids import iso
 
 log = logging.getLogger("platform.delivery")
 
@@ -55,6 +60,7 @@ class DeliveryService:
         retry_schedule: tuple[float, ...],
         timeout_seconds: float,
         poll_seconds: float,
+        outbox_grace_seconds: float,
     ) -> None:
         self._events = events
         self._endpoints = endpoints
@@ -64,6 +70,7 @@ class DeliveryService:
         # No second worker takes a claimed delivery before its attempt has surely ended.
         self._lease_ms = int((timeout_seconds + 5) * 1000)
         self._poll = poll_seconds
+        self._outbox_grace = outbox_grace_seconds
 
     # ---- the outbox stream ---------------------------------------------------------------
 
@@ -93,6 +100,8 @@ class DeliveryService:
     ) -> list[dict[str, Any]]:
         """First attempts of one new event, to each subscribed endpoint (in parallel)."""
         started = self._start(event, again=False, endpoints=endpoints)
+        # Its deliveries exist from here on; their own schedule retries them.
+        self._events.mark_handed_over(event["event_id"])
         return self._attempt_all(started, {event["event_id"]: event})
 
     def _start(
@@ -142,6 +151,7 @@ class DeliveryService:
             time.sleep(self._poll)
 
     def _redrive_once(self) -> list[dict[str, Any]]:
+        outcomes = self._hand_over_undelivered()
         now = _now_ms()
         claimed = []
         for shard in range(DUE_SHARDS):
@@ -158,7 +168,29 @@ class DeliveryService:
         for item in claimed:
             if item["event_id"] not in events:
                 events[item["event_id"]] = self._events.get(item["event_id"])
-        return self._attempt_all(claimed, events)
+        return outcomes + self._attempt_all(claimed, events)
+
+    def _hand_over_undelivered(self) -> list[dict[str, Any]]:
+        """First attempts of events the stream has not handed over within the grace period.
+
+        A delivery the stream's handler created meanwhile is not created (nor attempted)
+        twice: ``DeliveryStore.start`` is conditional.
+        """
+        before = iso(datetime.fromtimestamp(time.time() - self._outbox_grace, UTC))
+        outcomes: list[dict[str, Any]] = []
+        endpoints: dict[str, list[dict[str, Any]]] = {}
+        for shard in range(UNDELIVERED_SHARDS):
+            start = None
+            while True:
+                events, start = self._events.undelivered_page(shard, before, start)
+                for event in events:
+                    log.warning(
+                        json.dumps({"event": "outbox_redrive", "event_id": event["event_id"]})
+                    )
+                    outcomes += self.on_event(event, endpoints)
+                if start is None:
+                    break
+        return outcomes
 
     # ---- operator ------------------------------------------------------------------------
 
