@@ -159,12 +159,16 @@ def get_event(call: Call, path: EventPath) -> Result:
     authorizer=api_key_authorizer,
     keys=SECRET_KEY,
     body=WebhookEndpointRequest,
+    idempotent=True,
     audit="webhook_endpoint.create",
 )
 @describe(responses={201: NewWebhookEndpoint}, errors=("too_many_webhook_endpoints",))
-def create_webhook_endpoint(call: Call) -> Result:
-    """Receive events at a URL; the answer holds its signing secret, shown this once."""
-    return call.services.event_service.create_endpoint(call.merchant_id, call.body, call.record)
+def create_webhook_endpoint(call: Call) -> Result | Replayed:
+    """Receive events at a URL; the answer holds its signing secret, shown this once.
+
+    A replay (same Idempotency-Key and body) answers the same endpoint with `secret: null`:
+    roll the secret to get a new one."""
+    return call.run(call.services.event_service.endpoint_creation)
 
 
 @endpoint(app, "/webhook_endpoints", "GET", authorizer=api_key_authorizer, keys=SECRET_KEY)

@@ -439,9 +439,11 @@ class WebhookEndpoint(ResponseModel):
 
 
 class NewWebhookEndpoint(WebhookEndpoint):
-    """The endpoint as created: the only response that holds its signing secret."""
+    """The endpoint as created (or its secret rolled): the only answers that hold a signing
+    secret. A replay (same Idempotency-Key) answers ``secret: null``: secrets are never
+    stored where the API can read them; roll the secret to get a new one."""
 
-    secret: str
+    secret: str | None
 
 
 class WebhookEndpointList(ResponseModel):

@@ -135,10 +135,14 @@ GRANTS: dict[str, Grant] = {
                 (GET, QUERY),
                 indexes=(tables.EVENTS_LIST_INDEX, tables.EVENTS_TYPE_INDEX),
             ),
-            TableAccess(tables.WEBHOOK_ENDPOINTS, (GET, QUERY, PUT, UPDATE, DELETE)),
+            TableAccess(tables.WEBHOOK_ENDPOINTS, (GET, BATCH_GET, QUERY, PUT, UPDATE, DELETE)),
             TableAccess(tables.WEBHOOK_SECRETS, (PUT, DELETE)),
+            # POST /webhook_endpoints is idempotent: its key is judged in its first read
+            # (with the merchant's endpoint count); the other routes in their commit.
+            IDEMPOTENT,
+            TableAccess(tables.API_KEYS, (GET, BATCH_GET, CHECK)),
+            TableAccess(tables.AUTH_REJECTIONS, (UPDATE,)),
             AUDIT_APPEND,
-            *KEY_CONFIRM_IN_COMMIT,
         )
     ),
     # Nothing of Tokens, Charges or any KMS key: deliveries carry what the event holds.

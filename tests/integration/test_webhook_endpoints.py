@@ -3,6 +3,7 @@ session's stack: the cap, idempotent creation, secret rolls and test events."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -44,3 +45,57 @@ def test_a_deleted_endpoint_frees_its_place(http_api: Any, merchant: Any) -> Non
     refused = http_api.post("/webhook_endpoints", {"url": PUBLIC}, key=key)
     assert (refused.status, refused.error["code"]) == (409, "too_many_webhook_endpoints")
     assert len(endpoint_ids(http_api, key)) == MAX_ENDPOINTS
+
+
+def test_a_replayed_creation_answers_the_same_endpoint_without_its_secret(
+    http_api: Any, merchant: Any
+) -> None:
+    key, body = merchant.secret_key, {"url": PUBLIC, "events": ["charge.succeeded"]}
+    idem = {"Idempotency-Key": f"we-{uuid.uuid4()}"}
+    first = http_api.post("/webhook_endpoints", body, key=key, headers=idem)
+    assert first.status == 201, first.text
+    assert first.data["secret"].startswith("whsec_")
+    again = http_api.post("/webhook_endpoints", body, key=key, headers=idem)
+    assert again.status == 201
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.headers["original-request-id"] == first.json["request_id"]
+    assert again.json["request_id"] == first.json["request_id"]
+    assert again.data == {**first.data, "secret": None}
+    assert first.data["secret"] not in again.text
+    assert endpoint_ids(http_api, key) == [first.data["id"]]
+    other = http_api.post("/webhook_endpoints", {"url": PUBLIC}, key=key, headers=idem)
+    assert (other.status, other.error["code"]) == (422, "idempotency_key_reused")
+
+
+def test_concurrent_creations_with_one_key_create_one_endpoint(
+    http_api: Any, merchant: Any
+) -> None:
+    key, idem = merchant.secret_key, {"Idempotency-Key": f"we-{uuid.uuid4()}"}
+    responses = fire(
+        10, lambda: http_api.post("/webhook_endpoints", {"url": PUBLIC}, key=key, headers=idem)
+    )
+    assert {r.status for r in responses} <= {201, 409}, [r.text for r in responses]
+    created = {r.data["id"] for r in responses if r.status == 201}
+    assert len(created) == 1
+    assert endpoint_ids(http_api, key) == list(created)
+    secrets = [r.data["secret"] for r in responses if r.status == 201]
+    assert len([s for s in secrets if s is not None]) == 1  # shown to one answer only
+
+
+def test_a_host_that_does_not_resolve_is_told_so(http_api: Any, merchant: Any) -> None:
+    # RFC 6761: names under .invalid never resolve.
+    url = "https://hooks.merchant-that-does-not-exist.invalid/webhooks"
+    response = http_api.post("/webhook_endpoints", {"url": url}, key=merchant.secret_key)
+    assert (response.status, response.error["code"], response.error["param"]) == (
+        400,
+        "invalid_url",
+        "url",
+    )
+    assert "does not resolve" in response.error["message"]
+    assert "public" not in response.error["message"]
+    # Not stored for replay: the same key works once the name resolves (here: another URL).
+    idem = {"Idempotency-Key": f"we-{uuid.uuid4()}"}
+    refused = http_api.post(
+        "/webhook_endpoints", {"url": url}, key=merchant.secret_key, headers=idem
+    )
+    assert refused.status == 400 and "idempotent-replayed" not in refused.headers

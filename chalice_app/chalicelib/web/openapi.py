@@ -9,6 +9,7 @@ cold start.
 
 from __future__ import annotations
 
+import inspect
 import json
 from functools import lru_cache
 from typing import Any
@@ -185,7 +186,7 @@ def _token_examples() -> dict[str, Any]:
 
 def _operation(spec: endpoint.RouteSpec) -> dict[str, Any]:
     doc = doc_of(spec.view)
-    summary, _, details = (spec.view.__doc__ or "").strip().partition("\n")
+    summary, _, details = inspect.cleandoc(spec.view.__doc__ or "").partition("\n")
     operation: dict[str, Any] = {"operationId": _operation_id(spec), "summary": summary}
     if details.strip():
         operation["description"] = details.strip()

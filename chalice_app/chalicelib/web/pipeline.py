@@ -117,7 +117,7 @@ class RequestRecord:
                     self.request_fingerprint,
                     self._request_id,
                     reply.status,
-                    self._render(reply),
+                    self._render(reply.replayed_as or reply),
                     time.time(),
                     self.bound,
                 )
