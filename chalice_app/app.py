@@ -26,6 +26,7 @@ from chalicelib.models import (
     NewWebhookEndpoint,
     Refund,
     RefundRequest,
+    RollSecretRequest,
     Token,
     TokenRequest,
     WebhookEndpoint,
@@ -191,6 +192,25 @@ def delete_webhook_endpoint(call: Call, path: WebhookEndpointPath) -> Result:
     """Stop delivering to an endpoint; its secret is destroyed."""
     return call.services.event_service.delete_endpoint(
         call.merchant_id, path.endpoint_id, call.record
+    )
+
+
+@endpoint(
+    app,
+    "/webhook_endpoints/{endpoint_id}/roll_secret",
+    "POST",
+    authorizer=api_key_authorizer,
+    keys=SECRET_KEY,
+    body=RollSecretRequest,
+    audit="webhook_endpoint.roll_secret",
+)
+@describe(responses={200: NewWebhookEndpoint}, path=WebhookEndpointPath)
+def roll_webhook_secret(call: Call, path: WebhookEndpointPath) -> Result:
+    """A new signing secret, shown this once; the old one also signs until it expires.
+
+    Until then every delivery carries both signatures (`t=...,v1=<new>,v1=<old>`)."""
+    return call.services.event_service.roll_secret(
+        call.merchant_id, path.endpoint_id, call.body, call.record
     )
 
 

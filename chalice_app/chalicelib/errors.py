@@ -162,6 +162,12 @@ _SPECS = [
         "events must be a non-empty list of distinct event types.",
     ),
     ErrorSpec(
+        "invalid_expire_old_in_hours",
+        INVALID_REQUEST,
+        400,
+        "expire_old_in_hours must be an integer from 0 to 168.",
+    ),
+    ErrorSpec(
         "too_many_webhook_endpoints",
         INVALID_REQUEST,
         409,

@@ -308,6 +308,15 @@ class WebhookEndpointRequest(RequestModel):
         return value
 
 
+class RollSecretRequest(RequestModel):
+    """Body of POST /webhook_endpoints/{endpoint_id}/roll_secret."""
+
+    # Hours the old secret keeps signing deliveries beside the new one (0: none).
+    expire_old_in_hours: Annotated[StrictInt, Field(ge=0, le=168)] = 24
+
+    code_for: ClassVar[dict[str, str]] = {"expire_old_in_hours": "invalid_expire_old_in_hours"}
+
+
 class EventPath(RequestModel):
     """Path parameters of GET /events/{event_id}."""
 
@@ -318,7 +327,7 @@ class EventPath(RequestModel):
 
 
 class WebhookEndpointPath(RequestModel):
-    """Path parameters of DELETE /webhook_endpoints/{endpoint_id}."""
+    """Path parameters of the routes of one webhook endpoint (/webhook_endpoints/{id}...)."""
 
     endpoint_id: WebhookEndpointId
 

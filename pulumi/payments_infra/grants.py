@@ -127,7 +127,8 @@ GRANTS: dict[str, Grant] = {
         ),
         bank=True,
     ),
-    # Endpoint secrets are written (and deleted), never read: no route can answer one.
+    # Endpoint secrets are written (rolled in place, deleted), never read: no route can
+    # answer one.
     "events": Grant(
         tables=(
             TableAccess(
@@ -136,7 +137,7 @@ GRANTS: dict[str, Grant] = {
                 indexes=(tables.EVENTS_LIST_INDEX, tables.EVENTS_TYPE_INDEX),
             ),
             TableAccess(tables.WEBHOOK_ENDPOINTS, (GET, BATCH_GET, QUERY, PUT, UPDATE, DELETE)),
-            TableAccess(tables.WEBHOOK_SECRETS, (PUT, DELETE)),
+            TableAccess(tables.WEBHOOK_SECRETS, (PUT, UPDATE, DELETE)),
             # POST /webhook_endpoints is idempotent: its key is judged in its first read
             # (with the merchant's endpoint count); the other routes in their commit.
             IDEMPOTENT,

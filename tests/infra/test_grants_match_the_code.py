@@ -228,6 +228,9 @@ def test_every_call_of_every_function_is_granted(
         url = {"url": receiver.url}
         endpoint = call("POST", "/webhook_endpoints", body=url).data
         gone = call("POST", "/webhook_endpoints", body=url).data["id"]
+        roll = f"/webhook_endpoints/{endpoint['id']}/roll_secret"
+        route = "/webhook_endpoints/{endpoint_id}/roll_secret"
+        assert call("POST", route, roll, body={"expire_old_in_hours": 1}).status == 200
         assert call("GET", "/webhook_endpoints").status == 200
         path = f"/webhook_endpoints/{gone}"
         assert call("DELETE", "/webhook_endpoints/{endpoint_id}", path).status == 200

@@ -109,6 +109,7 @@ def test_every_route_is_served_by_its_own_group(openapi: dict[str, Any]) -> None
         ("POST", "/webhook_endpoints"): "events",
         ("GET", "/webhook_endpoints"): "events",
         ("DELETE", "/webhook_endpoints/{endpoint_id}"): "events",
+        ("POST", "/webhook_endpoints/{endpoint_id}/roll_secret"): "events",
     }
     seen = {}
     for path, methods in openapi["paths"].items():
@@ -482,6 +483,7 @@ def test_each_function_is_invocable_for_its_own_routes_only(mocks: RecordingMock
         f"{execution_arn}/*/POST/webhook_endpoints",
         f"{execution_arn}/*/GET/webhook_endpoints",
         f"{execution_arn}/*/DELETE/webhook_endpoints/*",
+        f"{execution_arn}/*/POST/webhook_endpoints/*/roll_secret",
     }
     assert "payments-dev-delivery" not in permissions  # invoked by its stream mapping
 

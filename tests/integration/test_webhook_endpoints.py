@@ -9,7 +9,10 @@ from typing import Any
 import pytest
 
 from chalicelib.services.events import MAX_ENDPOINTS
+from tests.helpers import VISA, charge_body, tokenize
 from tests.integration.test_concurrency import fire
+from tests.integration.test_webhooks import subscribe
+from tests.receiver import Delivery, Receiver, receivers, verify_from_docs
 
 pytestmark = pytest.mark.integration
 
@@ -99,3 +102,87 @@ def test_a_host_that_does_not_resolve_is_told_so(http_api: Any, merchant: Any) -
         "/webhook_endpoints", {"url": url}, key=merchant.secret_key, headers=idem
     )
     assert refused.status == 400 and "idempotent-replayed" not in refused.headers
+
+
+def charge_and_wait(api: Any, key: str, receiver: Receiver) -> Delivery:
+    token = tokenize(api, key, VISA)
+    charge = api.post("/charge", charge_body(token), key=key)
+    assert charge.status == 201
+    (delivery,) = receiver.wait_for(charge.data["id"], 1)
+    return delivery
+
+
+def test_a_rolled_secret_signs_beside_the_old_one_until_it_expires(
+    http_api: Any, merchant: Any
+) -> None:
+    key = merchant.secret_key
+    with receivers([]) as (receiver,):
+        endpoint = subscribe(http_api, key, receiver.url, ["charge.succeeded"])
+        path = f"/webhook_endpoints/{endpoint['id']}/roll_secret"
+        rolled = http_api.post(path, {"expire_old_in_hours": 24}, key=key)
+        assert rolled.status == 200, rolled.text
+        assert rolled.data["secret"].startswith("whsec_")
+        assert rolled.data["secret"] != endpoint["secret"]
+        assert {**rolled.data, "secret": None} == {**endpoint, "secret": None}
+        assert rolled.data["secret"] not in http_api.get("/webhook_endpoints", key=key).text
+
+        delivery = charge_and_wait(http_api, key, receiver)
+        header = delivery.headers["payments-signature"]
+        assert header.count("v1=") == 2
+        assert verify_from_docs(delivery.body, header, rolled.data)  # the new secret
+        assert verify_from_docs(delivery.body, header, endpoint)  # the old one, for 24 h
+
+        # Rolled again with no grace: only the newest secret signs from now on.
+        newest = http_api.post(path, {"expire_old_in_hours": 0}, key=key)
+        assert newest.status == 200
+        delivery = charge_and_wait(http_api, key, receiver)
+        header = delivery.headers["payments-signature"]
+        assert header.count("v1=") == 1
+        assert verify_from_docs(delivery.body, header, newest.data)
+        assert not verify_from_docs(delivery.body, header, rolled.data)
+        assert not verify_from_docs(delivery.body, header, endpoint)
+
+
+def test_rolling_defaults_to_24_hours_of_grace(http_api: Any, merchant: Any) -> None:
+    key = merchant.secret_key
+    with receivers([]) as (receiver,):
+        endpoint = subscribe(http_api, key, receiver.url, ["charge.succeeded"])
+        rolled = http_api.post(f"/webhook_endpoints/{endpoint['id']}/roll_secret", {}, key=key)
+        assert rolled.status == 200
+        delivery = charge_and_wait(http_api, key, receiver)
+        header = delivery.headers["payments-signature"]
+        assert verify_from_docs(delivery.body, header, endpoint)
+        assert verify_from_docs(delivery.body, header, rolled.data)
+
+
+@pytest.mark.parametrize("hours", [-1, 169, "24", 1.5, None, True])
+def test_a_bad_grace_period_is_refused(http_api: Any, merchant: Any, hours: Any) -> None:
+    key = merchant.secret_key
+    endpoint = http_api.post("/webhook_endpoints", {"url": PUBLIC}, key=key).data
+    response = http_api.post(
+        f"/webhook_endpoints/{endpoint['id']}/roll_secret", {"expire_old_in_hours": hours}, key=key
+    )
+    assert (response.status, response.error["code"], response.error["param"]) == (
+        400,
+        "invalid_expire_old_in_hours",
+        "expire_old_in_hours",
+    )
+
+
+def test_rolling_an_endpoint_that_is_not_yours_or_gone_is_404(
+    http_api: Any, merchant: Any, services: Any
+) -> None:
+    key = merchant.secret_key
+    endpoint = http_api.post("/webhook_endpoints", {"url": PUBLIC}, key=key).data
+    path = f"/webhook_endpoints/{endpoint['id']}/roll_secret"
+    other = services.merchant_service.create_merchant("Other")
+    for response in (
+        http_api.post(path, {}, key=other.secret_key),
+        http_api.post("/webhook_endpoints/we_unknown/roll_secret", {}, key=key),
+        http_api.post("/webhook_endpoints/not-an-id/roll_secret", {}, key=key),
+    ):
+        assert (response.status, response.error["code"]) == (404, "resource_missing")
+    assert http_api.post(path, {}, key=merchant.publishable_key).status == 403
+    assert http_api.request("DELETE", f"/webhook_endpoints/{endpoint['id']}", key=key).status == 200
+    gone = http_api.post(path, {}, key=key)
+    assert (gone.status, gone.error["code"]) == (404, "resource_missing")

@@ -5,9 +5,10 @@
   (``COUNTER_ID``): its number of endpoints, changed in the transaction that creates or
   deletes one, on condition that it stays within the cap, so concurrent creations cannot
   pass it.
-* ``WebhookSecrets`` (endpoint id): the signing secret. The API function that creates an
-  endpoint may only put it (and delete it with its endpoint); only the delivery functions
-  may read it, so no route can answer a secret after the one response that creates it.
+* ``WebhookSecrets`` (endpoint id): the signing secret and, after a roll, the previous one
+  until it expires. The API function may only put it, replace it in place (a roll) and
+  delete it with its endpoint; only the delivery functions read it, so no route can
+  answer a secret after the one response that creates (or rolls) it.
 * ``Deliveries`` (event id, endpoint id): one item per event and subscribed endpoint, its
   attempts and state. Pending ones carry ``due_pk``/``due_sk`` (next attempt time) in a
   sparse sharded index the re-driver reads.
@@ -113,6 +114,28 @@ class WebhookEndpointStore:
             },
         ]
 
+    def roll_entry(
+        self, merchant_id: str, endpoint_id: str, secret: str, old_expires_ms: int | None
+    ) -> dict[str, Any]:
+        """Replace the endpoint's secret; the one it had signs beside it until
+        ``old_expires_ms`` (None: from now on only the new one). Refused if the endpoint
+        (its secret item) is gone or not the merchant's."""
+        values: dict[str, Any] = {":new": secret, ":m": merchant_id}
+        if old_expires_ms is None:
+            update = "SET secret = :new REMOVE previous_secret, previous_expires_ms"
+        else:
+            update = "SET previous_secret = secret, previous_expires_ms = :until, secret = :new"
+            values[":until"] = old_expires_ms
+        return {
+            "Update": {
+                "TableName": self.secrets_table,
+                "Key": {"endpoint_id": {"S": endpoint_id}},
+                "UpdateExpression": update,
+                "ConditionExpression": "attribute_exists(endpoint_id) AND merchant_id = :m",
+                "ExpressionAttributeValues": to_values(values),
+            }
+        }
+
     def get(self, merchant_id: str, endpoint_id: str) -> dict[str, Any] | None:
         item = self._client.get_item(
             TableName=self.table, Key=self._key(merchant_id, endpoint_id), ConsistentRead=True
@@ -135,13 +158,22 @@ class WebhookEndpointStore:
                 return sorted(items, key=lambda e: (e["created_at"], e["endpoint_id"]))
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
-    def secrets(self, endpoint_ids: list[str]) -> dict[str, str]:
-        """Endpoint id -> signing secret, for the endpoints that still exist."""
+    def secrets(self, endpoint_ids: list[str], now_ms: int) -> dict[str, tuple[str, ...]]:
+        """Endpoint id -> the secrets that sign its deliveries now, the current one first
+        (then the previous one while a roll's grace period lasts), for the endpoints that
+        still exist."""
         if not endpoint_ids:
             return {}
         keys = [(self.secrets_table, {"endpoint_id": {"S": e}}) for e in endpoint_ids]
         found = get_many(self._client, keys)
-        return {e: item["secret"] for e, item in zip(endpoint_ids, found, strict=True) if item}
+        signing: dict[str, tuple[str, ...]] = {}
+        for endpoint_id, item in zip(endpoint_ids, found, strict=True):
+            if not item:
+                continue
+            previous = item.get("previous_secret")
+            still_valid = previous and item.get("previous_expires_ms", 0) > now_ms
+            signing[endpoint_id] = (item["secret"], previous) if still_valid else (item["secret"],)
+        return signing
 
 
 def due_shard(event_id: str, endpoint_id: str) -> str:

@@ -10,7 +10,8 @@
   their deliveries are created and attempted as the stream would have.
 * An operator's resend (``resend``): the same event, again, to the endpoints subscribed now.
 
-Every attempt is signed with the endpoint's secret at the time it is sent. Endpoints that
+Every attempt is signed with the endpoint's secret at the time it is sent (and with the
+previous one too while a roll's grace period lasts). Endpoints that
 answer 2xx within the timeout got it; others are retried on ``retry_schedule`` (seconds
 after the first attempt), then the delivery is marked ``failed``.
 """
@@ -211,7 +212,7 @@ class DeliveryService:
     ) -> list[dict[str, Any]]:
         if not claimed:
             return []
-        secrets = self._endpoints.secrets(sorted({c["endpoint_id"] for c in claimed}))
+        secrets = self._endpoints.secrets(sorted({c["endpoint_id"] for c in claimed}), _now_ms())
         jobs = [(c, events.get(c["event_id"]), secrets.get(c["endpoint_id"])) for c in claimed]
         if len(jobs) == 1:
             return [self._attempt(*jobs[0])]
@@ -219,7 +220,7 @@ class DeliveryService:
             return list(pool.map(lambda job: self._attempt(*job), jobs))
 
     def _attempt(
-        self, item: dict[str, Any], event: dict[str, Any] | None, secret: str | None
+        self, item: dict[str, Any], event: dict[str, Any] | None, secret: tuple[str, ...] | None
     ) -> dict[str, Any]:
         """One signed POST of a claimed delivery, and its recorded result."""
         if event is None or secret is None:
@@ -231,7 +232,7 @@ class DeliveryService:
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "Payments-Webhooks/1.0",
-            SIGNATURE_HEADER: sign(secret, int(time.time()), body),
+            SIGNATURE_HEADER: sign(secret[0], int(time.time()), body, *secret[1:]),
         }
         attempt = self._sender.post(item["url"], body, headers)
         now = _now_ms()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from typing import Any
 
 from chalicelib.adapters.dynamo import WriteConflict
@@ -15,6 +16,7 @@ from chalicelib.models import (
     EventList,
     ListEventsQuery,
     NewWebhookEndpoint,
+    RollSecretRequest,
     WebhookEndpoint,
     WebhookEndpointList,
     WebhookEndpointRequest,
@@ -87,6 +89,30 @@ class EventService:
     def list_endpoints(self, merchant_id: str) -> WebhookEndpointList:
         items = self._endpoints.list_for_merchant(merchant_id)
         return WebhookEndpointList(items=[endpoint_resource(i) for i in items], has_more=False)
+
+    def roll_secret(
+        self, merchant_id: str, endpoint_id: str, request: RollSecretRequest, record: Record
+    ) -> Reply:
+        """A new signing secret, shown in this response only. The old one keeps signing
+        deliveries beside it for ``expire_old_in_hours``; a secret rolled before and still
+        in its grace period stops at once (only the newest old secret is kept)."""
+        item = self._endpoints.get(merchant_id, endpoint_id)
+        if item is None:
+            raise ApiError("resource_missing", param="id")
+        secret = f"whsec_{secrets.token_urlsafe(32)}"
+        hours = request.expire_old_in_hours
+        old_expires_ms = int((time.time() + hours * 3600) * 1000) if hours else None
+        reply = Reply(
+            200,
+            data=NewWebhookEndpoint(**endpoint_resource(item).model_dump(), secret=secret),
+            object_id=endpoint_id,
+        )
+        entry = self._endpoints.roll_entry(merchant_id, endpoint_id, secret, old_expires_ms)
+        try:
+            record.finish(reply, [entry])
+        except WriteConflict:
+            raise ApiError("resource_missing", param="id") from None  # deleted meanwhile
+        return reply
 
     def delete_endpoint(self, merchant_id: str, endpoint_id: str, record: Record) -> Reply:
         """Delete an endpoint and its secret: nothing more is delivered to it."""
