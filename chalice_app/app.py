@@ -27,6 +27,7 @@ from chalicelib.models import (
     Refund,
     RefundRequest,
     RollSecretRequest,
+    TestPing,
     Token,
     TokenRequest,
     WebhookEndpoint,
@@ -212,6 +213,22 @@ def roll_webhook_secret(call: Call, path: WebhookEndpointPath) -> Result:
     return call.services.event_service.roll_secret(
         call.merchant_id, path.endpoint_id, call.body, call.record
     )
+
+
+@endpoint(
+    app,
+    "/webhook_endpoints/{endpoint_id}/test",
+    "POST",
+    authorizer=api_key_authorizer,
+    keys=SECRET_KEY,
+    audit="webhook_endpoint.test",
+)
+@describe(responses={202: TestPing}, path=WebhookEndpointPath)
+def test_webhook_endpoint(call: Call, path: WebhookEndpointPath) -> Result:
+    """Send a `test.ping` event (about the endpoint, without its secret) to it alone.
+
+    Delivered, signed and retried like any event; not listed by `GET /events`."""
+    return call.services.event_service.send_test(call.merchant_id, path.endpoint_id, call.record)
 
 
 @app.route("/openapi.json", methods=["GET"])

@@ -455,6 +455,20 @@ class NewWebhookEndpoint(WebhookEndpoint):
     secret: str | None
 
 
+class TestPingData(ResponseModel):
+    object: WebhookEndpoint
+
+
+class TestPing(ResponseModel):
+    """The ``test.ping`` event sent to one endpoint (POST /webhook_endpoints/{id}/test)."""
+
+    id: str
+    object: Literal["event"] = "event"
+    type: Literal["test.ping"] = "test.ping"
+    created_at: str
+    data: TestPingData
+
+
 class WebhookEndpointList(ResponseModel):
     object: Literal["list"] = "list"
     items: list[WebhookEndpoint]

@@ -263,6 +263,9 @@ def test_every_call_of_every_function_is_granted(
         run_as(recorder, "redriver")
         time.sleep(1.2)
         sys.modules["app"].redrive_deliveries(_SCHEDULED, None)
+    # (After the receiver: the stack's own worker delivers the ping, to a closed port.)
+    ping = f"/webhook_endpoints/{endpoint['id']}/test"
+    assert call("POST", "/webhook_endpoints/{endpoint_id}/test", ping).status == 202
 
     run_as(recorder, "reconciler")
     event = client.events.generate_cw_event(

@@ -110,6 +110,7 @@ def test_every_route_is_served_by_its_own_group(openapi: dict[str, Any]) -> None
         ("GET", "/webhook_endpoints"): "events",
         ("DELETE", "/webhook_endpoints/{endpoint_id}"): "events",
         ("POST", "/webhook_endpoints/{endpoint_id}/roll_secret"): "events",
+        ("POST", "/webhook_endpoints/{endpoint_id}/test"): "events",
     }
     seen = {}
     for path, methods in openapi["paths"].items():
@@ -484,6 +485,7 @@ def test_each_function_is_invocable_for_its_own_routes_only(mocks: RecordingMock
         f"{execution_arn}/*/GET/webhook_endpoints",
         f"{execution_arn}/*/DELETE/webhook_endpoints/*",
         f"{execution_arn}/*/POST/webhook_endpoints/*/roll_secret",
+        f"{execution_arn}/*/POST/webhook_endpoints/*/test",
     }
     assert "payments-dev-delivery" not in permissions  # invoked by its stream mapping
 
@@ -593,11 +595,13 @@ def test_only_the_delivery_functions_read_webhook_secrets(mocks: RecordingMocks)
 
 
 def test_every_settler_writes_events_and_only_settlers_do(mocks: RecordingMocks) -> None:
+    """... and the webhook endpoint routes, for a test.ping (POST /webhook_endpoints/{id}/test)."""
     assert _granted(mocks, "dynamodb:PutItem", "table/payments-dev-Events") == {
         "charge",
         "refund",
         "reads",
         "reconciler",
+        "events",
     }
 
 

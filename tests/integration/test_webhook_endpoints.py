@@ -3,6 +3,7 @@ session's stack: the cap, idempotent creation, secret rolls and test events."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -186,3 +187,37 @@ def test_rolling_an_endpoint_that_is_not_yours_or_gone_is_404(
     assert http_api.request("DELETE", f"/webhook_endpoints/{endpoint['id']}", key=key).status == 200
     gone = http_api.post(path, {}, key=key)
     assert (gone.status, gone.error["code"]) == (404, "resource_missing")
+
+
+def test_a_test_event_goes_to_that_endpoint_only(http_api: Any, merchant: Any) -> None:
+    key = merchant.secret_key
+    with receivers([], []) as (target, other):
+        endpoint = subscribe(http_api, key, target.url, ["refund.failed"])
+        subscribe(http_api, key, other.url)
+        response = http_api.post(f"/webhook_endpoints/{endpoint['id']}/test", key=key)
+        assert response.status == 202, response.text
+        sent = response.data
+        assert (sent["object"], sent["type"]) == ("event", "test.ping")
+        assert sent["data"]["object"] == {k: v for k, v in endpoint.items() if k != "secret"}
+        (delivery,) = target.wait_for(endpoint["id"], 1)
+        assert delivery.event == sent
+        assert verify_from_docs(delivery.body, delivery.headers["payments-signature"], endpoint)
+        assert endpoint["secret"] not in delivery.body.decode()
+        time.sleep(1.5)
+        assert other.received == [] and len(target.received) == 1
+    assert http_api.get("/events", key=key).data["items"] == []
+    one = http_api.get(f"/events/{sent['id']}", key=key)
+    assert (one.status, one.error["code"]) == (404, "resource_missing")
+
+
+def test_a_test_event_for_an_unknown_endpoint_is_404(
+    http_api: Any, merchant: Any, services: Any
+) -> None:
+    endpoint = http_api.post("/webhook_endpoints", {"url": PUBLIC}, key=merchant.secret_key).data
+    other = services.merchant_service.create_merchant("Other")
+    for key, path in (
+        (other.secret_key, f"/webhook_endpoints/{endpoint['id']}/test"),
+        (merchant.secret_key, "/webhook_endpoints/we_unknown/test"),
+    ):
+        response = http_api.post(path, key=key)
+        assert (response.status, response.error["code"]) == (404, "resource_missing")

@@ -25,8 +25,8 @@ from chalicelib.adapters.dynamo import (
     to_values,
     transact,
 )
-from chalicelib.domain.events import event_id
-from chalicelib.ids import parse_iso
+from chalicelib.domain.events import TEST_PING, event_id
+from chalicelib.ids import new_id, parse_iso
 from chalicelib.tables import EVENTS_LIST_INDEX, EVENTS_TYPE_INDEX, EVENTS_UNDELIVERED_INDEX
 
 RETENTION_SECONDS = 30 * 24 * 3600
@@ -84,6 +84,40 @@ class EventStore:
             }
         }
 
+    def test_ping_entry(
+        self, merchant_id: str, endpoint_id: str, created_at: str, data: Any
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A Put of a ``test.ping`` event for one endpoint (``data``: the endpoint), and
+        the event object. It is delivered like any event, to ``endpoint_id`` only, and is
+        not one of the merchant's events: no list keys, and ``get_for`` does not answer it.
+        """
+        body = {
+            "id": new_id("evt"),
+            "object": "event",
+            "type": TEST_PING,
+            "created_at": created_at,
+            "data": {"object": data},
+        }
+        item = {
+            "event_id": body["id"],
+            "merchant_id": merchant_id,
+            "type": TEST_PING,
+            "created_at": created_at,
+            "body": json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+            "endpoint_id": endpoint_id,
+            "undelivered_pk": undelivered_shard(body["id"]),
+            "undelivered_sk": f"{created_at}#{body['id']}",
+            "ttl": int(parse_iso(created_at).timestamp()) + RETENTION_SECONDS,
+        }
+        put = {
+            "Put": {
+                "TableName": self.table,
+                "Item": to_item(item),
+                "ConditionExpression": "attribute_not_exists(event_id)",
+            }
+        }
+        return put, body
+
     def get(self, event_id: str) -> dict[str, Any] | None:
         item = self._client.get_item(
             TableName=self.table, Key=self.key(event_id), ConsistentRead=True
@@ -93,7 +127,9 @@ class EventStore:
     def get_for(self, merchant_id: str, event_id: str) -> dict[str, Any] | None:
         """The merchant's event, or None (unknown or another merchant's)."""
         item = self.get(event_id)
-        return item if item is not None and item["merchant_id"] == merchant_id else None
+        if item is None or item["merchant_id"] != merchant_id or item["type"] == TEST_PING:
+            return None
+        return item
 
     def list_for_merchant(
         self, merchant_id: str, event_type: str | None, limit: int, before: str | None

@@ -25,6 +25,10 @@ EVENT_TYPES: tuple[str, ...] = (
     REFUND_FAILED,
 )
 
+# Sent on request (POST /webhook_endpoints/{id}/test) to one endpoint only, whatever its
+# subscribed types; not one of the account's events (not listed, not in EVENT_TYPES).
+TEST_PING = "test.ping"
+
 SIGNATURE_HEADER = "Payments-Signature"
 # What a receiver should accept between the signature's time and its own clock.
 DEFAULT_TOLERANCE_SECONDS = 300

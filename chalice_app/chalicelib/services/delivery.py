@@ -121,8 +121,12 @@ class DeliveryService:
         known = {} if endpoints is None else endpoints
         if merchant_id not in known:
             known[merchant_id] = self._endpoints.list_for_merchant(merchant_id)
+        target = event.get("endpoint_id")  # a test ping: that endpoint only
         for endpoint in known[merchant_id]:
-            if event["type"] not in endpoint["events"]:
+            if target is not None:
+                if endpoint["endpoint_id"] != target:
+                    continue
+            elif event["type"] not in endpoint["events"]:
                 continue
             item = self._deliveries.start(
                 event, endpoint["endpoint_id"], endpoint["url"], now, self._lease_ms, again

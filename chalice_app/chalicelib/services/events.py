@@ -17,6 +17,7 @@ from chalicelib.models import (
     ListEventsQuery,
     NewWebhookEndpoint,
     RollSecretRequest,
+    TestPing,
     WebhookEndpoint,
     WebhookEndpointList,
     WebhookEndpointRequest,
@@ -112,6 +113,20 @@ class EventService:
             record.finish(reply, [entry])
         except WriteConflict:
             raise ApiError("resource_missing", param="id") from None  # deleted meanwhile
+        return reply
+
+    def send_test(self, merchant_id: str, endpoint_id: str, record: Record) -> Reply:
+        """202: a ``test.ping`` event (about the endpoint, without its secret) is written to
+        the outbox for this endpoint only; the delivery functions sign and send it."""
+        item = self._endpoints.get(merchant_id, endpoint_id)
+        if item is None:
+            raise ApiError("resource_missing", param="id")
+        endpoint = endpoint_resource(item).model_dump(mode="json")
+        entry, event = self._events.test_ping_entry(
+            merchant_id, endpoint_id, iso(now_utc()), endpoint
+        )
+        reply = Reply(202, data=TestPing.model_validate(event), object_id=event["id"])
+        record.finish(reply, [entry])
         return reply
 
     def delete_endpoint(self, merchant_id: str, endpoint_id: str, record: Record) -> Reply:
