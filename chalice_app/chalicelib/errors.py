@@ -193,12 +193,15 @@ class ApiError(Exception):
         param: str | None = None,
         message: str | None = None,
         extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         self.spec = CATALOGUE[code]
         self.param = param
         self.message = message or self.spec.message
         # Fields beside code/message, e.g. decline_code and charge on a 402.
         self.extra = extra or {}
+        # Response headers beside the envelope's, e.g. Retry-After on a 409 to retry.
+        self.headers = headers or {}
         super().__init__(code)
 
     @property

@@ -205,7 +205,9 @@ def _serve(spec: _Spec, fn: Callable[[Call], Reply | Replayed], params: dict[str
         # Refused before acting (validation, 409, 422): nothing was written, nothing stored.
         ctx.error_code = error.code
         _audit_quietly(record, error.status, error.code)
-        return respond(error.status, error_body(error, ctx.request_id), ctx.request_id)
+        return respond(
+            error.status, error_body(error, ctx.request_id), ctx.request_id, error.headers
+        )
     except Exception:
         return _internal_error(record, ctx)
     if isinstance(reply, Replayed):

@@ -146,7 +146,7 @@ def _headers(status: int, idempotent: bool) -> dict[str, Any]:
     if idempotent:
         headers["Idempotent-Replayed"] = {"$ref": "#/components/headers/IdempotentReplayed"}
         headers["Original-Request-Id"] = {"$ref": "#/components/headers/OriginalRequestId"}
-    if status == 429:
+    if status == 429 or (status == 409 and idempotent):  # rate_limited, request_in_progress
         headers["Retry-After"] = {"$ref": "#/components/headers/RetryAfter"}
     return headers
 
