@@ -42,7 +42,7 @@ def _lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
     return {**record, "dynamodb": dynamodb, "eventSourceARN": stream_arn}
 
 
-def _schedule_event() -> dict[str, Any]:
+def schedule_event() -> dict[str, Any]:
     return {
         "version": "0",
         "id": str(uuid.uuid4()),
@@ -167,7 +167,7 @@ class Worker:
             for shard in shards:
                 busy = self.poll_shard(arn, shard["ShardId"]) or busy
             if time.monotonic() - last_redrive >= redrive_every:
-                self.app.redrive_deliveries(_schedule_event(), None)
+                self.app.redrive_deliveries(schedule_event(), None)
                 last_redrive = time.monotonic()
             if not busy:
                 time.sleep(self.poll)
