@@ -73,7 +73,7 @@ _SPECS = [
         "invalid_amount",
         INVALID_REQUEST,
         400,
-        "amount must be an integer in minor units from 1 to 99999999.",
+        "amount must be a positive integer in minor units (a charge: at most 99999999).",
     ),
     ErrorSpec("invalid_currency", INVALID_REQUEST, 400, "The currency is not supported."),
     ErrorSpec(

@@ -44,10 +44,24 @@ TEST_CARDS: tuple[tuple[str, str, str, str], ...] = (
     (
         "4000000000001000",
         "visa",
-        "bank answers after 8 s: 202 `pending`; a later GET shows `succeeded`",
+        "the bank approves but answers after 8 s, past the platform's 3 s timeout: 202 "
+        "`pending`; it settles `succeeded` (a GET, or the reconcile job)",
         "approved",
     ),
     ("4000000000005126", "visa", "approved (201)", "402 `refund_failed`"),
+    (
+        "4000000000007726",
+        "visa",
+        "approved (201)",
+        "the bank refunds but answers after 8 s: 202 `pending`; it settles `succeeded`",
+    ),
+    (
+        "4000000000005423",
+        "visa",
+        "approved (201)",
+        "the bank answers HTTP 500 without refunding: the platform reverses it, then 502 "
+        "`bank_unavailable` (refund `failed`)",
+    ),
 )
 
 # Codes every route can answer, and those of authenticated routes (401 from the
