@@ -6,26 +6,40 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PY_STAMP := $(VENV)/.installed
 MB_STAMP := mountebank/node_modules/.installed
+# Linters of the API document (npm packages of their own, like the mock bank's).
+API_LINT := tools/api-lint
+API_LINT_STAMP := $(API_LINT)/node_modules/.installed
 
 .PHONY: install run test lint bench soak package preview deploy clean
 
 install: $(PY_STAMP) $(MB_STAMP)
 
-$(PY_STAMP): pyproject.toml
+$(PY_STAMP): pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	# The merchants' Python client (clients/python), which the tests drive against the stack.
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ./clients/python
 	touch $@
 
 $(MB_STAMP): mountebank/package-lock.json
 	cd mountebank && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+$(API_LINT_STAMP): $(API_LINT)/package-lock.json
+	cd $(API_LINT) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 run: install
 	$(PY) -m payments_admin.stack
 
-lint: $(PY_STAMP)
+# The API document must pass Redocly's and Spectral's OpenAPI rules with no error or warning.
+lint: $(PY_STAMP) $(API_LINT_STAMP)
 	$(VENV)/bin/ruff check .
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true $(API_LINT)/node_modules/.bin/redocly \
+		lint --config $(API_LINT)/redocly.yaml docs/openapi.json
+	$(API_LINT)/node_modules/.bin/spectral lint --ruleset $(API_LINT)/spectral.yaml \
+		--fail-severity warn docs/openapi.json
 
 test: install lint
 	$(PY) -m pytest
@@ -42,7 +56,7 @@ soak: install
 	PAYMENTS_TOKEN_RATE_LIMIT_RPS=100000 PAYMENTS_TOKEN_RATE_LIMIT_BURST=100000 \
 	$(PY) -m pytest -m soak tests/soak -q
 
-# Lambda artifact for Pulumi (see README, "Deploy"): one zip for every function.
+# Lambda artifact for Pulumi (docs/deploy.md): one zip for every function.
 PACKAGE_DIR ?= build/chalice
 package: $(PY_STAMP)
 	rm -rf $(PACKAGE_DIR)
@@ -60,4 +74,4 @@ deploy: package
 	PATH=$(abspath $(VENV))/bin:$$PATH pulumi up --stack $(STACK)
 
 clean:
-	rm -rf $(VENV) mountebank/node_modules build .run .pytest_cache .ruff_cache
+	rm -rf $(VENV) mountebank/node_modules $(API_LINT)/node_modules build .run .pytest_cache .ruff_cache

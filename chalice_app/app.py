@@ -244,11 +244,12 @@ def reconcile_pending(event: Any) -> dict[str, float]:
     """Settle charges and refunds left pending by a timeout or a crash, while time remains."""
     from chalicelib import metrics
     from chalicelib.container import get_container
+    from chalicelib.services import jobs
 
-    remaining_ms = event.context.get_remaining_time_in_millis() if event.context else None
-    report = get_container().settlement.sweep(
-        remaining_ms / 1000 if remaining_ms is not None else None
-    )
+    container = get_container()
+    report = jobs.run_alone(container.leases, jobs.SWEEP, event.context, container.settlement.sweep)
+    if report is None:
+        return {"skipped": 1}  # the previous sweep is still running
     metrics.emit_sweep(report, get_settings().stage)
     return vars(report)
 
@@ -274,11 +275,18 @@ def deliver_events(event: Any) -> dict[str, Any]:
 def redrive_deliveries(event: Any) -> dict[str, int]:
     """Retry due webhook deliveries, looking again every few seconds while time remains."""
     from chalicelib.container import get_container
+    from chalicelib.services import jobs
 
-    remaining_ms = event.context.get_remaining_time_in_millis() if event.context else None
-    # Stop well before the function's timeout: an attempt may take its whole timeout.
-    budget = None
-    if remaining_ms is not None:
-        budget = min(remaining_ms / 1000, 60) - get_settings().webhook_timeout_seconds - 5
-    report = get_container().delivery.redrive(budget)
+    container = get_container()
+
+    def redrive(remaining: float | None) -> Any:
+        # Stop well before the function's timeout: an attempt may take its whole timeout.
+        budget = None
+        if remaining is not None:
+            budget = min(remaining, 60) - get_settings().webhook_timeout_seconds - 5
+        return container.delivery.redrive(budget)
+
+    report = jobs.run_alone(container.leases, jobs.REDRIVE, event.context, redrive)
+    if report is None:
+        return {"skipped": 1}  # the previous run is still polling
     return {"attempted": report.attempted, "delivered": report.delivered, "failed": report.failed}

@@ -1,19 +1,19 @@
 """The API document and the generated parts of the docs, from the code (the one source).
 
 ``python -m payments_admin.api_docs`` rewrites docs/openapi.json and the generated tables
-of docs/api.md and README.md; tests fail when a committed copy is stale.
+of docs/api.md; tests fail when a committed copy is stale.
 """
 
 from __future__ import annotations
 
 import sys
 
+from payments_admin import doc_blocks
 from payments_admin.error_docs import markdown_table as error_table
 from payments_admin.stack import APP_DIR, ROOT
 
 OPENAPI_PATH = ROOT / "docs" / "openapi.json"
 API_GUIDE_PATH = ROOT / "docs" / "api.md"
-README_PATH = ROOT / "README.md"
 
 
 def openapi_text() -> str:
@@ -95,29 +95,16 @@ GENERATED = {
 }
 
 
-def generated_block(text: str, name: str) -> str:
-    """What stands between ``<!-- name:start -->`` and ``<!-- name:end -->`` in ``text``."""
-    start = text.index(f"<!-- {name}:start -->") + len(f"<!-- {name}:start -->")
-    return text[start : text.index(f"<!-- {name}:end -->")].strip()
-
-
 def render(text: str) -> str:
     """``text`` with every generated block it holds rewritten from the code."""
-    for name, make in GENERATED.items():
-        start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-        if start in text:
-            head, _, rest = text.partition(start)
-            tail = rest.partition(end)[2]
-            text = f"{head}{start}\n{make()}\n{end}{tail}"
-    return text
+    return doc_blocks.fill(text, {name: make() for name, make in GENERATED.items()})
 
 
 def main() -> int:
     OPENAPI_PATH.parent.mkdir(exist_ok=True)
     OPENAPI_PATH.write_text(openapi_text())
-    for path in (API_GUIDE_PATH, README_PATH):
-        path.write_text(render(path.read_text()))
-    print(f"wrote {OPENAPI_PATH.relative_to(ROOT)}, {API_GUIDE_PATH.relative_to(ROOT)}, README.md")
+    API_GUIDE_PATH.write_text(render(API_GUIDE_PATH.read_text()))
+    print(f"wrote {OPENAPI_PATH.relative_to(ROOT)}, {API_GUIDE_PATH.relative_to(ROOT)}")
     return 0
 
 

@@ -1,9 +1,8 @@
-"""docs/benchmarks.md and its chart, from the figures ``make bench`` and ``make soak`` save.
+"""The figures of docs/benchmarks.md and its chart, from what ``make bench`` and ``make soak`` save.
 
 ``make bench`` writes docs/benchmarks.json, ``make soak`` docs/soak.json; either one then
-re-renders the whole report from both, so neither loses the other's figures.
-docs/benchmarks-baseline.json, when present, holds the figures before the optimisation of
-issue 11 (same script, previous code) for the before/after table.
+fills the report's generated blocks from both, so neither loses the other's figures. The
+report's prose (what is measured, how, and why the targets) is written in the report itself.
 """
 
 from __future__ import annotations
@@ -11,6 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+
+from payments_admin import doc_blocks
 
 # Lambda allocates CPU in proportion to memory: 1,769 MB is one full vCPU.
 FULL_VCPU_MB = 1769
@@ -103,7 +104,7 @@ def choose_memory(cpu_ms: float, io_ms: float) -> int:
     return MEMORY_OPTIONS_MB[-1]
 
 
-def _sizing(bench: dict[str, Any]) -> list[str]:
+def _sizing(bench: dict[str, Any]) -> str:
     calls = bench["calls"]
     api_ops = ("token", "charge", "refund", "get", "list")
     cpu = {op: _cpu(bench, op)["cpu_ms"] for op in api_ops}
@@ -112,20 +113,9 @@ def _sizing(bench: dict[str, Any]) -> list[str]:
     authorizer = (bench.get("authorizer_cpu_ms", 0.0), DYNAMODB_MS)
     rows["authorizer (hash + one GetItem)"] = authorizer
     api_choice = max(choose_memory(*rows[f"api: {LABELS[op]}"]) for op in api_ops)
-    authorizer_choice = choose_memory(*authorizer)
     cold = bench["cold_start"]["app"]
+    init_cpu = cold["import_cpu_ms"] + cold["first_cpu_ms"]
     lines = [
-        "## Lambda memory sizing",
-        "",
-        f"Lambda gives CPU in proportion to memory ({FULL_VCPU_MB} MB = one vCPU), so below "
-        f"that a request's CPU time is stretched by {FULL_VCPU_MB}/memory while its waits on "
-        "DynamoDB, KMS and the bank are not. Model: duration = CPU ms measured here (serving "
-        f"process, one client) x max(1, {FULL_VCPU_MB}/MB) + {DYNAMODB_MS:.0f} ms per "
-        f"DynamoDB call + {KMS_MS:.0f} ms per KMS call (the bank's own answer time is left "
-        "out: it is the same at every size, and it only makes the CPU share smaller). Cost "
-        "per million requests at us-east-1 x86 prices "
-        f"(${PRICE_GB_SECOND}/GB-s + ${PRICE_PER_REQUEST * 1e6:.2f}/M requests).",
-        "",
         "| function / route | CPU ms | I/O ms | "
         + " | ".join(f"{m} MB: ms / $ per M" for m in MEMORY_OPTIONS_MB)
         + " | smallest worth it |",
@@ -141,35 +131,20 @@ def _sizing(bench: dict[str, Any]) -> list[str]:
             + " | ".join(cells)
             + f" | {choose_memory(cpu_ms, io_ms)} MB |"
         )
-    init_cpu = cold["import_cpu_ms"] + cold["first_cpu_ms"]
     lines += [
         "",
-        f"Rule: the smallest size after which doubling the memory shortens the request by "
-        f"less than {WORTH_RELATIVE:.0%} or less than {WORTH_MS:.0f} ms; past it, the extra "
-        "GB-seconds buy CPU the request no longer waits on. A cold start (import + first "
-        "request) is CPU-bound and shrinks in proportion: "
-        f"{init_cpu:.0f} ms of CPU here (import {cold['import_cpu_ms']:.0f} ms + first "
-        f"token {cold['first_cpu_ms']:.0f} ms) is about "
+        f"Cold start CPU (import {cold['import_cpu_ms']:.0f} ms + first token "
+        f"{cold['first_cpu_ms']:.0f} ms): "
         + ", ".join(
             f"{init_cpu * max(1.0, FULL_VCPU_MB / m):.0f} ms at {m} MB" for m in MEMORY_OPTIONS_MB
         )
-        + ".",
-        "",
-        f"Sizes from this run: **api {api_choice} MB** (each API function: the largest of "
-        "the routes' sizes), "
-        f"**authorizer {authorizer_choice} MB** (and API Gateway caches its answer per key), "
-        "**reconciler 256 MB** (a sweep every 5 minutes whose latency is nobody's; its cost "
-        "is dominated by the waits on DynamoDB and the bank). The trade-off: each step up "
-        "halves the CPU part of every request and of a cold start but doubles the price of "
-        "every millisecond, including the milliseconds spent waiting on DynamoDB and the "
-        "bank; a merchant mix that values cost over latency can take the api one step down "
-        "(`memory_mb` of each row of `FUNCTIONS` in pulumi/payments_infra/app_model.py).",
-        "",
+        + f". Sizes from this run: **api {api_choice} MB**, "
+        f"**authorizer {choose_memory(*authorizer)} MB**.",
     ]
-    return lines
+    return "\n".join(lines)
 
 
-def _targets(bench: dict[str, Any], soak: dict[str, Any] | None) -> list[str]:
+def _targets(bench: dict[str, Any], soak: dict[str, Any] | None) -> str:
     floor_cpu = _cpu(bench, "floor")["cpu_ms"]
     charge_cpu = _cpu(bench, "charge")["cpu_ms"]
     token_cpu = _cpu(bench, "token")["cpu_ms"]
@@ -180,14 +155,6 @@ def _targets(bench: dict[str, Any], soak: dict[str, Any] | None) -> list[str]:
         return f"| {name} | {floor} | {ours} | {'met' if ok else '**not met**'} |"
 
     lines = [
-        "## Targets",
-        "",
-        "CPU ratios are the median over rounds of each round's ratio to the floor measured "
-        "just before it (see *Per request*); charges/s is the median of paired rounds of the "
-        "floor and the charge at 8 clients"
-        + (f" (rounds: {rps_rounds})" if rps_rounds else "")
-        + ". On this shared 2-core machine any single phase can land on a busy second.",
-        "",
         "| target | floor | platform | |",
         "| --- | ---: | ---: | --- |",
         row(
@@ -205,7 +172,8 @@ def _targets(bench: dict[str, Any], soak: dict[str, Any] | None) -> list[str]:
         row(
             "charges/s at concurrency 8 >= 50% of floor",
             f"{floor_rps:.0f}/s",
-            f"{charge_rps:.0f}/s ({rps_ratio:.0%})",
+            f"{charge_rps:.0f}/s ({rps_ratio:.0%})"
+            + (f"; rounds {rps_rounds}" if rps_rounds else ""),
             rps_ratio >= 0.5,
         ),
     ]
@@ -230,12 +198,10 @@ def _targets(bench: dict[str, Any], soak: dict[str, Any] | None) -> list[str]:
         nokey = _cpu(bench, "charge_nokey")["cpu_ms"]
         lines += [
             "",
-            f"An approved charge without Idempotency-Key (the same round trips, without the "
-            f"key's record in them) costs {nokey:.2f} ms "
-            f"({_x_floor(bench, 'charge_nokey'):.2f}x the floor): what the idempotency record "
-            "adds to a charge.",
+            f"Approved charge without Idempotency-Key: {nokey:.2f} ms "
+            f"({_x_floor(bench, 'charge_nokey'):.2f}x the floor).",
         ]
-    return [*lines, ""]
+    return "\n".join(lines)
 
 
 _BREAKDOWN_ORDER = (
@@ -249,11 +215,10 @@ _BREAKDOWN_ORDER = (
 )
 
 
-def _breakdown(bench: dict[str, Any]) -> list[str]:
-    """Where a charge's CPU goes beside the floor's, and what that says about the target."""
+def _breakdown(bench: dict[str, Any]) -> str:
     parts = bench.get("cpu_breakdown")
     if not parts:
-        return []
+        return "Not measured in this run."
     floor, charge = parts["floor"], parts["charge"]
     labels = [k for k in _BREAKDOWN_ORDER if k in floor or k in charge]
     labels += sorted(k for k in {**floor, **charge} if k not in labels and k != "total")
@@ -263,49 +228,22 @@ def _breakdown(bench: dict[str, Any]) -> list[str]:
 
     own = "Chalice dispatch and the route's own code"
     calls_only = charge["total"] - charge.get(own, 0.0) + floor.get(own, 0.0)
-    lines = [
-        "## Where a charge's CPU goes",
-        "",
-        "In process (Chalice's test client against the same stack, so without `chalice "
-        "local`'s HTTP server): each AWS call of the app's and the floor's boto3 clients and "
-        "each bank call timed with `time.process_time` around the client's entry point; the "
-        "rest of a request is Chalice's dispatch and the route's own code (validation, card "
-        "decryption, items, the response, the authorizer's checks). ms of CPU per request:",
-        "",
-        "| | floor | POST /charge (with key) |",
-        "| --- | ---: | ---: |",
-        *(f"| {label} | {cell(floor, label)} | {cell(charge, label)} |" for label in labels),
-        f"| **total** | **{floor['total']:.2f}** | **{charge['total']:.2f}** "
-        f"({charge['total'] / floor['total']:.2f}x) |",
-        "",
-        "A boto3 call costs about the same whatever it carries (signing, hooks, serialising, "
-        "HTTP). A charge makes three: the read of its Idempotency-Key record, token and API "
-        "key record together, the write-ahead and the final transaction, the minimum that "
-        "issue 8's recovery points allow; the authorizer reuses the key record it read for a "
-        "recent charge, since the charge judges the key again in that first read. The floor "
-        "makes two. With no code of its own beyond the floor's, the charge would cost "
-        f"{calls_only:.2f} ms, {calls_only / floor['total']:.2f}x the floor.",
-        "",
-    ]
-    return lines
+    return "\n".join(
+        [
+            "| | floor | POST /charge (with key) |",
+            "| --- | ---: | ---: |",
+            *(f"| {label} | {cell(floor, label)} | {cell(charge, label)} |" for label in labels),
+            f"| **total** | **{floor['total']:.2f}** | **{charge['total']:.2f}** "
+            f"({charge['total'] / floor['total']:.2f}x) |",
+            "",
+            f"The charge's calls alone, with the floor's own code: {calls_only:.2f} ms "
+            f"({calls_only / floor['total']:.2f}x the floor).",
+        ]
+    )
 
 
-def _per_request(bench: dict[str, Any]) -> list[str]:
+def _per_request(bench: dict[str, Any]) -> str:
     lines = [
-        "## Per request (concurrency 1)",
-        "",
-        "CPU is the serving process's (`chalice local`, which also runs the authorizer) and "
-        "moto's, from their CPU times divided by the requests (counted in 10 ms ticks, hence "
-        "200 requests per measurement by default): the median of 7 rounds of one "
-        "client with the operations interleaved, each round after the floor's (the machine is "
-        "shared; interleaving keeps a busy minute from landing on one operation; *rounds* shows "
-        "the spread). *x floor* is the median of the rounds' ratios to that round's floor. "
-        "DynamoDB and "
-        "KMS calls are counted on the app's own boto3 clients; *authorizer* is its ApiKeys "
-        "GetItem, which API Gateway caches per key when deployed (and which the authorizer "
-        "itself skips for a charge or refund whose key record it read in the last minute: "
-        "those routes read the record again in their own first read).",
-        "",
         "| operation | CPU ms | rounds | x floor | moto CPU ms | DynamoDB | authorizer | KMS "
         "| p50 ms | p95 ms | p99 ms | req/s |",
         "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -328,14 +266,12 @@ def _per_request(bench: dict[str, Any]) -> list[str]:
     every = {**LABELS, **{k: v for k, v in CPU_ONLY_LABELS.items() if k in bench["calls"]}}
     lines += ["", "| operation | calls (besides the authorizer's) |", "| --- | --- |"]
     lines += [f"| {label} | {bench['calls'][op]['calls']} |" for op, label in every.items()]
-    return [*lines, ""]
+    return "\n".join(lines)
 
 
-def _by_concurrency(bench: dict[str, Any]) -> list[str]:
+def _by_concurrency(bench: dict[str, Any]) -> str:
     levels = sorted({p["concurrency"] for p in bench["phases"]})
     lines = [
-        "## Latency and throughput by concurrency",
-        "",
         "| operation | clients | requests | p50 ms | p95 ms | p99 ms | req/s | x floor req/s "
         "| CPU ms | moto CPU ms | errors |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -348,44 +284,30 @@ def _by_concurrency(bench: dict[str, Any]) -> list[str]:
                 f"{p['p99']:.1f} | {p['rps']:.0f} | {p['rps'] / f['rps']:.0%} | "
                 f"{p['cpu_ms']:.2f} | {p['moto_cpu_ms']:.2f} | {p['errors']} |"
             )
-    return [*lines, ""]
+    return "\n".join(lines)
 
 
-def _cold_start(bench: dict[str, Any]) -> list[str]:
+def _cold_start(bench: dict[str, Any]) -> str:
     app, floor = bench["cold_start"]["app"], bench["cold_start"]["floor"]
-    return [
-        "## Cold start",
-        "",
-        "A fresh Python process: import of the app module, then its first requests through "
-        "Chalice's test client (authorizer included) against the same local stack; median "
-        "of 3. The platform's first request is a token (it builds the boto3 clients and "
-        "fetches the KMS data key and HMAC key), its second a charge; the floor's first "
-        "request is its charge.",
-        "",
-        "| | import ms (CPU) | first request ms (CPU) | second request ms (CPU) |",
-        "| --- | ---: | ---: | ---: |",
-        f"| floor | {floor['import_ms']:.0f} ({floor['import_cpu_ms']:.0f}) | "
-        f"{floor['first_ms']:.0f} ({floor['first_cpu_ms']:.0f}) | |",
-        f"| platform | {app['import_ms']:.0f} ({app['import_cpu_ms']:.0f}) | "
-        f"token {app['first_ms']:.0f} ({app['first_cpu_ms']:.0f}) | "
-        f"charge {app['second_ms']:.0f} ({app['second_cpu_ms']:.0f}) |",
-        "",
-    ]
+    return "\n".join(
+        [
+            "| | import ms (CPU) | first request ms (CPU) | second request ms (CPU) |",
+            "| --- | ---: | ---: | ---: |",
+            f"| floor | {floor['import_ms']:.0f} ({floor['import_cpu_ms']:.0f}) | "
+            f"{floor['first_ms']:.0f} ({floor['first_cpu_ms']:.0f}) | |",
+            f"| platform | {app['import_ms']:.0f} ({app['import_cpu_ms']:.0f}) | "
+            f"token {app['first_ms']:.0f} ({app['first_cpu_ms']:.0f}) | "
+            f"charge {app['second_ms']:.0f} ({app['second_cpu_ms']:.0f}) |",
+        ]
+    )
 
 
-def _soak(soak: dict[str, Any] | None) -> list[str]:
-    lines = ["## Soak (`make soak`)", ""]
+def _soak(soak: dict[str, Any] | None) -> str:
     if not soak:
-        return [*lines, "Not run yet on this machine: `make soak` fills this section.", ""]
-    lines += [
-        f"{soak['flows']:,} flows token -> charge (-> refund every third) from "
-        f"{soak['clients']} clients against one local stack, {soak['charges']:,} charges in "
-        f"all, in {soak['seconds']:.0f} s ({soak['generated_at']}); errors: {soak['errors']}. "
-        "A charge's latency is sampled by one client alone, before and after. Other work on "
-        "this shared machine inflates any one sample (the median moved by tens of ms between "
-        "identical runs), so 'the same latency' is judged on the fast tail (p10, what a "
-        "charge costs when nothing keeps it waiting) within 1.5x + 5 ms, and on moto's CPU "
-        "per flow; upstream moto's charge grew from tens of ms to seconds over such a run.",
+        return "Not run yet on this machine: `make soak` fills this section."
+    lines = [
+        f"{soak['flows']:,} flows from {soak['clients']} clients, {soak['charges']:,} charges, "
+        f"{soak['seconds']:.0f} s ({soak['generated_at']}); errors: {soak['errors']}.",
         "",
         "| | charges in the tables | p10 ms | p50 ms | p95 ms | p99 ms "
         "| moto CPU ms per token + charge |",
@@ -395,57 +317,15 @@ def _soak(soak: dict[str, Any] | None) -> list[str]:
         s = soak[name]
         lines.append(
             f"| {name} | {s['charges_before']:,} | {s.get('p10', '')} | {s['p50']:.1f} | "
-            f"{s['p95']:.1f} | "
-            f"{s['p99']:.1f} | {s.get('moto_cpu_ms_per_flow', '')} |"
+            f"{s['p95']:.1f} | {s['p99']:.1f} | {s.get('moto_cpu_ms_per_flow', '')} |"
         )
     lines += [
         "",
         "moto server memory (RSS) by charges written: "
         + ", ".join(f"{n:,}: {mb:.0f} MB" for n, mb in soak["moto_rss_mb"])
         + ".",
-        "",
     ]
-    return lines
-
-
-def _before_after(bench: dict[str, Any], baseline: dict[str, Any] | None) -> list[str]:
-    if not baseline:
-        return []
-    lines = [
-        "## Before and after issue 11",
-        "",
-        f"Before: the same benchmark on the code before this work ({baseline['generated_at']}"
-        f"{', ' + baseline['note'] if baseline.get('note') else ''}).",
-        "",
-        "CPU on this shared machine moves by up to a third between runs (see the rounds "
-        "above; even the floor's, whose code did not change, moved): the ratio to the floor "
-        "measured in the same run is the comparable figure.",
-        "",
-        "| operation | CPU ms before | after | x floor before | after | moto CPU ms before "
-        "| after | p50 ms (1 client) before | after | req/s (8 clients) before | after |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for op, label in LABELS.items():
-        b1, a1 = _phase(baseline, op, 1), _phase(bench, op, 1)
-        b8, a8 = _phase(baseline, op, 8), _phase(bench, op, 8)
-        bc, ac = _cpu(baseline, op), _cpu(bench, op)
-        lines.append(
-            f"| {label} | {bc['cpu_ms']:.2f} | {ac['cpu_ms']:.2f} | "
-            f"{_x_floor(baseline, op):.2f} | {_x_floor(bench, op):.2f} | "
-            f"{bc['moto_cpu_ms']:.2f} | {ac['moto_cpu_ms']:.2f} | {b1['p50']:.1f} | "
-            f"{a1['p50']:.1f} | {b8['rps']:.0f} | {a8['rps']:.0f} |"
-        )
-    before_rss = baseline.get("moto_rss_mb_after_bench")
-    if before_rss:
-        lines += [
-            "",
-            f"moto's memory at the end of the benchmark: {before_rss:,} MB before, "
-            f"{bench['moto_rss_mb_after_bench']:,} MB after"
-            + f"; requests that failed (5xx or no answer): "
-            f"{sum(p['errors'] for p in baseline['phases'])} before, "
-            f"{sum(p['errors'] for p in bench['phases'])} after.",
-        ]
-    return [*lines, ""]
+    return "\n".join(lines)
 
 
 def _chart(bench: dict[str, Any], path: Path) -> None:
@@ -490,37 +370,28 @@ def _chart(bench: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def blocks(bench: dict[str, Any], soak: dict[str, Any] | None) -> dict[str, str]:
+    """The report's generated blocks, by name."""
+    machine = bench["machine"]
+    return {
+        "bench-run": f"Measured by `make bench` on {bench['generated_at']} ({machine['cpus']} "
+        f"CPUs, Python {machine['python']}, {bench['seconds']} s); moto server memory at the "
+        f"end: {bench['moto_rss_mb_after_bench']} MB.",
+        "bench-targets": _targets(bench, soak),
+        "bench-breakdown": _breakdown(bench),
+        "bench-per-request": _per_request(bench),
+        "bench-concurrency": _by_concurrency(bench),
+        "bench-cold-start": _cold_start(bench),
+        "bench-sizing": _sizing(bench),
+        "bench-soak": _soak(soak),
+    }
+
+
 def write_report(docs: Path) -> None:
-    """Render docs/benchmarks.md (and the chart) from the saved figures."""
+    """Fill docs/benchmarks.md's generated blocks (and draw the chart) from saved figures."""
     bench = _load(docs / "benchmarks.json")
-    soak = _load(docs / "soak.json")
     if bench is None:
         return
     _chart(bench, docs / "benchmarks.png")
-    machine = bench["machine"]
-    lines = [
-        "# Benchmarks",
-        "",
-        f"Generated by `make bench` ({bench['generated_at']}, {machine['cpus']} CPUs, Python "
-        f"{machine['python']}, {bench['seconds']} s); do not edit by hand. Everything runs on "
-        "one machine: `chalice local` serving the platform, a second `chalice local` serving "
-        "the *floor* (scripts/floor_app: a bare route that authenticates with one GetItem, "
-        "writes with one PutItem and calls the bank once), one moto server "
-        "(payments_admin/moto_server.py) and the mountebank bank, plus the load generator. "
-        "Latencies are therefore the local stack's, not AWS's; CPU per request is what "
-        "carries over to Lambda.",
-        "",
-        "![p50 latency, requests/s and CPU per request](benchmarks.png)",
-        "",
-        *_targets(bench, soak),
-        *_breakdown(bench),
-        *_per_request(bench),
-        *_by_concurrency(bench),
-        *_cold_start(bench),
-        *_sizing(bench),
-        *_soak(soak),
-        *_before_after(bench, _load(docs / "benchmarks-baseline.json")),
-        f"moto server memory at the end of the benchmark: {bench['moto_rss_mb_after_bench']} MB.",
-        "",
-    ]
-    (docs / "benchmarks.md").write_text("\n".join(lines))
+    report = docs / "benchmarks.md"
+    report.write_text(doc_blocks.fill(report.read_text(), blocks(bench, _load(docs / "soak.json"))))

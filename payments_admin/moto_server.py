@@ -26,6 +26,12 @@ requests; ``install()`` also makes that work once: a condition expression is par
 text (its values are bound on each use), a handler's method names are listed once per class,
 and an item-bearing answer that is plain JSON is written with ``json.dumps`` rather than by
 walking the operation's output shape (see ``_plain_json``).
+
+Two patches concern the server around moto, in this process only: request headers are read
+without the standard library's e-mail parser (``parse_headers``, CPython 3.11), and
+werkzeug's server stops waiting, after each answer, for a client that has sent everything
+(``_NoWaitForAClientThatSentAll``, werkzeug 3). Each refuses to install on a version it was
+not checked against. docs/moto-upstream.md proposes the upstream-worthy ones to moto.
 """
 
 from __future__ import annotations
@@ -34,21 +40,27 @@ import argparse
 import base64
 import copy
 import datetime
+import email.parser
 import functools
+import http.client
+import importlib.metadata
 import inspect
 import json
 import logging
-import os
+import re
 import selectors
 import string
+import sys
 import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.adapters import http_headers
-
 PINNED_MOTO = "5.2.5"
+# werkzeug's server module is patched too (``_serve_without_waiting_for_closes``), and the
+# standard library's header reader (``_parse_headers``): both checked for these versions.
+PINNED_WERKZEUG_MAJOR = 3
+PINNED_PYTHON = (3, 11)
 # What ``install`` replaced outright (the wrappers keep theirs in ``__wrapped__``), for tests
 # that compare the shim with upstream.
 UPSTREAM: dict[str, Any] = {}
@@ -581,10 +593,62 @@ def _serve_without_waiting_for_closes() -> None:
     """werkzeug's server module sees ``selectors`` with the selector above (this process)."""
     import werkzeug.serving
 
+    major = int(importlib.metadata.version("werkzeug").split(".")[0])
+    if major != PINNED_WERKZEUG_MAJOR or not hasattr(werkzeug.serving, "selectors"):
+        raise RuntimeError(
+            f"payments_admin.moto_server patches werkzeug {PINNED_WERKZEUG_MAJOR}.x's server, "
+            f"found {importlib.metadata.version('werkzeug')}: check the drain it replaces"
+        )
+
     module = types.ModuleType("selectors")
     module.__dict__.update(vars(selectors))
     module.DefaultSelector = _NoWaitForAClientThatSentAll  # type: ignore[attr-defined]
     werkzeug.serving.selectors = module  # type: ignore[attr-defined]
+
+
+# ---- request headers: http.client's reader without the e-mail parser ---------------------
+#
+# Upstream: ``http.server`` (under werkzeug's server) reads each request's headers with
+# ``http.client.parse_headers``, which hands the block to the e-mail parser: about 40 us of
+# CPU per request, a tenth of a DynamoDB call here. Requests from botocore carry one
+# ``Name: value`` per line; such a block is stored exactly as the e-mail parser's compat32
+# policy stores it. Any other block (a folded line, a line without a name, a bare carriage
+# return) goes to the stdlib parser whole, so the result is always the stdlib's. Patched in
+# this process only (it only serves); written against CPython 3.11's private
+# ``http.client._read_headers`` and ``HTTPMessage._headers``, so refused on another version.
+
+_HEADER_NAME = re.compile(r"[!-9;-~]+")  # visible ASCII but ':' (an HTTP token is stricter)
+STDLIB_PARSE_HEADERS = http.client.parse_headers
+
+
+def parse_headers(fp: Any, _class: Any = http.client.HTTPMessage) -> Any:
+    """``http.client.parse_headers``, reading ordinary blocks without the e-mail parser."""
+    lines = http.client._read_headers(fp)  # type: ignore[attr-defined]  # stdlib's limits
+    message = _class()
+    for raw in lines:
+        if raw in (b"\r\n", b"\n", b""):
+            break
+        name, colon, value = raw.decode("iso-8859-1").partition(":")
+        if (
+            not colon
+            or not _HEADER_NAME.fullmatch(name)
+            or raw.count(b"\r") > raw.endswith(b"\r\n")
+        ):
+            text = b"".join(lines).decode("iso-8859-1")
+            return email.parser.Parser(_class=_class).parsestr(text)
+        message._headers.append((name, value.lstrip(" \t").rstrip("\r\n")))
+    return message
+
+
+def _read_headers_without_the_email_parser() -> None:
+    if sys.version_info[:2] != PINNED_PYTHON or list(
+        inspect.signature(STDLIB_PARSE_HEADERS).parameters
+    ) != ["fp", "_class"]:
+        raise RuntimeError(
+            "payments_admin.moto_server replaces http.client.parse_headers of CPython "
+            f"{PINNED_PYTHON}: check it against this Python, then update PINNED_PYTHON"
+        )
+    http.client.parse_headers = parse_headers  # type: ignore[assignment]
 
 
 def _wrap_once(owner: Any, name: str, wrap: Callable[[Any], Any]) -> None:
@@ -640,19 +704,13 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8001)
     args = parser.parse_args()
     watch_parent()
-    if os.environ.get("PAYMENTS_MOTO_UNPATCHED") == "1":
-        # Upstream moto as it comes, to measure the difference (see docs/benchmarks.md).
-        from moto.server import DomainDispatcherApplication, create_backend_app
-
-        app = DomainDispatcherApplication(create_backend_app)
-    else:
-        install()
-        app = _dispatcher()
-        # This process only serves: every header block it parses is a request's.
-        http_headers.install()
-        _serve_without_waiting_for_closes()
-        # One access line per DynamoDB call cost moto ~0.5 ms each, for a log nobody reads.
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    install()
+    app = _dispatcher()
+    # This process only serves: every header block it parses is a request's.
+    _read_headers_without_the_email_parser()
+    _serve_without_waiting_for_closes()
+    # One access line per DynamoDB call cost moto ~0.5 ms each, for a log nobody reads.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     # As in chalice local: no ~40 ms Nagle/delayed-ACK stall between headers and body.
     WSGIRequestHandler.disable_nagle_algorithm = True
     run_simple(args.host, args.port, app, threaded=False, use_reloader=False, use_debugger=False)

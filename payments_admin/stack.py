@@ -156,6 +156,8 @@ def local_env(ports: Ports) -> dict[str, str]:
         "AWS_DEFAULT_REGION": "us-east-1",
         "PAYMENTS_STAGE": "local",
         "PAYMENTS_TABLE_PREFIX": "payments-local-",
+        # Webhooks to the test receivers on 127.0.0.1 (chalicelib.settings.local_webhooks).
+        "PAYMENTS_LOCAL_WEBHOOKS": "1",
         "PAYMENTS_BANK_URL": f"http://{HOST}:{ports.bank}",
     }
 
@@ -336,9 +338,7 @@ class LocalStack:
         self, name: str, project_dir: Path, port: int, output: IO[Any] | None = None
     ) -> subprocess.Popen[bytes]:
         """Serve a Chalice project with ``chalice local`` on ``port`` (stopped with the stack)."""
-        process = self._spawn(
-            name, chalice_local_command(port, project_dir), project_dir, output
-        )
+        process = self._spawn(name, chalice_local_command(port, project_dir), project_dir, output)
         _wait_http(f"http://{HOST}:{port}/health", process, name, 60)
         return process
 

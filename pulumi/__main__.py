@@ -1,7 +1,7 @@
 """Pulumi entry point: one stage of the payment platform.
 
 Reads the stack configuration (``payments_infra/config.py`` lists every key) and composes
-the components: roles -> keys -> data store -> functions -> API -> operations.
+the components: roles -> keys -> data store -> functions -> API -> firewall -> operations.
 
 This directory must never get an ``__init__.py``: with the repository root on ``sys.path``
 it would shadow the real ``pulumi`` package.
@@ -16,9 +16,10 @@ import pulumi
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from payments_infra import app_model, config  # noqa: E402
+from payments_infra import app_model, config, naming  # noqa: E402
 from payments_infra.api import Api, ApiArgs  # noqa: E402
 from payments_infra.datastore import DataStore, DataStoreArgs  # noqa: E402
+from payments_infra.firewall import Firewall, FirewallArgs  # noqa: E402
 from payments_infra.functions import FunctionRoles, Functions, FunctionsArgs  # noqa: E402
 from payments_infra.keys import Keys, KeysArgs  # noqa: E402
 from payments_infra.operations import (  # noqa: E402
@@ -42,6 +43,8 @@ keys = Keys(
         region=region.region,
         role_arns=roles.arns,
         bank_url=cfg.bank_url,
+        deployer_arn=cfg.deployer_arn or naming.principal_arn(identity.arn),
+        key_admin_trusted_arns=cfg.key_admin_trusted_arns,
     ),
 )
 data = DataStore(
@@ -50,6 +53,10 @@ data = DataStore(
         name_prefix=prefix,
         kms_key_arn=keys.tables.key.arn,
         deletion_protection=cfg.table_deletion_protection,
+        account_id=identity.account_id,
+        role_arns=roles.arns,
+        operator_arns=cfg.operator_arns,
+        break_glass_trusted_arns=cfg.break_glass_trusted_arns,
     ),
 )
 functions = Functions(
@@ -67,6 +74,7 @@ functions = Functions(
         log_retention_days=cfg.log_retention_days,
         bank_read_timeout=cfg.bank_read_timeout,
         token_ttl_seconds=cfg.token_ttl_seconds,
+        reserved_concurrency=cfg.reserved_concurrency,
     ),
 )
 api = Api(
@@ -82,6 +90,18 @@ api = Api(
         log_retention_days=cfg.log_retention_days,
         authorizer_ttl_seconds=cfg.authorizer_ttl_seconds,
         manage_apigateway_account=cfg.manage_apigateway_account,
+        tls_security_policy=cfg.tls_security_policy,
+        domain_name=cfg.domain_name,
+        certificate_arn=cfg.certificate_arn,
+    ),
+)
+firewall = Firewall(
+    "firewall",
+    FirewallArgs(
+        name_prefix=prefix,
+        stage_arn=api.stage.arn,
+        rate_limit=cfg.waf_rate_limit,
+        token_rate_limit=cfg.waf_token_rate_limit,
     ),
 )
 operations = Operations(
@@ -97,6 +117,10 @@ operations = Operations(
         pending_age_alarm_seconds=(
             cfg.pending_age_alarm_seconds or default_pending_age_alarm_seconds(app)
         ),
+        data=data,
+        keys=keys,
+        alarm_subscriptions=cfg.alarm_subscriptions,
+        latency_alarm_ms=cfg.latency_alarm_ms,
     ),
 )
 
@@ -111,4 +135,7 @@ pulumi.export("hmac_key_id", keys.fingerprint.key.arn)
 pulumi.export("hmac_key_alias", keys.fingerprint.alias.name)
 pulumi.export("bank_url_parameter", keys.bank_url_parameter.name)
 pulumi.export("alarm_topic_arn", operations.alarm_topic.arn)
+pulumi.export("web_acl_arn", firewall.web_acl.arn)
+pulumi.export("key_admin_role_arn", keys.admin_role.arn)
+pulumi.export("audit_break_glass_role_arn", data.break_glass_role.arn)
 pulumi.export("function_names", {key: fn.name for key, fn in functions.functions.items()})

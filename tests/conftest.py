@@ -21,8 +21,8 @@ from tests.helpers import FUNCTION_TIMEOUT, WEBHOOK_RETRY_SCHEDULE
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Fuzzing runs last: its hundreds of requests grow moto's tables, which slows the
-    transactions of the tests after it (moto copies a table per transaction item)."""
+    """Fuzzing runs last: its hundreds of random requests should not share the stack's
+    minutes with tests that time their answers (slow card, leases, webhook retries)."""
     items.sort(key=lambda item: item.get_closest_marker("fuzzing") is not None)
 
 

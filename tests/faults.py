@@ -2,9 +2,9 @@
 
 The app under test is a real ``chalice local`` process (``Victim``) whose DynamoDB and bank
 endpoints point at proxies in the test process. A proxy forwards every request unchanged
-unless a rule matches; a rule can SIGKILL the victim before or after forwarding, delay the
-request, or answer with an AWS error instead of forwarding. Nothing of the project's own
-code is replaced.
+unless a rule matches; a rule can SIGKILL the victim before or after forwarding, drop the
+answer, delay the request, or answer with an AWS error instead of forwarding. Nothing of the
+project's own code is replaced.
 """
 
 from __future__ import annotations
@@ -33,7 +33,9 @@ class Rule:
     """What to do with the next ``times`` requests that ``matches``."""
 
     matches: Callable[[str, str, dict[str, str], bytes], bool]
-    action: str  # "kill_before", "kill_after", "delay", "answer"
+    # "kill_before", "kill_after", "delay", "answer", or "drop_after": forward, then close
+    # the client's connection without answering (a lost answer; the victim lives on)
+    action: str
     times: int = 1
     delay: float = 0.0
     answer: tuple[int, dict[str, str], bytes] | None = None
@@ -99,8 +101,9 @@ class Proxy:
                 response = _upstream.request(
                     self.command, proxy.upstream + self.path, body=body or None, headers=forwarded
                 )
-                if rule is not None and rule.action == "kill_after":
-                    proxy.victim.kill()  # type: ignore[union-attr]
+                if rule is not None and rule.action in ("kill_after", "drop_after"):
+                    if rule.action == "kill_after":
+                        proxy.victim.kill()  # type: ignore[union-attr]
                     self.close_connection = True
                     return
                 self._reply(response.status, dict(response.headers), response.data)

@@ -12,7 +12,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import tables
-from chalicelib.adapters import http_headers
 from chalicelib.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -24,6 +23,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.dynamo import UnitOfWork
     from chalicelib.adapters.event_store import EventStore
     from chalicelib.adapters.idempotency import IdempotencyStore
+    from chalicelib.adapters.leases import Leases
     from chalicelib.adapters.token_repository import TokenRepository
     from chalicelib.adapters.usage_plan import UsagePlanKeys
     from chalicelib.adapters.webhooks import DeliveryStore, WebhookEndpointStore
@@ -50,7 +50,6 @@ class Container:
         import boto3
         from botocore.config import Config
 
-        http_headers.install()
         with _build_lock:
             return boto3.session.Session().client(
                 service,
@@ -100,6 +99,12 @@ class Container:
         from chalicelib.adapters.audit_log import AuditLog
 
         return AuditLog(self.dynamodb, self.settings.table(tables.AUDIT_LOG.name))
+
+    @cached_property
+    def leases(self) -> Leases:
+        from chalicelib.adapters.leases import Leases
+
+        return Leases(self.dynamodb, self.settings.table(tables.LEASES.name))
 
     @cached_property
     def auth_rejections(self) -> RejectedAuthLog:
@@ -186,7 +191,6 @@ class Container:
     def bank(self) -> BankClient:
         from chalicelib.adapters.bank_client import BankClient
 
-        http_headers.install()
         return BankClient(
             self.bank_url,
             connect_timeout=self.settings.bank_connect_timeout,

@@ -15,6 +15,10 @@ from typing import Any, TextIO
 NAMESPACE = "Payments"
 STAGE_DIMENSION = "Stage"
 
+# A rejected authentication that could not be recorded (the caller still gets its 401),
+# with dimension ``function`` = ``authorizer``.
+AUDIT_WRITE_FAILED = "AuditWriteFailed"
+
 # The sweep's metrics: name -> (SweepReport field, CloudWatch unit).
 OLDEST_PENDING_AGE = "OldestPendingAgeSeconds"
 SWEEP_METRICS: dict[str, tuple[str, str]] = {

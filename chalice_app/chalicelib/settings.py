@@ -51,7 +51,16 @@ class Settings:
     # bounds the whole schedule: 3 days); one attempt's timeout; how often the re-driver
     # looks for due retries while it runs.
     webhook_retry_schedule: tuple[float, ...] = (
-        20, 60, 300, 1800, 7200, 5 * 3600, 10 * 3600, 24 * 3600, 48 * 3600, 72 * 3600
+        20,
+        60,
+        300,
+        1800,
+        7200,
+        5 * 3600,
+        10 * 3600,
+        24 * 3600,
+        48 * 3600,
+        72 * 3600,
     )
     webhook_timeout_seconds: float = 10.0
     redrive_poll_seconds: float = 5.0
@@ -59,11 +68,10 @@ class Settings:
     # delivers it itself: well past the stream's normal lag, so it only catches events
     # whose record was lost.
     outbox_grace_seconds: float = 180.0
-
-    @property
-    def local_webhooks(self) -> bool:
-        """The local stage also delivers to ``http://127.0.0.1:<port>`` (test receivers)."""
-        return self.stage == "local"
+    # Webhooks may also go to ``http(s)://127.0.0.1:<port>`` (the local stack's test
+    # receivers). Only the local stack sets it (``PAYMENTS_LOCAL_WEBHOOKS=1``), never a stage
+    # name: on Lambda, 127.0.0.1 serves the runtime API.
+    local_webhooks: bool = False
 
     def table(self, logical_name: str) -> str:
         """Physical table name for a logical one (``Charges`` -> ``payments-dev-Charges``)."""
@@ -91,6 +99,9 @@ class Settings:
     def idempotency_lease_seconds(self) -> float:
         """409 ``request_in_progress`` lasts while the first request can be running."""
         return self.function_timeout_seconds
+
+
+LOCAL_WEBHOOKS = "PAYMENTS_LOCAL_WEBHOOKS"
 
 
 def _env(name: str, default: str) -> str:
@@ -126,6 +137,7 @@ def get_settings() -> Settings:
         log_level=_env("PAYMENTS_LOG_LEVEL", "INFO"),
         bank_url_parameter=os.environ.get("PAYMENTS_BANK_URL_PARAMETER") or None,
         usage_plan_id=os.environ.get("PAYMENTS_USAGE_PLAN_ID") or None,
+        local_webhooks=os.environ.get(LOCAL_WEBHOOKS) == "1",
         rate_limit=(
             float(_env("PAYMENTS_RATE_LIMIT_RPS", "100")),
             int(_env("PAYMENTS_RATE_LIMIT_BURST", "200")),

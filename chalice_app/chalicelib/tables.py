@@ -93,6 +93,10 @@ DELIVERIES = Table(
     ttl_attribute="ttl",
 )
 
+# One item per scheduled job that must not overlap itself (the sweep, the re-driver): the
+# run holding the job's lease (``chalicelib.adapters.leases``).
+LEASES = Table("Leases", hash_key="name")
+
 TABLES: tuple[Table, ...] = (
     TOKENS,
     CHARGES,
@@ -104,6 +108,7 @@ TABLES: tuple[Table, ...] = (
     WEBHOOK_ENDPOINTS,
     WEBHOOK_SECRETS,
     DELIVERIES,
+    LEASES,
 )
 
 

@@ -25,6 +25,13 @@ from . import app_model
 from .functions import Functions, trust_policy
 
 TOKEN_ROUTE: app_model.Route = ("POST", "/token")
+# The import id of the account-wide API Gateway setting (any id reads the one setting).
+ACCOUNT_SETTING_ID = "api-gateway-account"
+NO_ACCOUNT_ROLE = (
+    "API Gateway has no CloudWatch role in this account and region, so access logs would be "
+    "dropped: set one once per account (docs/deploy.md, 'First deploy'), or set "
+    "manageApiGatewayAccount to true in exactly one stack of the account"
+)
 
 
 @dataclass(frozen=True)
@@ -52,12 +59,18 @@ class ApiArgs:
     stage_limits: Limits  # the whole stage, every merchant together
     merchant_limits: Limits  # each merchant (usage plan, per API key)
     api_stage_name: str = "api"
-    log_retention_days: int = 30
+    log_retention_days: int = 365
     authorizer_ttl_seconds: int | None = None
     # API Gateway writes access logs only once the account (per region) has a CloudWatch
-    # role; a first deployment in an account needs it. Set false in every other stack of
-    # the same account and region (there is one such setting per account and region).
-    manage_apigateway_account: bool = True
+    # role. There is one such setting per account and region, so by default no stack owns
+    # it: the program checks that it is set (docs/deploy.md, "First deploy"). True makes
+    # this stack set it, and leaves it in place when the stack is destroyed.
+    manage_apigateway_account: bool = False
+    # TLS of the execute-api endpoint (PCI DSS: TLS 1.2 at least). With a custom domain
+    # (both set), the domain serves TLS 1.2 and the execute-api endpoint is disabled.
+    tls_security_policy: str = "TLS_1_2"
+    domain_name: str | None = None
+    certificate_arn: str | None = None
     gateway_responses: dict[str, dict[str, Any]] = field(
         default_factory=app_model.gateway_responses
     )
@@ -83,6 +96,7 @@ class Api(pulumi.ComponentResource):
     ) -> None:
         super().__init__("payments:platform:Api", name, None, opts)
         self.args = args
+        self._name = name
         prefix, functions = args.name_prefix, args.functions.functions
 
         invoke_arns = pulumi.Output.all(**{k: f.invoke_arn for k, f in functions.items()})
@@ -96,7 +110,7 @@ class Api(pulumi.ComponentResource):
         )
         body = self.openapi.apply(lambda doc: json.dumps(doc, sort_keys=True))
         self.rest_api = aws.apigateway.RestApi(
-            "rest-api",
+            f"{name}-rest-api",
             name=f"{prefix}api",
             description=f"Payment API ({args.stage})",
             body=body,
@@ -104,29 +118,35 @@ class Api(pulumi.ComponentResource):
             endpoint_configuration=aws.apigateway.RestApiEndpointConfigurationArgs(
                 types="REGIONAL"
             ),
+            security_policy=args.tls_security_policy,
+            # The enhanced policies (SecurityPolicy_*) require an access mode.
+            endpoint_access_mode=(
+                "STRICT" if args.tls_security_policy.startswith("SecurityPolicy_") else None
+            ),
+            disable_execute_api_endpoint=bool(args.domain_name),
             opts=pulumi.ResourceOptions(parent=self),
         )
         self._permissions()
         self.deployment = aws.apigateway.Deployment(
-            "deployment",
+            f"{name}-deployment",
             rest_api=self.rest_api.id,
             description=f"Payment API ({args.stage})",
             triggers={"body": body.apply(lambda text: hashlib.sha256(text.encode()).hexdigest())},
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.access_log_group = aws.cloudwatch.LogGroup(
-            "api-access-logs",
+            f"{name}-access-logs",
             name=f"/aws/apigateway/{prefix}api/access",
             retention_in_days=args.log_retention_days,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        stage_depends: list[pulumi.Resource] = []
-        self.account: aws.apigateway.Account | None = None
-        if args.manage_apigateway_account:
-            self.account = self._apigateway_account()
-            stage_depends.append(self.account)
+        self.account = (
+            self._apigateway_account()
+            if args.manage_apigateway_account
+            else self._apigateway_account_precheck()
+        )
         self.stage = aws.apigateway.Stage(
-            "stage",
+            f"{name}-stage",
             rest_api=self.rest_api.id,
             deployment=self.deployment.id,
             stage_name=args.api_stage_name,
@@ -134,11 +154,19 @@ class Api(pulumi.ComponentResource):
                 destination_arn=self.access_log_group.arn,
                 format=app_model.ACCESS_LOG_FORMAT,
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=stage_depends),
+            xray_tracing_enabled=True,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.account]),
         )
         self._throttling()
-        self.api_url = self.stage.invoke_url
-        self.register_outputs({"api_url": self.api_url, "usage_plan_id": self.usage_plan.id})
+        self.api_url = self._custom_domain() if args.domain_name else self.stage.invoke_url
+        self.register_outputs(
+            {
+                "api_url": self.api_url,
+                "usage_plan_id": self.usage_plan.id,
+                # Awaited here, so a failed precheck fails the deployment.
+                "account_role_arn": self.account_role_arn,
+            }
+        )
 
     def _permissions(self) -> None:
         """API Gateway may invoke each function for its own routes only."""
@@ -148,7 +176,7 @@ class Api(pulumi.ComponentResource):
         for route, key in sorted(routes.items()):
             label = source_arn_path(route).replace("/", "-").replace("*", "id").lower()
             self.permissions[f"{key}:{label}"] = aws.lambda_.Permission(
-                f"invoke-{key}-{label}",
+                f"{self._name}-invoke-{key}-{label}",
                 action="lambda:InvokeFunction",
                 function=self.args.functions.functions[key].name,
                 principal="apigateway.amazonaws.com",
@@ -158,7 +186,7 @@ class Api(pulumi.ComponentResource):
         for spec in app_model.FUNCTIONS:
             if spec.authorizer:
                 self.permissions[spec.key] = aws.lambda_.Permission(
-                    f"invoke-{spec.key}",
+                    f"{self._name}-invoke-{spec.key}",
                     action="lambda:InvokeFunction",
                     function=self.args.functions.functions[spec.key].name,
                     principal="apigateway.amazonaws.com",
@@ -174,7 +202,7 @@ class Api(pulumi.ComponentResource):
             ("token", method_path(TOKEN_ROUTE), stage_limits.token),
         ):
             self.method_settings[label] = aws.apigateway.MethodSettings(
-                f"throttle-{label}",
+                f"{self._name}-throttle-{label}",
                 rest_api=self.rest_api.id,
                 stage_name=self.stage.stage_name,
                 method_path=path,
@@ -188,7 +216,7 @@ class Api(pulumi.ComponentResource):
         # One plan for every merchant: API Gateway keeps a bucket per API key, that is per
         # merchant (payments-admin registers each merchant's key in this plan).
         self.usage_plan = aws.apigateway.UsagePlan(
-            "merchant-usage-plan",
+            f"{self._name}-merchant-usage-plan",
             name=f"{self.args.name_prefix}merchants",
             description="Per-merchant rate limits (one API key per merchant)",
             throttle_settings=aws.apigateway.UsagePlanThrottleSettingsArgs(
@@ -210,21 +238,67 @@ class Api(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
+    def _custom_domain(self) -> pulumi.Output[str]:
+        """The API on its own domain, TLS 1.2 at least; the stage at the domain's root."""
+        args = self.args
+        domain = aws.apigateway.DomainName(
+            f"{self._name}-domain",
+            domain_name=args.domain_name,
+            regional_certificate_arn=args.certificate_arn,
+            endpoint_configuration=aws.apigateway.DomainNameEndpointConfigurationArgs(
+                types="REGIONAL"
+            ),
+            security_policy="TLS_1_2",
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        mapping = aws.apigateway.BasePathMapping(
+            f"{self._name}-base-path",
+            rest_api=self.rest_api.id,
+            stage_name=self.stage.stage_name,
+            domain_name=domain.domain_name,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.domain = domain
+        return pulumi.Output.concat("https://", mapping.domain_name)
+
+    def _apigateway_account_precheck(self) -> aws.apigateway.Account:
+        """Reads the account's API Gateway setting: a deployment fails unless a CloudWatch
+        role is set (without it the stage's access logs are silently dropped)."""
+        account = aws.apigateway.Account.get(
+            f"{self._name}-account-precheck",
+            ACCOUNT_SETTING_ID,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+        def check(role_arn: str | None) -> str:
+            if not role_arn:
+                raise ValueError(NO_ACCOUNT_ROLE)
+            return role_arn
+
+        self.account_role_arn = account.cloudwatch_role_arn.apply(check)
+        return account
+
     def _apigateway_account(self) -> aws.apigateway.Account:
+        # Account-wide: kept when this stack is destroyed, since other stacks' logs use it.
+        kept = pulumi.ResourceOptions(parent=self, retain_on_delete=True)
         role = aws.iam.Role(
-            "apigateway-cloudwatch-role",
+            f"{self._name}-apigateway-cloudwatch-role",
             name=f"{self.args.name_prefix}apigateway-logs",
             assume_role_policy=trust_policy("apigateway.amazonaws.com"),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=kept,
         )
         attachment = aws.iam.RolePolicyAttachment(
-            "apigateway-cloudwatch-policy",
+            f"{self._name}-apigateway-cloudwatch-policy",
             role=role.name,
             policy_arn="arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs",
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=kept,
         )
-        return aws.apigateway.Account(
-            "apigateway-account",
+        account = aws.apigateway.Account(
+            f"{self._name}-apigateway-account",
             cloudwatch_role_arn=role.arn,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[attachment]),
+            opts=pulumi.ResourceOptions.merge(
+                kept, pulumi.ResourceOptions(depends_on=[attachment])
+            ),
         )
+        self.account_role_arn = account.cloudwatch_role_arn
+        return account

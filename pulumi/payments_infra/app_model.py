@@ -37,6 +37,7 @@ API_HANDLER = "app.app"
 API_KEY_SECURITY = "api_key"
 RECONCILER = "reconciler"  # the function whose sweep reports the pending-age metric
 DELIVERY = "delivery"  # the function the Events stream feeds (first webhook attempts)
+PUBLIC = "public"  # the routes served without an API key
 
 Route = tuple[str, str]  # (METHOD, path as declared in app.py)
 
@@ -55,7 +56,6 @@ class FunctionSpec:
     schedule: str | None = None  # name of the @app.schedule function it runs
     stream: str | None = None  # name of the @app.on_dynamodb_record function it runs
     stream_table: str | None = None  # logical name of the table whose stream feeds it
-    reserved_concurrency: int | None = None
 
     @property
     def serves_api(self) -> bool:
@@ -97,14 +97,24 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     ),
     FunctionSpec(
         "reads",
-        "GET /charge/{id}, GET /charges, GET /health, GET /openapi.json "
-        "(re-checks pending charges with the bank)",
+        "GET /charge/{id}, GET /charges (re-checks pending charges with the bank)",
         memory_mb=1024,
         timeout_s=15,
         why="a pending charge is re-checked with the bank (<= 4 s); lists serialize 100 items",
         routes=(
             ("GET", "/charge/{charge_id}"),
             ("GET", "/charges"),
+        ),
+    ),
+    FunctionSpec(
+        PUBLIC,
+        "Routes without a key: GET /health, GET /openapi.json (no data, no keys)",
+        memory_mb=512,
+        timeout_s=10,
+        why="anyone may call these: a function with no grant at all, so nothing reachable "
+        "without a key can touch data, KMS keys or the bank URL; the first /openapi.json of "
+        "a container builds the document (CPU)",
+        routes=(
             ("GET", "/health"),
             ("GET", "/openapi.json"),
         ),
@@ -123,9 +133,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         memory_mb=256,
         timeout_s=240,
         why="up to 100 bank status calls of <= 4 s in the worst case, below the 5 min "
-        "schedule; one at a time (reserved concurrency 1) so sweeps never overlap",
+        "schedule; one sweep at a time (a DynamoDB lease, chalicelib.adapters.leases)",
         schedule="reconcile_pending",
-        reserved_concurrency=1,
     ),
     FunctionSpec(
         "events",
@@ -160,9 +169,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         memory_mb=256,
         timeout_s=75,
         why="runs each minute, polls for ~45 s then lets its last attempts (<= 10 s) end "
-        "before the next run; one at a time (reserved concurrency 1)",
+        "before the next run; one run at a time (a DynamoDB lease)",
         schedule="redrive_deliveries",
-        reserved_concurrency=1,
     ),
 )
 
@@ -371,7 +379,7 @@ def gateway_responses() -> dict[str, dict[str, Any]]:
             404, _envelope("resource_missing", message="Unrecognized request URL.")
         ),
         "REQUEST_TOO_LARGE": response(413, _envelope("request_too_large")),
-        # Stage throttling and the merchant's usage plan (issue 13) both answer THROTTLED.
+        # Stage throttling and the merchant's usage plan both answer THROTTLED.
         "THROTTLED": response(429, rate_limited, **retry_after),
         "QUOTA_EXCEEDED": response(429, rate_limited, **retry_after),
         "UNSUPPORTED_MEDIA_TYPE": response(415, _envelope("unsupported_media_type")),

@@ -1,16 +1,40 @@
 """The DynamoDB tables, from ``chalicelib.tables.TABLES``, encrypted with the platform's key,
-and the dead-letter queue of the stream consumer (stream records it could not process)."""
+the dead-letter queue of the stream consumer (stream records it could not process), and
+the audit log's own protection.
+
+The audit log is append-only for everyone, not only for the functions: a resource policy
+on the table denies changing or deleting records to every principal but the break-glass
+role, and putting records to every principal but the appenders (the functions the grant
+table lets append, the configured operators) and that role. The appenders write each
+record with ``attribute_not_exists``, so an append never replaces one either.
+"""
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi_aws as aws
 
 import pulumi
 
+from . import grants
+from .keys import key_admin_trust_policy
+
 tables = importlib.import_module("chalicelib.tables")
+
+# Changes no principal but the break-glass role may make to the audit log.
+AUDIT_CHANGES = (
+    grants.UPDATE,
+    grants.DELETE,
+    "dynamodb:BatchWriteItem",
+    "dynamodb:PartiQLUpdate",
+    "dynamodb:PartiQLDelete",
+    "dynamodb:DeleteTable",
+)
+AUDIT_APPENDS = (grants.PUT, "dynamodb:PartiQLInsert")
 
 
 @dataclass
@@ -18,6 +42,46 @@ class DataStoreArgs:
     name_prefix: str
     kms_key_arn: pulumi.Input[str]  # customer-managed key for encryption at rest
     deletion_protection: bool = True
+    account_id: str = ""
+    role_arns: dict[str, pulumi.Input[str]] = field(default_factory=dict)  # function roles
+    operator_arns: tuple[str, ...] = ()  # who runs payments-admin (key events are audited)
+    break_glass_trusted_arns: tuple[str, ...] = ()
+
+
+def audit_appenders() -> list[str]:
+    """Function keys whose grant lets them put audit records."""
+    return [
+        key
+        for key, grant in grants.GRANTS.items()
+        if any(a.table == tables.AUDIT_LOG and grants.PUT in a.actions for a in grant.tables)
+    ]
+
+
+def audit_log_policy(table_arn: str, break_glass_arn: str, appenders: list[str]) -> dict[str, Any]:
+    """The audit table's resource policy: only appends, and only by the appenders."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "NoChangeButBreakGlass",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": list(AUDIT_CHANGES),
+                "Resource": table_arn,
+                "Condition": {"ArnNotEquals": {"aws:PrincipalArn": break_glass_arn}},
+            },
+            {
+                "Sid": "OnlyAppendersPut",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": list(AUDIT_APPENDS),
+                "Resource": table_arn,
+                "Condition": {
+                    "ArnNotEquals": {"aws:PrincipalArn": sorted({*appenders, break_glass_arn})}
+                },
+            },
+        ],
+    }
 
 
 def _key_schema(
@@ -47,7 +111,7 @@ class DataStore(pulumi.ComponentResource):
         self.tables: dict[str, aws.dynamodb.Table] = {}
         for table in tables.TABLES:
             self.tables[table.name] = aws.dynamodb.Table(
-                f"table-{table.name}",
+                f"{name}-table-{table.name}",
                 name=tables.physical_name(args.name_prefix, table),
                 billing_mode="PAY_PER_REQUEST",
                 hash_key=table.hash_key,
@@ -77,7 +141,11 @@ class DataStore(pulumi.ComponentResource):
                     enabled=True, kms_key_arn=args.kms_key_arn
                 ),
                 deletion_protection_enabled=args.deletion_protection,
-                opts=pulumi.ResourceOptions(parent=self, protect=args.deletion_protection),
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    protect=args.deletion_protection,
+                    retain_on_delete=args.deletion_protection,
+                ),
             )
         self.arns = {logical: t.arn for logical, t in self.tables.items()}
         self.stream_arns = {
@@ -88,11 +156,59 @@ class DataStore(pulumi.ComponentResource):
         # What lands here is the batch's metadata (shard, sequence numbers), never an event
         # body: an operator re-reads the records from the stream (24 h) or resends events.
         self.dead_letter_queue = aws.sqs.Queue(
-            "delivery-dlq",
+            f"{name}-delivery-dlq",
             name=f"{args.name_prefix}delivery-dlq",
             message_retention_seconds=14 * 24 * 3600,
             sqs_managed_sse_enabled=True,
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.names = {logical: t.name for logical, t in self.tables.items()}
+        self._protect_audit_log(name, args)
         self.register_outputs({"table_names": self.names})
+
+    def _protect_audit_log(self, name: str, args: DataStoreArgs) -> None:
+        table = self.tables[tables.AUDIT_LOG.name]
+        self.break_glass_role = aws.iam.Role(
+            f"{name}-audit-break-glass-role",
+            name=f"{args.name_prefix}audit-break-glass",
+            description="The only principal that may change or delete audit records",
+            assume_role_policy=json.dumps(
+                key_admin_trust_policy(args.account_id, args.break_glass_trusted_arns)
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        aws.iam.RolePolicy(
+            f"{name}-audit-break-glass-policy",
+            name=f"{args.name_prefix}audit-break-glass",
+            role=self.break_glass_role.id,
+            policy=table.arn.apply(
+                lambda arn: json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Sid": "ChangeAuditRecords",
+                                "Effect": "Allow",
+                                "Action": [grants.GET, grants.QUERY, grants.PUT, *AUDIT_CHANGES],
+                                "Resource": arn,
+                            }
+                        ],
+                    }
+                )
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        appenders = pulumi.Output.all(*[args.role_arns[key] for key in audit_appenders()])
+        self.audit_log_policy = pulumi.Output.all(
+            table=table.arn, break_glass=self.break_glass_role.arn, roles=appenders
+        ).apply(
+            lambda r: audit_log_policy(
+                r["table"], r["break_glass"], [*r["roles"], *args.operator_arns]
+            )
+        )
+        aws.dynamodb.ResourcePolicy(
+            f"{name}-audit-log-policy",
+            resource_arn=table.arn,
+            policy=self.audit_log_policy.apply(lambda doc: json.dumps(doc, sort_keys=True)),
+            opts=pulumi.ResourceOptions(parent=self),
+        )

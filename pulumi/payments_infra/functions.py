@@ -8,7 +8,7 @@ from ``grants.GRANTS``. Each function's environment holds only what it uses.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,9 @@ from chalice.app import Chalice
 import pulumi
 
 from . import app_model, grants
-from .keys import CARD_CONTEXT_CONDITION, Keys
+from .keys import CARD_CONTEXT_CONDITION, MAC_ALGORITHM_CONDITION, Keys
+
+TRACING_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
 
 
 def trust_policy(service: str) -> str:
@@ -48,7 +50,7 @@ class FunctionRoles(pulumi.ComponentResource):
         for spec in app_model.FUNCTIONS:
             fn_name = function_name(name_prefix, spec.key)
             self.roles[spec.key] = aws.iam.Role(
-                f"{spec.key}-role",
+                f"{name}-{spec.key}-role",
                 name=f"{fn_name}-role",
                 assume_role_policy=trust_policy("lambda.amazonaws.com"),
                 description=f"{spec.description} ({fn_name})",
@@ -76,7 +78,15 @@ def policy_statements(
             "Effect": "Allow",
             "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
             "Resource": f"{log_group_arn}:*",
-        }
+        },
+        {
+            # Active tracing: Lambda sends the function's segments with its role. Neither
+            # action names a resource (IAM accepts only "*" for them).
+            "Sid": "Tracing",
+            "Effect": "Allow",
+            "Action": list(TRACING_ACTIONS),
+            "Resource": "*",
+        },
     ]
     for access in grant.tables:
         table_arn = table_arns[access.table.name]
@@ -114,6 +124,7 @@ def policy_statements(
                 "Effect": "Allow",
                 "Action": list(grant.fingerprint_key),
                 "Resource": fingerprint_key_arn,
+                "Condition": MAC_ALGORITHM_CONDITION,
             }
         )
     if grant.bank:
@@ -165,9 +176,12 @@ class FunctionsArgs:
     table_arns: dict[str, pulumi.Input[str]]
     stream_arns: dict[str, pulumi.Input[str]]
     dead_letter_queue_arn: pulumi.Input[str]
-    log_retention_days: int = 30
+    log_retention_days: int = 365
     bank_read_timeout: str = "3"
     token_ttl_seconds: str = "900"
+    # Function key -> reserved concurrency. None by default: Lambda refuses any reservation
+    # that leaves less than 10 unreserved, and a fresh account's quota is often 10.
+    reserved_concurrency: dict[str, int] = field(default_factory=dict)
 
 
 def settle_window_seconds() -> int:
@@ -187,6 +201,7 @@ class Functions(pulumi.ComponentResource):
     ) -> None:
         super().__init__("payments:platform:Functions", name, None, opts)
         self.args = args
+        self._name = name
         self.log_groups: dict[str, aws.cloudwatch.LogGroup] = {}
         self.role_policies: dict[str, aws.iam.RolePolicy] = {}
         self.functions: dict[str, aws.lambda_.Function] = {}
@@ -220,7 +235,7 @@ class Functions(pulumi.ComponentResource):
         fn_name = function_name(args.name_prefix, spec.key)
         child = pulumi.ResourceOptions(parent=self)
         log_group = aws.cloudwatch.LogGroup(
-            f"{spec.key}-logs",
+            f"{self._name}-{spec.key}-logs",
             name=f"/aws/lambda/{fn_name}",
             retention_in_days=args.log_retention_days,
             opts=child,
@@ -249,14 +264,14 @@ class Functions(pulumi.ComponentResource):
             }
         )
         policy = aws.iam.RolePolicy(
-            f"{spec.key}-policy",
+            f"{self._name}-{spec.key}-policy",
             name=f"{fn_name}-policy",
             role=args.roles.roles[spec.key].id,
             policy=document.apply(lambda doc: json.dumps(doc)),
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.functions[spec.key] = aws.lambda_.Function(
-            f"{spec.key}-function",
+            f"{self._name}-{spec.key}-function",
             name=fn_name,
             description=spec.description,
             runtime=app_model.RUNTIME,
@@ -266,7 +281,8 @@ class Functions(pulumi.ComponentResource):
             role=args.roles.arns[spec.key],
             memory_size=spec.memory_mb,
             timeout=spec.timeout_s,
-            reserved_concurrent_executions=spec.reserved_concurrency,
+            reserved_concurrent_executions=args.reserved_concurrency.get(spec.key),
+            tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="Active"),
             environment=aws.lambda_.FunctionEnvironmentArgs(variables=self.environment(spec.key)),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group, policy]),
         )

@@ -59,9 +59,14 @@ IDEMPOTENT = TableAccess(tables.IDEMPOTENCY_KEYS, (GET, BATCH_GET, PUT, UPDATE, 
 SETTLE = (GET, QUERY, PUT, UPDATE, CHECK)
 # Whoever settles writes the event in the same transaction (the outbox).
 EMIT_EVENTS = TableAccess(tables.EVENTS, (PUT,))
-# ListStreams is left out: it names no resource (it would need "*"), and a mapping to one
-# known stream reads it with these three.
-STREAM_READ = ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator")
+# AWS's documented set for a DynamoDB stream event source (the mapping reads the stream
+# with the function's role), on the stream's ARN.
+STREAM_READ = (
+    "dynamodb:DescribeStream",
+    "dynamodb:GetRecords",
+    "dynamodb:GetShardIterator",
+    "dynamodb:ListStreams",
+)
 # The state-changing routes judge the caller's key again (``Authenticator``): POST /charge
 # and POST /refund in their first read, the others with a condition in their commit; a
 # request refused before that reads the record on its own. A refusal is counted as the
@@ -74,6 +79,8 @@ KEY_CONFIRM_IN_COMMIT = (
     TableAccess(tables.API_KEYS, (GET, CHECK)),
     TableAccess(tables.AUTH_REJECTIONS, (UPDATE,)),
 )
+# A scheduled job that must not overlap itself takes its lease, then gives it back.
+HOLD_LEASE = TableAccess(tables.LEASES, (PUT, DELETE))
 # Only the delivery functions read signing secrets.
 READ_SECRETS = TableAccess(tables.WEBHOOK_SECRETS, (GET, BATCH_GET))
 
@@ -113,6 +120,8 @@ GRANTS: dict[str, Grant] = {
         ),
         bank=True,
     ),
+    # Reachable without a key: nothing at all besides its logs.
+    "public": Grant(),
     # Rejected authentications are counted per minute (one UpdateItem), not appended.
     "authorizer": Grant(
         tables=(
@@ -124,6 +133,7 @@ GRANTS: dict[str, Grant] = {
         tables=(
             TableAccess(tables.CHARGES, SETTLE, indexes=(tables.PENDING_INDEX,)),
             EMIT_EVENTS,
+            HOLD_LEASE,
         ),
         bank=True,
     ),
@@ -170,6 +180,7 @@ GRANTS: dict[str, Grant] = {
             TableAccess(
                 tables.DELIVERIES, (PUT, UPDATE), indexes=(tables.DELIVERIES_DUE_INDEX,)
             ),
+            HOLD_LEASE,
         ),
     ),
 }

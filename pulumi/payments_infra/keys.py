@@ -3,13 +3,18 @@
 * card-data key: envelope encryption of card data. Only the functions the grant table
   names may use it, each for its own action, and only with an encryption context naming
   a merchant and a token (the card vault sends it; CloudTrail records it).
-* card-fingerprint key: HMAC of card numbers, GenerateMac for the token function only.
+* card-fingerprint key: HMAC of card numbers, GenerateMac (HMAC_SHA_256 only) for the token
+  function only.
 * tables key: DynamoDB encryption at rest, usable only through DynamoDB in this account.
 * secrets key: the SSM SecureString of the bank URL; decrypted through SSM only by the
-  functions that call the bank (and by administrators the account's IAM allows).
+  functions that call the bank (and by the key administrators, who write it).
+* alarms key: the alarm topic's encryption, usable by CloudWatch and EventBridge to publish.
 
-The account (its IAM administrators) administers every key but, for the card keys, has
-no use of them: ``kms:*`` in an IAM policy does not let anyone decrypt card data.
+Every key is administered by a named key-administrator role and by the deployer, not by
+the account root: a key policy naming the root lets any IAM administrator grant itself
+Decrypt through IAM alone. Administration carries no use: neither may decrypt card data.
+Every change of a key policy or grant is sent to the alarm topic (``operations.py``).
+Keys are ``protect``-ed and retained on delete: deleting one makes every token unreadable.
 """
 
 from __future__ import annotations
@@ -76,11 +81,16 @@ def _policy(*statements: dict[str, Any]) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": list(statements)}
 
 
-def _admin(account_id: str) -> dict[str, Any]:
+# The only algorithm the card vault uses (``CardFingerprinter``); any other is refused.
+MAC_ALGORITHM_CONDITION = {"StringEquals": {"kms:MacAlgorithm": vault.MAC_ALGORITHM}}
+ADMIN_SID = "KeyAdministrators"
+
+
+def _admin(administrators: list[str]) -> dict[str, Any]:
     return {
-        "Sid": "AccountAdministersTheKey",
+        "Sid": ADMIN_SID,
         "Effect": "Allow",
-        "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+        "Principal": {"AWS": administrators},
         "Action": list(ADMIN_ACTIONS),
         "Resource": "*",
     }
@@ -106,23 +116,27 @@ def _use_by_roles(
     return statements
 
 
-def card_data_key_policy(account_id: str, role_arns: dict[str, str]) -> dict[str, Any]:
+def card_data_key_policy(administrators: list[str], role_arns: dict[str, str]) -> dict[str, Any]:
     return _policy(
-        _admin(account_id), *_use_by_roles("card_data_key", role_arns, CARD_CONTEXT_CONDITION)
+        _admin(administrators),
+        *_use_by_roles("card_data_key", role_arns, CARD_CONTEXT_CONDITION),
     )
 
 
-def fingerprint_key_policy(account_id: str, role_arns: dict[str, str]) -> dict[str, Any]:
-    return _policy(_admin(account_id), *_use_by_roles("fingerprint_key", role_arns, None))
+def fingerprint_key_policy(administrators: list[str], role_arns: dict[str, str]) -> dict[str, Any]:
+    return _policy(
+        _admin(administrators),
+        *_use_by_roles("fingerprint_key", role_arns, MAC_ALGORITHM_CONDITION),
+    )
 
 
-def tables_key_policy(account_id: str, region: str) -> dict[str, Any]:
+def tables_key_policy(administrators: list[str], account_id: str, region: str) -> dict[str, Any]:
     in_dynamodb = {
         "kms:CallerAccount": account_id,
         "kms:ViaService": f"dynamodb.{region}.amazonaws.com",
     }
     return _policy(
-        _admin(account_id),
+        _admin(administrators),
         {
             # Access to the data is decided by the tables' IAM grants; the key only
             # keeps it unreadable outside DynamoDB and outside this account.
@@ -156,17 +170,16 @@ def tables_key_policy(account_id: str, region: str) -> dict[str, Any]:
 
 
 def secrets_key_policy(
-    account_id: str, region: str, role_arns: dict[str, str], parameter_arn: str
+    administrators: list[str], region: str, role_arns: dict[str, str], parameter_arn: str
 ) -> dict[str, Any]:
     via_ssm = {"kms:ViaService": f"ssm.{region}.amazonaws.com"}
     return _policy(
-        _admin(account_id),
+        _admin(administrators),
         {
-            # The deployer writes (and the provider reads back) the parameter; only
-            # principals whose IAM policy grants these actions can.
-            "Sid": "AccountManagesSecretsThroughSSM",
+            # The deployer writes (and the provider reads back) the parameter, through SSM.
+            "Sid": "AdministratorsManageSecretsThroughSSM",
             "Effect": "Allow",
-            "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+            "Principal": {"AWS": administrators},
             "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
             "Resource": "*",
             "Condition": {"StringEquals": via_ssm},
@@ -184,6 +197,37 @@ def secrets_key_policy(
     )
 
 
+# AWS services that publish to the encrypted alarm topic (alarms, EventBridge rules).
+ALARM_PUBLISHERS = ("cloudwatch.amazonaws.com", "events.amazonaws.com")
+
+
+def alarms_key_policy(administrators: list[str]) -> dict[str, Any]:
+    """The topic's own key: the publishing services encrypt with it (the topic policy
+    limits them to this account's alarms and rules)."""
+    return _policy(
+        _admin(administrators),
+        {
+            "Sid": "ServicesPublishToTheAlarmTopic",
+            "Effect": "Allow",
+            "Principal": {"Service": list(ALARM_PUBLISHERS)},
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+            "Resource": "*",
+        },
+    )
+
+
+def key_admin_trust_policy(account_id: str, trusted: tuple[str, ...]) -> dict[str, Any]:
+    """Who may assume an administrative role: the named principals, or else any principal
+    of the account that IAM allows to, with MFA (every use is in CloudTrail)."""
+    statement: dict[str, Any] = {"Effect": "Allow", "Action": "sts:AssumeRole"}
+    if trusted:
+        statement["Principal"] = {"AWS": list(trusted)}
+    else:
+        statement["Principal"] = {"AWS": f"arn:aws:iam::{account_id}:root"}
+        statement["Condition"] = {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
+    return _policy(statement)
+
+
 @dataclass
 class KeysArgs:
     name_prefix: str  # payments-<stage>-
@@ -192,6 +236,8 @@ class KeysArgs:
     region: str
     role_arns: dict[str, pulumi.Input[str]]  # function key -> its role's ARN
     bank_url: pulumi.Input[str]
+    deployer_arn: str  # keeps administering the keys (Pulumi updates their policies)
+    key_admin_trusted_arns: tuple[str, ...] = ()
     deletion_window_days: int = 30
 
 
@@ -210,8 +256,19 @@ class Keys(pulumi.ComponentResource):
     ) -> None:
         super().__init__("payments:platform:Keys", name, None, opts)
         self.args = args
-        roles = pulumi.Output.all(**args.role_arns)
         account, region = args.account_id, args.region
+        self.admin_role = aws.iam.Role(
+            f"{name}-admin-role",
+            name=f"{args.name_prefix}key-admin",
+            description="Administers the stage's KMS keys (no use of them)",
+            assume_role_policy=json.dumps(
+                key_admin_trust_policy(account, args.key_admin_trusted_arns)
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self._name = name
+        admins = pulumi.Output.all(self.admin_role.arn, args.deployer_arn)
+        roles = pulumi.Output.all(admins=admins, roles=pulumi.Output.all(**args.role_arns))
 
         self.bank_url_parameter_name = f"/payments/{args.stage}/bank-url"
         parameter_arn = f"arn:aws:ssm:{region}:{account}:parameter{self.bank_url_parameter_name}"
@@ -219,13 +276,13 @@ class Keys(pulumi.ComponentResource):
         self.card_data = self._key(
             "card-data",
             "envelope encryption of card data",
-            roles.apply(lambda arns: card_data_key_policy(account, arns)),
+            roles.apply(lambda r: card_data_key_policy(r["admins"], r["roles"])),
             rotation=True,
         )
         self.fingerprint = self._key(
             "card-fingerprint",
             "HMAC of card numbers",
-            roles.apply(lambda arns: fingerprint_key_policy(account, arns)),
+            roles.apply(lambda r: fingerprint_key_policy(r["admins"], r["roles"])),
             usage="GENERATE_VERIFY_MAC",
             spec="HMAC_256",
             rotation=False,  # KMS cannot rotate HMAC keys
@@ -233,17 +290,25 @@ class Keys(pulumi.ComponentResource):
         self.tables = self._key(
             "tables",
             "DynamoDB encryption at rest",
-            pulumi.Output.from_input(tables_key_policy(account, region)),
+            admins.apply(lambda a: tables_key_policy(a, account, region)),
             rotation=True,
         )
         self.secrets = self._key(
             "secrets",
             "SSM SecureString parameters (bank URL)",
-            roles.apply(lambda arns: secrets_key_policy(account, region, arns, parameter_arn)),
+            roles.apply(
+                lambda r: secrets_key_policy(r["admins"], region, r["roles"], parameter_arn)
+            ),
+            rotation=True,
+        )
+        self.alarms = self._key(
+            "alarms",
+            "encryption of the alarm topic",
+            admins.apply(alarms_key_policy),
             rotation=True,
         )
         self.bank_url_parameter = aws.ssm.Parameter(
-            "bank-url",
+            f"{name}-bank-url",
             name=self.bank_url_parameter_name,
             type="SecureString",
             key_id=self.secrets.key.arn,
@@ -257,8 +322,12 @@ class Keys(pulumi.ComponentResource):
                 "fingerprint_key_arn": self.fingerprint.key.arn,
                 "tables_key_arn": self.tables.key.arn,
                 "secrets_key_arn": self.secrets.key.arn,
+                "alarms_key_arn": self.alarms.key.arn,
             }
         )
+
+    def all(self) -> list[_Key]:
+        return [self.card_data, self.fingerprint, self.tables, self.secrets, self.alarms]
 
     def _key(
         self,
@@ -272,17 +341,17 @@ class Keys(pulumi.ComponentResource):
     ) -> _Key:
         prefix = self.args.name_prefix
         key = aws.kms.Key(
-            f"{name}-key",
+            f"{self._name}-{name}-key",
             description=f"{prefix}{name}: {purpose}",
             key_usage=usage,
             customer_master_key_spec=spec,
             enable_key_rotation=rotation,
             deletion_window_in_days=self.args.deletion_window_days,
             policy=policy.apply(lambda doc: json.dumps(doc, sort_keys=True)),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True),
         )
         alias = aws.kms.Alias(
-            f"{name}-key-alias",
+            f"{self._name}-{name}-key-alias",
             name=f"alias/{prefix}{name}",
             target_key_id=key.key_id,
             opts=pulumi.ResourceOptions(parent=self),

@@ -30,6 +30,8 @@ NAME_LIMITS: dict[str, tuple[str, int, str]] = {
     "aws:ssm/parameter:Parameter": ("name", 1011, r"/[A-Za-z0-9_.\-/]+"),
     "aws:sns/topic:Topic": ("name", 256, r"[A-Za-z0-9_-]+"),
     "aws:sqs/queue:Queue": ("name", 80, r"[A-Za-z0-9_-]+"),
+    "aws:wafv2/webAcl:WebAcl": ("name", 128, r"[\w-]+"),
+    "aws:cloudwatch/logMetricFilter:LogMetricFilter": ("name", 512, r"[^:*]+"),
 }
 
 
@@ -41,6 +43,27 @@ def validate_stage(stage: str) -> str:
             f"digits, starting with a letter, at most {MAX_STAGE_LENGTH} characters"
         )
     return stage
+
+
+# The local stack's stage: the app reads it as "not deployed" in places (demo bootstrap), so
+# a deployed stage may never be named so.
+LOCAL_STAGE = "local"
+
+
+def validate_deployed_stage(stage: str) -> str:
+    """``validate_stage``, and never the local stack's name."""
+    if validate_stage(stage) == LOCAL_STAGE:
+        raise ValueError(f"stage {stage!r} is the local stack's name: choose another")
+    return stage
+
+
+def principal_arn(caller_arn: str) -> str:
+    """The IAM principal behind a caller ARN: an assumed-role session is its role."""
+    match = re.fullmatch(r"arn:(aws[\w-]*):sts::(\d{12}):assumed-role/([^/]+)/.+", caller_arn)
+    if match:
+        partition, account, role = match.groups()
+        return f"arn:{partition}:iam::{account}:role/{role}"
+    return caller_arn
 
 
 def name_prefix(stage: str) -> str:

@@ -1,17 +1,25 @@
 """The triggers of the background functions and the alarms an operator is paged by.
 
-Triggers: one schedule per scheduled function; one event source mapping per stream
-consumer (the Events stream -> the delivery function, with its dead-letter queue).
-Alarms: the API's 5xx rate, throttles and errors of every function, pending items older
-than the settle window (from the reconciler's EMF metric, ``chalicelib.metrics``), and any
-stream record given up on (the dead-letter queue is not empty).
+Triggers: one schedule per scheduled function (no retries of a late run: the next one is
+due anyway); one event source mapping per stream consumer (the Events stream -> the
+delivery function, with its dead-letter queue).
+Alarms, to one encrypted SNS topic with the configured subscriptions (docs/deploy.md says
+what each means and what to do): the API's 5xx rate and p99 latency; errors (the
+authorizer's real failures, not its 401s) and throttles of every function; the stream's
+iterator age; pending items older than the settle window (from the reconciler's EMF
+metric, ``chalicelib.metrics``); rejected authentications that could not be recorded;
+stream records given up on and the oldest of them; throttles and system errors of every
+table; and any change of a key policy, a key grant or the audit log's resource policy
+(CloudTrail events through EventBridge).
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi_aws as aws
 
@@ -19,11 +27,43 @@ import pulumi
 
 from . import app_model
 from .api import Api
+from .config import Subscription
+from .datastore import DataStore
 from .functions import Functions, settle_window_seconds
+from .keys import Keys
 
+authorizer = importlib.import_module("chalicelib.web.authorizer")
 metrics = importlib.import_module("chalicelib.metrics")
+tables = importlib.import_module("chalicelib.tables")
 
 PERIOD_SECONDS = 300
+LAMBDA_THROTTLES = ("AWS/Lambda", "Throttles")
+# How the Lambda runtime logs an unhandled exception ("[ERROR] Class: message") and a
+# timeout. The authorizer's 401 is its exception ``Unauthorized``, left out.
+AUTHORIZER_FAILURE_PATTERNS = {
+    "errors": f'"[ERROR]" -{authorizer.Unauthorized.__name__}',
+    "timeouts": '"Task timed out"',
+}
+# DynamoDB's SystemErrors metric is per operation: every operation the functions use.
+TABLE_OPERATIONS = (
+    "GetItem",
+    "PutItem",
+    "UpdateItem",
+    "DeleteItem",
+    "Query",
+    "BatchGetItem",
+    "TransactWriteItems",
+    "TransactGetItems",
+)
+CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
+KEY_POLICY_EVENTS = (
+    "PutKeyPolicy",
+    "DisableKey",
+    "DisableKeyRotation",
+    "ScheduleKeyDeletion",
+)
+KEY_GRANT_EVENTS = ("CreateGrant",)
+AUDIT_POLICY_EVENTS = ("PutResourcePolicy", "DeleteResourcePolicy")
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
 _UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 
@@ -55,7 +95,15 @@ class OperationsArgs:
     # An item may be pending until the request that made it has timed out (the settle
     # window) and a sweep has run since; older than that, something is wrong.
     pending_age_alarm_seconds: int
+    data: DataStore
+    keys: Keys
+    alarm_subscriptions: tuple[Subscription, ...] = ()
+    latency_alarm_ms: int = 5000
     server_error_rate_percent: float = 1.0
+    # The stream consumer is this far behind (its oldest unprocessed record's age).
+    iterator_age_alarm_ms: int = 5 * 60 * 1000
+    # A dead letter this old is half-way to the queue's retention (14 days): act now.
+    dead_letter_age_alarm_seconds: int = 7 * 24 * 3600
 
 
 class Operations(pulumi.ComponentResource):
@@ -66,23 +114,80 @@ class Operations(pulumi.ComponentResource):
     ) -> None:
         super().__init__("payments:platform:Operations", name, None, opts)
         self.args = args
+        self._name = name
         self._schedule()
         self._streams()
-        self.alarm_topic = aws.sns.Topic(
-            "alarms",
-            name=f"{args.name_prefix}alarms",
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        self._alarm_topic()
         self.alarms: dict[str, aws.cloudwatch.MetricAlarm] = {}
+        self.log_metric_filters: dict[str, aws.cloudwatch.LogMetricFilter] = {}
         self._api_alarms()
         self._function_alarms()
         self._pending_alarm()
-        self._dead_letter_alarm()
+        self._dead_letter_alarms()
+        self._audit_alarm()
+        self._table_alarms()
+        self._security_rules()
         self.register_outputs({"alarm_topic_arn": self.alarm_topic.arn})
+
+    def _alarm_topic(self) -> None:
+        args = self.args
+        account = args.keys.args.account_id
+        self.alarm_topic = aws.sns.Topic(
+            f"{self._name}-alarms",
+            name=f"{args.name_prefix}alarms",
+            kms_master_key_id=args.keys.alarms.key.arn,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        aws.sns.TopicPolicy(
+            f"{self._name}-alarms-policy",
+            arn=self.alarm_topic.arn,
+            policy=self.alarm_topic.arn.apply(
+                lambda arn: json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Sid": "ServicesPublishAlarms",
+                                "Effect": "Allow",
+                                "Principal": {"Service": ["cloudwatch.amazonaws.com"]},
+                                "Action": "sns:Publish",
+                                "Resource": arn,
+                                "Condition": {"StringEquals": {"aws:SourceAccount": account}},
+                            },
+                            {
+                                "Sid": "RulesPublishSecurityChanges",
+                                "Effect": "Allow",
+                                "Principal": {"Service": ["events.amazonaws.com"]},
+                                "Action": "sns:Publish",
+                                "Resource": arn,
+                                "Condition": {"StringEquals": {"aws:SourceAccount": account}},
+                            },
+                        ],
+                    }
+                )
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.subscriptions = [
+            aws.sns.TopicSubscription(
+                f"{self._name}-alarms-{subscription.protocol}-{index}",
+                topic=self.alarm_topic.arn,
+                protocol=subscription.protocol,
+                endpoint=subscription.endpoint,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for index, subscription in enumerate(args.alarm_subscriptions)
+        ]
+        if not self.subscriptions:
+            pulumi.log.warn(
+                "no alarmEmail or alarmSubscriptions: nobody is paged by this stack's alarms",
+                resource=self,
+            )
 
     def _schedule(self) -> None:
         self.schedule_rules: dict[str, aws.cloudwatch.EventRule] = {}
         self.schedule_expressions: dict[str, str] = {}
+        self.invoke_configs: dict[str, aws.lambda_.FunctionEventInvokeConfig] = {}
         for spec in app_model.FUNCTIONS:
             if spec.schedule:
                 self._schedule_one(spec)
@@ -93,20 +198,30 @@ class Operations(pulumi.ComponentResource):
         function = self.args.functions.functions[spec.key]
         label = spec.schedule.replace("_", "-")
         rule = aws.cloudwatch.EventRule(
-            f"{label}-schedule",
+            f"{self._name}-{label}-schedule",
             name=f"{self.args.name_prefix}{label}",
             description=spec.description,
             schedule_expression=expression,
             opts=pulumi.ResourceOptions(parent=self),
         )
         aws.cloudwatch.EventTarget(
-            f"{label}-target",
+            f"{self._name}-{label}-target",
             rule=rule.name,
             arn=function.arn,
             opts=pulumi.ResourceOptions(parent=self),
         )
+        # EventBridge invokes asynchronously: by default Lambda would retry a failed or
+        # throttled run for up to 6 hours, piling late runs onto the next scheduled ones.
+        # The next run is due within one period anyway.
+        self.invoke_configs[spec.key] = aws.lambda_.FunctionEventInvokeConfig(
+            f"{self._name}-{label}-invoke-config",
+            function_name=function.name,
+            maximum_retry_attempts=0,
+            maximum_event_age_in_seconds=max(60, min(rate_seconds(expression), 21600)),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         aws.lambda_.Permission(
-            f"{label}-invoke-permission",
+            f"{self._name}-{label}-invoke-permission",
             action="lambda:InvokeFunction",
             function=function.name,
             principal="events.amazonaws.com",
@@ -123,7 +238,7 @@ class Operations(pulumi.ComponentResource):
                 continue
             assert spec.stream_table is not None
             self.stream_mappings[spec.key] = aws.lambda_.EventSourceMapping(
-                f"{spec.key}-stream",
+                f"{self._name}-{spec.key}-stream",
                 event_source_arn=self.args.stream_arns[spec.stream_table],
                 function_name=self.args.functions.functions[spec.key].arn,
                 # From the oldest record kept: events committed before the mapping exists
@@ -145,13 +260,14 @@ class Operations(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
 
-    def _dead_letter_alarm(self) -> None:
+    def _dead_letter_alarms(self) -> None:
+        queue = {"QueueName": self.args.dead_letter_queue.name}
         self._alarm(
             "delivery-dead-letters",
             "Stream records of events the delivery function gave up on: resend those events",
             namespace="AWS/SQS",
             metric_name="ApproximateNumberOfMessagesVisible",
-            dimensions={"QueueName": self.args.dead_letter_queue.name},
+            dimensions=queue,
             statistic="Maximum",
             period=PERIOD_SECONDS,
             evaluation_periods=1,
@@ -159,10 +275,159 @@ class Operations(pulumi.ComponentResource):
             threshold=0,
             treat_missing_data="notBreaching",
         )
+        self._alarm(
+            "delivery-dead-letters-old",
+            f"A dead letter is older than {self.args.dead_letter_age_alarm_seconds // 86400} "
+            "days: it is lost when the queue's 14-day retention ends",
+            namespace="AWS/SQS",
+            metric_name="ApproximateAgeOfOldestMessage",
+            dimensions=queue,
+            statistic="Maximum",
+            period=PERIOD_SECONDS,
+            evaluation_periods=1,
+            comparison_operator="GreaterThanThreshold",
+            threshold=self.args.dead_letter_age_alarm_seconds,
+            treat_missing_data="notBreaching",
+        )
+
+    def _audit_alarm(self) -> None:
+        self._alarm(
+            "audit-write-failed",
+            "Rejected authentications could not be recorded in AuthRejections (the callers "
+            "still got their 401): the API access log has those requests",
+            namespace=metrics.NAMESPACE,
+            metric_name=metrics.AUDIT_WRITE_FAILED,
+            dimensions={"function": "authorizer"},
+            statistic="Sum",
+            period=PERIOD_SECONDS,
+            evaluation_periods=1,
+            comparison_operator="GreaterThanThreshold",
+            threshold=0,
+            treat_missing_data="notBreaching",
+        )
+
+    def _table_alarms(self) -> None:
+        """Per table: throttled requests, and DynamoDB's own errors on any operation used."""
+        for logical, table in self.args.data.tables.items():
+            label = logical.lower()
+
+            def query(metric_id: str, metric: str, table: Any = table, **extra: str) -> Any:
+                return aws.cloudwatch.MetricAlarmMetricQueryArgs(
+                    id=metric_id,
+                    metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
+                        namespace="AWS/DynamoDB",
+                        metric_name=metric,
+                        dimensions={"TableName": table.name, **extra},
+                        period=PERIOD_SECONDS,
+                        stat="Sum",
+                    ),
+                )
+
+            for kind, description, queries in (
+                (
+                    "throttles",
+                    f"Requests to the {logical} table were throttled",
+                    [query("reads", "ReadThrottleEvents"), query("writes", "WriteThrottleEvents")],
+                ),
+                (
+                    "system-errors",
+                    f"DynamoDB failed requests to the {logical} table (HTTP 500)",
+                    [
+                        query(f"e{i}", "SystemErrors", Operation=operation)
+                        for i, operation in enumerate(TABLE_OPERATIONS)
+                    ],
+                ),
+            ):
+                ids = [q.id for q in queries]  # type: ignore[attr-defined]
+                self._alarm(
+                    f"table-{label}-{kind}",
+                    description,
+                    comparison_operator="GreaterThanThreshold",
+                    threshold=0,
+                    evaluation_periods=1,
+                    treat_missing_data="notBreaching",
+                    metric_queries=[
+                        *queries,
+                        aws.cloudwatch.MetricAlarmMetricQueryArgs(
+                            id="total",
+                            expression=f"SUM([{', '.join(ids)}])",
+                            label=f"{logical} {kind}",
+                            return_data=True,
+                        ),
+                    ],
+                )
+
+    def _security_rules(self) -> None:
+        """CloudTrail's record of a change to who may use a key or touch the audit log."""
+        keys, audit = self.args.keys, self.args.data.tables[tables.AUDIT_LOG.name]
+        all_keys = [k.key.arn for k in keys.all()]
+        granted_keys = [k.key.arn for k in keys.all() if k is not keys.tables]
+
+        def kms_pattern(events: tuple[str, ...], arns: list[str]) -> Any:
+            return pulumi.Output.all(*arns).apply(
+                lambda resolved: json.dumps(
+                    {
+                        "source": ["aws.kms"],
+                        "detail-type": [CLOUDTRAIL_DETAIL_TYPE],
+                        "detail": {
+                            "eventSource": ["kms.amazonaws.com"],
+                            "eventName": list(events),
+                            "resources": {"ARN": list(resolved)},
+                        },
+                    }
+                )
+            )
+
+        audit_pattern = audit.arn.apply(
+            lambda arn: json.dumps(
+                {
+                    "source": ["aws.dynamodb"],
+                    "detail-type": [CLOUDTRAIL_DETAIL_TYPE],
+                    "detail": {
+                        "eventSource": ["dynamodb.amazonaws.com"],
+                        "eventName": list(AUDIT_POLICY_EVENTS),
+                        "requestParameters": {"resourceArn": [arn]},
+                    },
+                }
+            )
+        )
+        self.security_rules: dict[str, aws.cloudwatch.EventRule] = {}
+        for label, description, pattern in (
+            (
+                "key-policy-changes",
+                "A KMS key policy changed, or a key was disabled or scheduled for deletion",
+                kms_pattern(KEY_POLICY_EVENTS, all_keys),
+            ),
+            (
+                # DynamoDB creates its own grants on the tables key; any other grant is news.
+                "key-grants",
+                "A grant was created on a card, secrets or alarms key",
+                kms_pattern(KEY_GRANT_EVENTS, granted_keys),
+            ),
+            (
+                "audit-policy-changes",
+                "The audit log's resource policy was changed or deleted",
+                audit_pattern,
+            ),
+        ):
+            rule = aws.cloudwatch.EventRule(
+                f"{self._name}-{label}",
+                name=f"{self.args.name_prefix}{label}",
+                description=description,
+                event_pattern=pattern,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            aws.cloudwatch.EventTarget(
+                f"{self._name}-{label}-target",
+                rule=rule.name,
+                arn=self.alarm_topic.arn,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            self.security_rules[label] = rule
 
     def _alarm(self, label: str, description: str, **kwargs: object) -> None:
         self.alarms[label] = aws.cloudwatch.MetricAlarm(
-            f"alarm-{label}",
+            f"{self._name}-alarm-{label}",
             name=f"{self.args.name_prefix}{label}",
             alarm_description=description,
             alarm_actions=[self.alarm_topic.arn],
@@ -206,16 +471,38 @@ class Operations(pulumi.ComponentResource):
                 ),
             ],
         )
+        self._latency_alarm(dimensions)
+
+    def _latency_alarm(self, dimensions: dict[str, Any]) -> None:
+        self._alarm(
+            "api-latency-p99",
+            f"The API's p99 latency is above {self.args.latency_alarm_ms} ms for 15 minutes",
+            namespace="AWS/ApiGateway",
+            metric_name="Latency",
+            dimensions=dimensions,
+            extended_statistic="p99",
+            period=PERIOD_SECONDS,
+            evaluation_periods=3,
+            datapoints_to_alarm=3,
+            comparison_operator="GreaterThanThreshold",
+            threshold=self.args.latency_alarm_ms,
+            treat_missing_data="notBreaching",
+        )
 
     def _function_alarms(self) -> None:
         for key, function in self.args.functions.functions.items():
-            for metric, label in (("Errors", "errors"), ("Throttles", "throttles")):
+            spec = app_model.FUNCTIONS_BY_KEY[key]
+            # An authorizer signals every 401 by raising: its Errors metric counts bad keys.
+            errors = self._authorizer_failures(key) if spec.authorizer else ("AWS/Lambda", "Errors")
+            for (namespace, metric), label in ((errors, "errors"), (LAMBDA_THROTTLES, "throttles")):
                 self._alarm(
                     f"{key}-{label}",
                     f"{metric} of the {key} function",
-                    namespace="AWS/Lambda",
+                    namespace=namespace,
                     metric_name=metric,
-                    dimensions={"FunctionName": function.name},
+                    dimensions=(
+                        {"FunctionName": function.name} if namespace == "AWS/Lambda" else None
+                    ),
                     statistic="Sum",
                     period=PERIOD_SECONDS,
                     evaluation_periods=1,
@@ -223,6 +510,39 @@ class Operations(pulumi.ComponentResource):
                     threshold=0,
                     treat_missing_data="notBreaching",
                 )
+            if spec.stream:
+                self._alarm(
+                    f"{key}-iterator-age",
+                    f"The {key} function is more than {self.args.iterator_age_alarm_ms // 1000} s "
+                    "behind its stream: events are delivered late (records expire after 24 h)",
+                    namespace="AWS/Lambda",
+                    metric_name="IteratorAge",
+                    dimensions={"FunctionName": function.name},
+                    statistic="Maximum",
+                    period=PERIOD_SECONDS,
+                    evaluation_periods=1,
+                    comparison_operator="GreaterThanThreshold",
+                    threshold=self.args.iterator_age_alarm_ms,
+                    treat_missing_data="notBreaching",
+                )
+
+    def _authorizer_failures(self, key: str) -> tuple[str, str]:
+        """A metric of the authorizer's real failures, from its log: unhandled errors other
+        than the ``Unauthorized`` it raises for a 401, and timeouts."""
+        metric = f"{self.args.name_prefix}{key}-failures"
+        log_group = self.args.functions.log_groups[key]
+        for label, pattern in AUTHORIZER_FAILURE_PATTERNS.items():
+            self.log_metric_filters[f"{key}-{label}"] = aws.cloudwatch.LogMetricFilter(
+                f"{self._name}-{key}-{label}-filter",
+                name=f"{self.args.name_prefix}{key}-{label}",
+                log_group_name=log_group.name,
+                pattern=pattern,
+                metric_transformation=aws.cloudwatch.LogMetricFilterMetricTransformationArgs(
+                    name=metric, namespace=metrics.NAMESPACE, value="1", default_value="0"
+                ),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        return metrics.NAMESPACE, metric
 
     def _pending_alarm(self) -> None:
         # One period spans three sweeps, so a late sweep is not mistaken for a dead one.

@@ -26,6 +26,7 @@ if str(PROGRAM_DIR) not in sys.path:
 REGION, ACCOUNT = "eu-west-1", "123456789012"
 BANK_URL = "https://bank.example.test"
 SECRET_SIG = "4dabf18193072939515e22adb298388d"  # pulumi's secret-value signature key
+EXISTING_ACCOUNT_ROLE = f"arn:aws:iam::{ACCOUNT}:role/apigateway-cloudwatch-logs"
 
 
 def _unsecret(value: Any) -> Any:
@@ -41,14 +42,28 @@ def _unsecret(value: Any) -> Any:
 class RecordingMocks(pulumi.runtime.Mocks):
     """Gives every resource an id and the ARNs AWS would; remembers what was asked."""
 
-    def __init__(self) -> None:
+    def __init__(self, account_cloudwatch_role: str = EXISTING_ACCOUNT_ROLE) -> None:
+        # What a read of the account-wide API Gateway setting finds ("" = never set).
+        self.account_cloudwatch_role = account_cloudwatch_role
         self.resources: list[tuple[str, str, dict[str, Any]]] = []
         self.raw: dict[tuple[str, str], dict[str, Any]] = {}
         self.outputs: dict[str, Any] = {}
+        self.options: dict[tuple[str, str], dict[str, bool]] = {}
+
+    def remember_options(self, args: pulumi.ResourceTransformationArgs) -> None:
+        """A stack transformation: mocks are not told a resource's options, this is."""
+        self.options[(args.type_, args.name)] = {
+            "protect": bool(args.opts.protect),
+            "retain_on_delete": bool(args.opts.retain_on_delete),
+        }
 
     def was_secret(self, typ: str, name: str, key: str) -> bool:
         raw = self.raw[(typ, name)].get(key)
         return isinstance(raw, dict) and SECRET_SIG in raw
+
+    def options_of(self, typ: str) -> dict[str, dict[str, Any]]:
+        """Resource name -> the options (protect, retain_on_delete) it was registered with."""
+        return {name: opts for (t, name), opts in self.options.items() if t == typ}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         inputs = _unsecret(dict(args.inputs))
@@ -79,6 +94,11 @@ class RecordingMocks(pulumi.runtime.Mocks):
             state["invokeUrl"] = (
                 f"https://abc123.execute-api.{REGION}.amazonaws.com/{inputs['stageName']}"
             )
+            arn = f"arn:aws:apigateway:{REGION}::/restapis/abc123/stages/{inputs['stageName']}"
+        elif args.typ == "aws:apigateway/account:Account" and args.resource_id:
+            state["cloudwatchRoleArn"] = self.account_cloudwatch_role
+        elif args.typ == "aws:wafv2/webAcl:WebAcl":
+            arn = f"arn:aws:wafv2:{REGION}:{ACCOUNT}:regional/webacl/{name}/{args.name}-id"
         elif args.typ == "aws:cloudwatch/logGroup:LogGroup":
             arn = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}"
         elif args.typ == "aws:iam/role:Role":
@@ -124,9 +144,11 @@ class RecordingMocks(pulumi.runtime.Mocks):
 Build = Callable[..., RecordingMocks]
 
 
-def build_stack(package: Path, stack: str = "dev", **config: str) -> RecordingMocks:
+def build_stack(
+    package: Path, stack: str = "dev", mocks: RecordingMocks | None = None, **config: str
+) -> RecordingMocks:
     """Run ``pulumi/__main__.py`` under mocks with ``payments:<key>`` config values."""
-    mocks = RecordingMocks()
+    mocks = mocks or RecordingMocks()
     pulumi.runtime.set_mocks(mocks, project="payments", stack=stack, preview=False)
     values = {"bankUrl": BANK_URL, "lambdaPackage": str(package), **config}
     pulumi.runtime.set_all_config({f"payments:{k}": v for k, v in values.items()})
@@ -134,6 +156,7 @@ def build_stack(package: Path, stack: str = "dev", **config: str) -> RecordingMo
 
     @pulumi.runtime.test
     def run() -> None:
+        pulumi.runtime.register_stack_transformation(mocks.remember_options)
         namespace = runpy.run_path(str(PROGRAM_DIR / "__main__.py"), run_name="__main__")
         # Resolve the API body too, so tests can read it from the mocks' records.
         return namespace["api"].openapi.apply(lambda doc: mocks.outputs.update(openapi=doc))
@@ -156,8 +179,10 @@ def fake_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def build(fake_package: Path) -> Build:
-    def run(stack: str = "dev", **config: str) -> RecordingMocks:
-        return build_stack(fake_package, stack, **config)
+    def run(
+        stack: str = "dev", mocks: RecordingMocks | None = None, **config: str
+    ) -> RecordingMocks:
+        return build_stack(fake_package, stack, mocks, **config)
 
     return run
 
@@ -173,9 +198,9 @@ def openapi(mocks: RecordingMocks) -> dict[str, Any]:
 
 
 def role_policy(mocks: RecordingMocks, key: str) -> list[dict[str, Any]]:
-    policy = mocks.named("aws:iam/rolePolicy:RolePolicy", f"{key}-policy")["policy"]
+    policy = mocks.named("aws:iam/rolePolicy:RolePolicy", f"functions-{key}-policy")["policy"]
     return json.loads(policy)["Statement"]
 
 
 def key_policy(mocks: RecordingMocks, name: str) -> list[dict[str, Any]]:
-    return json.loads(mocks.named("aws:kms/key:Key", f"{name}-key")["policy"])["Statement"]
+    return json.loads(mocks.named("aws:kms/key:Key", f"keys-{name}-key")["policy"])["Statement"]

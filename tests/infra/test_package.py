@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -163,6 +164,34 @@ def test_artifact_imports_and_serves_with_only_the_runtime_sdk(
         "app.deliver_events",
         "app.redrive_deliveries",
     }
+
+
+# Libraries whose internals the program, the artifact or the local tools use.
+PINNED = ("chalice", "moto", "werkzeug", "pulumi")
+
+
+def _dependencies() -> list[str]:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return [*project["dependencies"], *project["optional-dependencies"]["dev"]]
+
+
+def test_libraries_whose_internals_we_use_are_pinned_to_the_tested_version() -> None:
+    from importlib.metadata import version
+
+    for name in PINNED:
+        (spec,) = [d for d in _dependencies() if re.split(r"[=<>\[ ]", d)[0].lower() == name]
+        pinned = spec.split("==")[1].split()[0] if "==" in spec else None
+        assert pinned == version(name), (name, spec)
+
+
+def test_the_artifacts_chalice_runtime_is_the_pinned_version(package: Path) -> None:
+    with zipfile.ZipFile(package) as archive:
+        source = archive.read("chalice/app.py").decode()
+    (bundled,) = re.findall(r"^__version__: str = '([^']+)'", source, re.MULTILINE)
+    (spec,) = [d for d in _dependencies() if d.startswith("chalice==")]
+    assert bundled == spec.removeprefix("chalice==")
 
 
 def test_requirements_mirror_pyproject_but_the_runtime_sdk() -> None:

@@ -1,5 +1,5 @@
 """Malformed and hostile requests over HTTP against the local stack: never a 5xx, always the
-contract's code, never an echoed header (issue 9's cases, then a hand-written abuse list)."""
+contract's code, never an echoed header (the contract's cases, then a hand-written abuse list)."""
 
 from __future__ import annotations
 

@@ -10,8 +10,18 @@ from payments_admin.benchmarks import (
     FULL_VCPU_MB,
     choose_memory,
     lambda_duration_ms,
-    write_report,
 )
+from payments_admin.benchmarks import write_report as _write_report
+
+REPORT = Path(__file__).resolve().parents[2] / "docs" / "benchmarks.md"
+
+
+def write_report(docs: Path) -> None:
+    """Fill a copy of the committed report (its prose and generated blocks) in ``docs``."""
+    if not (docs / "benchmarks.md").exists():
+        (docs / "benchmarks.md").write_text(REPORT.read_text())
+    _write_report(docs)
+
 
 OPS = ("floor", "token", "charge", "refund", "get", "list")
 
@@ -113,7 +123,7 @@ def test_targets_are_judged_on_paired_rounds_when_measured_so(tmp_path: Path) ->
     assert "1.90x" in charge_line and "not met" not in charge_line
     rps_line = next(line for line in lines if "concurrency 8 >= 50%" in line)
     assert "52%" in rps_line and "not met" not in rps_line
-    assert any("rounds: 40%, 52%, 56%" in line for line in lines)
+    assert any("rounds 40%, 52%, 56%" in line for line in lines)
 
 
 def test_the_report_shows_where_a_charges_cpu_goes(tmp_path: Path) -> None:
@@ -133,4 +143,4 @@ def test_the_report_shows_where_a_charges_cpu_goes(tmp_path: Path) -> None:
     assert "| BatchGetItem |  | 0.60 |" in report
     assert "| **total** | **1.70** | **3.40** (2.00x) |" in report
     # Without its own code beyond the floor's: 3.4 - 0.5 + 0.2 = 3.1 ms, 1.82x.
-    assert "the charge would cost 3.10 ms, 1.82x the floor" in report
+    assert "with the floor's own code: 3.10 ms (1.82x the floor)" in report

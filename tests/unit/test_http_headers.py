@@ -1,4 +1,4 @@
-"""The header reader installed in ``http.client`` by the composition root (and the moto server).
+"""The header reader the local moto server installs in ``http.client`` (its process only).
 
 Each block is read by the stdlib as well: the two must give the same headers, the same
 exception, and ordinary blocks must never reach the e-mail parser.
@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib.adapters import http_headers
 from chalicelib.container import Container
 from chalicelib.settings import get_settings
+from payments_admin import moto_server as http_headers
 
 
 def _outcome(call: Callable[[], Any]) -> tuple[Any, ...]:
@@ -103,13 +103,9 @@ def test_a_header_block_over_the_stdlibs_limits_is_refused_as_the_stdlib_refuses
     assert _outcome(lambda: http_headers.parse_headers(io.BytesIO(block))) == expected
 
 
-def test_the_composition_root_installs_it_for_every_http_client(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Building a boto3 client, or the bank client, makes http.client read headers with it."""
+def test_the_app_reads_headers_with_the_standard_library(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Deployed code patches nothing: building the app's clients leaves http.client alone."""
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    stdlib = http_headers.STDLIB_PARSE_HEADERS
     for build in (lambda c: c.dynamodb, lambda c: c.bank):
-        monkeypatch.setattr(http.client, "parse_headers", stdlib)
         build(Container(get_settings()))
-        assert http.client.parse_headers is http_headers.parse_headers
+        assert http.client.parse_headers is http_headers.STDLIB_PARSE_HEADERS

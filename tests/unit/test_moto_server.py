@@ -838,7 +838,7 @@ _TABLE = {
 
 @pytest.fixture
 def apps(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Any, list[str]]]:
-    """The shim's dispatcher, upstream's (as ``PAYMENTS_MOTO_UNPATCHED=1`` runs it), and the
+    """The shim's dispatcher, upstream's (moto's own server app), and the
     route each of the shim's requests took: ``direct`` (the handler) or ``flask``."""
     import moto.dynamodb.urls  # noqa: F401 - Flask's route: the handler this module holds
     from moto.dynamodb.responses import DynamoHandler

@@ -9,7 +9,7 @@ import pytest
 
 from chalicelib.domain import events
 from chalicelib.domain.webhook_urls import UnsafeUrl, check, is_public
-from chalicelib.settings import Settings
+from chalicelib.settings import Settings, get_settings
 
 
 def resolver(*addresses: str):  # type: ignore[no-untyped-def]
@@ -76,9 +76,32 @@ def test_the_local_receiver_exception_is_local_only_and_exact() -> None:
             check(refused, allow_local=refused != url, resolve=resolver("127.0.0.1"))
 
 
-def test_the_settings_allow_local_receivers_only_on_the_local_stage() -> None:
-    assert Settings.local_webhooks.fget(type("S", (), {"stage": "local"})())  # type: ignore
-    assert not Settings.local_webhooks.fget(type("S", (), {"stage": "prod"})())  # type: ignore
+@pytest.mark.parametrize(
+    ("environment", "allowed"),
+    [
+        ({"PAYMENTS_STAGE": "local"}, False),  # a stage name is only a word
+        ({"PAYMENTS_STAGE": "prod", "PAYMENTS_LOCAL_WEBHOOKS": "1"}, True),
+        ({"PAYMENTS_STAGE": "local", "PAYMENTS_LOCAL_WEBHOOKS": "true"}, False),
+        ({"PAYMENTS_STAGE": "local", "PAYMENTS_LOCAL_WEBHOOKS": "1"}, True),
+    ],
+)
+def test_local_receivers_only_by_the_explicit_setting(
+    monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], allowed: bool
+) -> None:
+    monkeypatch.delenv("PAYMENTS_LOCAL_WEBHOOKS", raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    try:
+        assert get_settings().local_webhooks is allowed
+    finally:
+        get_settings.cache_clear()
+
+
+def test_the_local_stack_sets_the_loopback_setting() -> None:
+    from payments_admin.stack import Ports, local_env
+
+    assert local_env(Ports())["PAYMENTS_LOCAL_WEBHOOKS"] == "1"
 
 
 def test_event_ids_are_one_per_object_and_type() -> None:

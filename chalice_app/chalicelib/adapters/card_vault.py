@@ -64,6 +64,8 @@ class KeyServiceError(CardVaultError):
 
 # The KMS encryption-context keys; the key policy (pulumi/keys.py) requires exactly these.
 CONTEXT_MERCHANT = "merchant_id"
+# The fingerprint key's only algorithm: its key policy refuses any other (kms:MacAlgorithm).
+MAC_ALGORITHM = "HMAC_SHA_256"
 CONTEXT_TOKEN = "token_id"
 
 Context = tuple[tuple[str, str], ...]  # a hashable, ordered encryption context
@@ -334,7 +336,7 @@ class CardFingerprinter:
                 try:
                     response = self._kms.generate_mac(
                         KeyId=self._mac_key_id,
-                        MacAlgorithm="HMAC_SHA_256",
+                        MacAlgorithm=MAC_ALGORITHM,
                         Message=_FINGERPRINT_DOMAIN + merchant_id.encode(),
                     )
                 except (ClientError, BotoCoreError) as exc:

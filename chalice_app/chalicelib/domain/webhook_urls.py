@@ -5,7 +5,8 @@ something inside our network: a private, loopback, link-local (cloud metadata at
 169.254.169.254) or otherwise non-public address, whether written as an address or as a
 name that resolves to one. Names are resolved by the caller (``resolve``), when the
 endpoint is created and again before every delivery (a name may be re-pointed later).
-The local stage also accepts ``http(s)://127.0.0.1:<port>``: the test receivers.
+With ``allow_local`` (the local stack's own setting, ``Settings.local_webhooks``),
+``http(s)://127.0.0.1:<port>`` is accepted too: the test receivers.
 """
 
 from __future__ import annotations

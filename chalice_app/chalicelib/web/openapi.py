@@ -82,6 +82,48 @@ _ERROR_EXTRAS = {
 }
 
 
+# Where the API is served. The local stack's default port is payments_admin.stack's (the
+# contract's); a deployed stage's URL is the Pulumi output ``api_url``.
+SERVERS = [
+    {
+        "url": "http://127.0.0.1:8000",
+        "description": "The local stack (`make run`; PAYMENTS_API_PORT changes the port).",
+    },
+    {
+        "url": "https://{api_id}.execute-api.{region}.amazonaws.com/{stage}",
+        "description": "A deployed stage: the Pulumi stack output `api_url`.",
+        "variables": {
+            "api_id": {"default": "api_id", "description": "The REST API's id."},
+            "region": {"default": "us-east-1", "description": "The stack's AWS region."},
+            "stage": {"default": "api", "description": "Pulumi config `apiStageName`."},
+        },
+    },
+]
+CONTACT = {"name": "Payment Platform API team"}
+
+# Groups of operations, in reading order (a generated client makes one module of each).
+TAGS = (
+    ("Tokens", "A card exchanged for a single-use token; the card never leaves the platform."),
+    ("Charges", "Charging a token, reading charges, listing them newest first."),
+    ("Refunds", "Giving back all or part of a succeeded charge."),
+    ("Events", "What happened to charges and refunds, kept 30 days."),
+    ("Webhook endpoints", "URLs that receive the events, signed with the endpoint's secret."),
+    ("Platform", "Liveness and this document."),
+)
+# The tag of an operation, by the first segment of its path: a new resource gets its tag
+# here, or the document does not build.
+_TAG_OF_SEGMENT = {
+    "token": "Tokens",
+    "charge": "Charges",
+    "charges": "Charges",
+    "refund": "Refunds",
+    "events": "Events",
+    "webhook_endpoints": "Webhook endpoints",
+    "health": "Platform",
+    "openapi.json": "Platform",
+}
+
+
 def _operation_id(spec: endpoint.RouteSpec) -> str:
     return spec.view.__name__
 
@@ -123,34 +165,46 @@ def _error_object() -> dict[str, Any]:
     }
 
 
-def _error_schema(codes: list[str]) -> dict[str, Any]:
-    """The error envelope of one response: only ``codes`` (and their types) can appear."""
+def _error_envelope() -> dict[str, Any]:
+    """Every error answer's body (components/schemas/ErrorEnvelope): one type for clients."""
     return {
         "type": "object",
+        "description": "The envelope of every error answer; `error.code` says what failed.",
         "required": ["error", "request_id"],
         "additionalProperties": False,
         "properties": {
-            "error": {
-                "$ref": REF.format(model="Error"),
-                "properties": {
-                    "type": {"enum": sorted({CATALOGUE[c].type for c in codes})},
-                    "code": {"enum": codes},
-                },
-            },
-            "request_id": {"type": "string"},
+            "error": {"$ref": REF.format(model="Error")},
+            "request_id": {"type": "string", "description": "This request's id."},
         },
     }
 
 
-def _success_schema(model: type[ResponseModel]) -> dict[str, Any]:
+def _envelope_name(model: type[ResponseModel]) -> str:
+    return f"{model.__name__}Envelope"
+
+
+def _success_envelope(model: type[ResponseModel]) -> dict[str, Any]:
+    """The envelope of every success answer whose ``data`` is a ``model``."""
     return {
         "type": "object",
+        "description": f"A success answer: `data` is the {model.__name__}.",
         "required": ["data", "request_id"],
         "additionalProperties": False,
         "properties": {
             "data": {"$ref": REF.format(model=model.__name__)},
-            "request_id": {"type": "string"},
+            "request_id": {"type": "string", "description": "This request's id."},
         },
+    }
+
+
+def _error_response(status: int, codes: list[str], idempotent: bool) -> dict[str, Any]:
+    # The body is the shared ErrorEnvelope; the codes this route answers with this status
+    # are named in the description and, for tools, in ``x-error-codes``.
+    return {
+        "description": ", ".join(codes),
+        "headers": _headers(status, idempotent),
+        "content": {"application/json": {"schema": {"$ref": REF.format(model="ErrorEnvelope")}}},
+        "x-error-codes": codes,
     }
 
 
@@ -198,12 +252,46 @@ def _token_examples() -> dict[str, Any]:
     return examples
 
 
+def _tag(path: str) -> str:
+    return _TAG_OF_SEGMENT[path.strip("/").split("/")[0]]
+
+
+def _description(spec: endpoint.RouteSpec, details: str) -> str:
+    """What a reader or a generated client needs beside the summary, from the route's facts."""
+    doc = doc_of(spec.view)
+    parts = [details] if details else []
+    if spec.key_types is None:
+        parts.append("Needs no API key.")
+    elif "publishable" in spec.key_types:
+        parts.append("Takes the secret or the publishable key.")
+    else:
+        parts.append("Takes the secret key only.")
+    if spec.idempotent:
+        parts.append(
+            "Retry it with the same `Idempotency-Key` after a timeout, a dropped connection, "
+            "a 409 `request_in_progress`, a 429 or a 500: the first answer is replayed or "
+            "the first request resumed, and the bank is asked at most once."
+        )
+    by_model: dict[str, list[str]] = {}
+    for status, model in sorted(doc.responses.items()):
+        by_model.setdefault(model.__name__, []).append(str(status))
+    successes = "; ".join(f"{' and '.join(s)} with a {m}" for m, s in by_model.items())
+    parts.append(
+        f"Answers {successes} in `data`; every error is the ErrorEnvelope, its codes listed "
+        "under each status."
+    )
+    return " ".join(parts)
+
+
 def _operation(spec: endpoint.RouteSpec) -> dict[str, Any]:
     doc = doc_of(spec.view)
     summary, _, details = inspect.cleandoc(spec.view.__doc__ or "").partition("\n")
-    operation: dict[str, Any] = {"operationId": _operation_id(spec), "summary": summary}
-    if details.strip():
-        operation["description"] = details.strip()
+    operation: dict[str, Any] = {
+        "operationId": _operation_id(spec),
+        "tags": [_tag(spec.path)],
+        "summary": summary,
+        "description": _description(spec, details.strip()),
+    }
     if spec.key_types is None:
         operation["security"] = []
     else:
@@ -229,19 +317,43 @@ def _operation(spec: endpoint.RouteSpec) -> dict[str, Any]:
         responses[str(status)] = {
             "description": f"{model.__name__} in the success envelope",
             "headers": _headers(status, spec.idempotent),
-            "content": {"application/json": {"schema": _success_schema(model)}},
+            "content": {
+                "application/json": {"schema": {"$ref": REF.format(model=_envelope_name(model))}}
+            },
         }
-    by_status: dict[int, list[str]] = {}
-    for code in sorted(route_codes(spec)):
-        by_status.setdefault(CATALOGUE[code].status, []).append(code)
-    for status, codes in sorted(by_status.items()):
-        responses[str(status)] = {
-            "description": ", ".join(codes),
-            "headers": _headers(status, spec.idempotent),
-            "content": {"application/json": {"schema": _error_schema(codes)}},
-        }
+    responses.update(_error_responses(route_codes(spec), spec.idempotent))
     operation["responses"] = responses
     return operation
+
+
+def _error_responses(codes: set[str], idempotent: bool) -> dict[str, Any]:
+    by_status: dict[int, list[str]] = {}
+    for code in sorted(codes):
+        by_status.setdefault(CATALOGUE[code].status, []).append(code)
+    return {
+        str(status): _error_response(status, status_codes, idempotent)
+        for status, status_codes in sorted(by_status.items())
+    }
+
+
+def _document_operation() -> dict[str, Any]:
+    """``GET /openapi.json`` (a plain Chalice route: not in the route table)."""
+    return {
+        "operationId": "openapi_document",
+        "tags": [_tag("/openapi.json")],
+        "summary": "This document.",
+        "description": "The OpenAPI 3.1 document of the API, as committed in "
+        "docs/openapi.json. Needs no API key.",
+        "security": [],
+        "responses": {
+            "200": {
+                "description": "The OpenAPI document",
+                "headers": _headers(200, False),
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            },
+            **_error_responses(set(_ANY_ROUTE), False),
+        },
+    }
 
 
 def document() -> dict[str, Any]:
@@ -254,28 +366,20 @@ def document() -> dict[str, Any]:
         + [(m, "serialization") for m in sorted(responses, key=lambda m: m.__name__)],
         ref_template=REF,
     )
+    envelopes = {
+        _envelope_name(m): _success_envelope(m) for m in sorted(responses, key=lambda m: m.__name__)
+    }
     paths: dict[str, Any] = {}
     for spec in routes:
         paths.setdefault(spec.path, {})[spec.method.lower()] = _operation(spec)
-    paths["/openapi.json"] = {
-        "get": {
-            "operationId": "openapi_document",
-            "summary": "This document.",
-            "security": [],
-            "responses": {
-                "200": {
-                    "description": "The OpenAPI document",
-                    "headers": _headers(200, False),
-                    "content": {"application/json": {"schema": {"type": "object"}}},
-                }
-            },
-        }
-    }
+    paths["/openapi.json"] = {"get": _document_operation()}
+    used_tags = {op["tags"][0] for methods in paths.values() for op in methods.values()}
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "Payment Platform API",
             "version": "1",
+            "contact": CONTACT,
             "description": (
                 "Tokenize a card, charge the token, query and refund the charge. Every "
                 'response is the envelope `{"data": ...}` or `{"error": {...}}` with '
@@ -283,9 +387,16 @@ def document() -> dict[str, Any]:
                 "integers in the currency's minor unit. The merchant guide is docs/api.md."
             ),
         },
+        "servers": SERVERS,
+        "tags": [{"name": name, "description": text} for name, text in TAGS if name in used_tags],
         "paths": paths,
         "components": {
-            "schemas": {**defs["$defs"], "Error": _error_object()},
+            "schemas": {
+                **defs["$defs"],
+                **envelopes,
+                "Error": _error_object(),
+                "ErrorEnvelope": _error_envelope(),
+            },
             "securitySchemes": {
                 "secretKey": {
                     "type": "http",

@@ -34,4 +34,4 @@ def record(services: Any, outcome: Rejection, source: str, request_id: str) -> N
             exc_info=True,
             extra={"request_id": request_id},
         )
-        metrics.emit("AuditWriteFailed", function="authorizer")
+        metrics.emit(metrics.AUDIT_WRITE_FAILED, function="authorizer")
