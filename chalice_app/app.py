@@ -27,7 +27,6 @@ from chalicelib.models import (
     Refund,
     RefundRequest,
     RollSecretRequest,
-    TestPing,
     Token,
     TokenRequest,
     WebhookEndpoint,
@@ -223,7 +222,7 @@ def roll_webhook_secret(call: Call, path: WebhookEndpointPath) -> Result:
     keys=SECRET_KEY,
     audit="webhook_endpoint.test",
 )
-@describe(responses={202: TestPing}, path=WebhookEndpointPath)
+@describe(responses={202: Event}, path=WebhookEndpointPath)
 def test_webhook_endpoint(call: Call, path: WebhookEndpointPath) -> Result:
     """Send a `test.ping` event (about the endpoint, without its secret) to it alone.
 

@@ -420,14 +420,26 @@ class Health(ResponseModel):
     status: Literal["ok"] = "ok"
 
 
+class WebhookEndpoint(ResponseModel):
+    id: str
+    object: Literal["webhook_endpoint"] = "webhook_endpoint"
+    url: str
+    events: list[EventType]
+    status: Literal["enabled", "deleted"]
+    created_at: str
+
+
 class EventData(ResponseModel):
-    object: Annotated[Charge | Refund, Field(discriminator="object")]
+    # The charge or refund as answered then; for a test.ping, the endpoint (without secret).
+    object: Annotated[Charge | Refund | WebhookEndpoint, Field(discriminator="object")]
 
 
 class Event(ResponseModel):
     id: str
     object: Literal["event"] = "event"
-    type: EventType
+    # test.ping: sent on request to one endpoint (POST /webhook_endpoints/{id}/test), never
+    # one of the account's events (GET /events does not list it).
+    type: Literal[EventType, "test.ping"]
     created_at: str
     data: EventData
 
@@ -438,35 +450,12 @@ class EventList(ResponseModel):
     has_more: bool
 
 
-class WebhookEndpoint(ResponseModel):
-    id: str
-    object: Literal["webhook_endpoint"] = "webhook_endpoint"
-    url: str
-    events: list[EventType]
-    status: Literal["enabled", "deleted"]
-    created_at: str
-
-
 class NewWebhookEndpoint(WebhookEndpoint):
     """The endpoint as created (or its secret rolled): the only answers that hold a signing
     secret. A replay (same Idempotency-Key) answers ``secret: null``: secrets are never
     stored where the API can read them; roll the secret to get a new one."""
 
     secret: str | None
-
-
-class TestPingData(ResponseModel):
-    object: WebhookEndpoint
-
-
-class TestPing(ResponseModel):
-    """The ``test.ping`` event sent to one endpoint (POST /webhook_endpoints/{id}/test)."""
-
-    id: str
-    object: Literal["event"] = "event"
-    type: Literal["test.ping"] = "test.ping"
-    created_at: str
-    data: TestPingData
 
 
 class WebhookEndpointList(ResponseModel):

@@ -17,7 +17,6 @@ from chalicelib.models import (
     ListEventsQuery,
     NewWebhookEndpoint,
     RollSecretRequest,
-    TestPing,
     WebhookEndpoint,
     WebhookEndpointList,
     WebhookEndpointRequest,
@@ -125,7 +124,7 @@ class EventService:
         entry, event = self._events.test_ping_entry(
             merchant_id, endpoint_id, iso(now_utc()), endpoint
         )
-        reply = Reply(202, data=TestPing.model_validate(event), object_id=event["id"])
+        reply = Reply(202, data=Event.model_validate(event), object_id=event["id"])
         record.finish(reply, [entry])
         return reply
 
