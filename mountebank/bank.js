@@ -10,7 +10,7 @@
  *
  * The whole ledger lives in config.state (mountebank's per-imposter state).
  * The full card number and the CVV are never stored: only last4 and the
- * behaviour flags needed later (refunds_declined).
+ * behaviour flags needed later (refunds_declined, refund_behaviour).
  */
 function (config) {
     var SLOW_DELAY_MS = 8000;
@@ -25,6 +25,11 @@ function (config) {
     var CARD_ERROR = '4000000000000119';
     var CARD_SLOW = '4000000000001000';
     var CARD_REFUNDS_DECLINED = '4000000000005126';
+    // Refunds of these cards' authorizations: approved, but every answer about the refund
+    // (the refund and its reversal) comes after SLOW_DELAY_MS; or answered HTTP 500 without
+    // the bank acting (nothing recorded).
+    var CARD_REFUNDS_SLOW = '4000000000007726';
+    var CARD_REFUNDS_ERROR = '4000000000005423';
 
     var state = config.state;
     state.authorizations = state.authorizations || {};
@@ -49,6 +54,18 @@ function (config) {
 
     function respond(statusCode, body) {
         config.callback(answer(statusCode, body));
+    }
+
+    // Acted on already; the answer leaves after SLOW_DELAY_MS when ``late``.
+    function respondMaybeLater(late, body) {
+        if (!late) {
+            return respond(200, body);
+        }
+        logger.info('bank: answer about ' + body.reference + ' delayed by ' + SLOW_DELAY_MS + ' ms');
+        setTimeout(function () {
+            respond(200, body);
+        }, SLOW_DELAY_MS);
+        return undefined;
     }
 
     function notFound() {
@@ -147,6 +164,8 @@ function (config) {
             amount_refunded: 0,
             card_last4: last4,
             refunds_declined: number === CARD_REFUNDS_DECLINED,
+            refund_behaviour: number === CARD_REFUNDS_SLOW ? 'slow'
+                : (number === CARD_REFUNDS_ERROR ? 'error' : null),
             voided: false,
             response: response
         };
@@ -199,6 +218,10 @@ function (config) {
 
         var auth = has(state.authorizations, body.authorization_reference)
             ? state.authorizations[body.authorization_reference] : null;
+        if (auth && auth.status === 'approved' && auth.refund_behaviour === 'error') {
+            logger.info('bank: refund ' + body.reference + ' -> 500, nothing recorded');
+            return respond(500, { error: 'internal_error' });
+        }
         var declineCode = null;
         if (!auth) {
             declineCode = 'authorization_not_found';
@@ -231,17 +254,19 @@ function (config) {
             };
         }
 
+        var slow = !declineCode && auth.refund_behaviour === 'slow';
         state.refunds[body.reference] = {
             reference: body.reference,
             authorization_reference: body.authorization_reference,
             amount: body.amount,
             status: response.status,
             voided: false,
+            slow: slow,
             response: response
         };
         logger.info('bank: refund ' + body.reference + ' of ' + body.authorization_reference + ' ' +
             response.status + (declineCode ? ' (' + declineCode + ')' : ''));
-        return respond(200, response);
+        return respondMaybeLater(slow, response);
     }
 
     function refundStatus(reference) {
@@ -285,7 +310,8 @@ function (config) {
             entry.response = refusal;
         }
         logger.info('bank: ' + kind + ' ' + reference + ' reversed' + (voided ? ' (voided)' : ''));
-        respond(200, { reference: reference, status: 'reversed', voided: entry.voided });
+        respondMaybeLater(entry.slow === true,
+            { reference: reference, status: 'reversed', voided: entry.voided });
     }
 
     function reversalOf(prefix) {

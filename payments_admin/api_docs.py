@@ -52,8 +52,8 @@ def client_timing_table() -> str:
     poll = bank + 1
     rows = [
         (
-            "a charge or refund is answered (201, 402, 502; 202 when the bank is late)",
-            f"about {bank:g} s",
+            "a charge or refund is answered when the bank answers in time",
+            f"within about {bank:g} s",
             "bank connect + read timeouts",
         ),
         ("the longest a request can run", f"{function:g} s", "the API function's timeout"),

@@ -32,6 +32,10 @@ without the standard library's e-mail parser (``parse_headers``, CPython 3.11), 
 werkzeug's server stops waiting, after each answer, for a client that has sent everything
 (``_NoWaitForAClientThatSentAll``, werkzeug 3). Each refuses to install on a version it was
 not checked against. docs/moto-upstream.md proposes the upstream-worthy ones to moto.
+
+One patch adds behaviour that moto lacks and DynamoDB has: ``TransactWriteItems`` honours its
+``ClientRequestToken`` (see ``_idempotent_transactions``), so a transaction that botocore
+re-sends after losing its answer is not refused as a conflict with itself.
 """
 
 from __future__ import annotations
@@ -51,7 +55,9 @@ import re
 import selectors
 import string
 import sys
+import time
 import types
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -651,6 +657,56 @@ def _read_headers_without_the_email_parser() -> None:
     http.client.parse_headers = parse_headers  # type: ignore[assignment]
 
 
+# DynamoDB keeps a transaction's ClientRequestToken this long after the call completed.
+TOKEN_WINDOW_SECONDS = 600.0
+
+
+def _idempotent_transactions(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``DynamoHandler.transact_write_items`` honouring ``ClientRequestToken`` as DynamoDB does.
+
+    Within ``TOKEN_WINDOW_SECONDS`` of a successful transaction, the same token with the same
+    request succeeds again without applying anything; the same token with another request
+    is refused with ``IdempotentParameterMismatchException``. A transaction that failed is
+    not remembered: its re-send is judged afresh. moto 5.2.5 ignores the token, so botocore's
+    re-send of a transaction whose answer was lost (a read timeout) is refused by the very
+    conditions the first attempt had satisfied. One request at a time (this server is
+    single-threaded), so no lock.
+    """
+    from moto.core.responses import ActionResult
+    from moto.dynamodb.exceptions import ERROR_TYPE_PREFIX, DynamodbException
+
+    class IdempotentParameterMismatch(DynamodbException):
+        def __init__(self) -> None:
+            super().__init__(
+                ERROR_TYPE_PREFIX + "IdempotentParameterMismatchException",
+                "The request uses the same client token as a previous, but non-identical "
+                "request. Do not reuse a client token with different requests, unless the "
+                "requests are identical.",
+            )
+
+    # token -> (when it completed, the request it answered), oldest first.
+    completed: OrderedDict[str, tuple[float, str]] = OrderedDict()
+
+    @functools.wraps(original)
+    def transact_write_items(self: Any) -> Any:
+        token = self.body.get("ClientRequestToken")
+        if token is None:
+            return original(self)
+        now = time.monotonic()
+        while completed and now - next(iter(completed.values()))[0] > TOKEN_WINDOW_SECONDS:
+            completed.popitem(last=False)
+        request = json.dumps(self.body["TransactItems"], sort_keys=True, default=repr)
+        if token in completed:
+            if completed[token][1] != request:
+                raise IdempotentParameterMismatch()
+            return ActionResult({"ConsumedCapacity": [], "ItemCollectionMetrics": {}})
+        result = original(self)
+        completed[token] = (now, request)
+        return result
+
+    return transact_write_items
+
+
 def _wrap_once(owner: Any, name: str, wrap: Callable[[Any], Any]) -> None:
     """``owner.name = wrap(owner.name)`` unless it is already wrapped (it keeps ``__wrapped__``)."""
     if getattr(getattr(owner, name), "__wrapped__", None) is None:
@@ -680,6 +736,7 @@ def install() -> None:
         ConditionExpressionParser.parse = _parse_condition
     _wrap_once(ConditionExpressionParser, "_make_operand", _operand)
     _wrap_once(DynamoHandler, "parse_parameters", _plain_json_parse)
+    _wrap_once(DynamoHandler, "transact_write_items", _idempotent_transactions)
     if Item.__init__ is not _item_init:
         UPSTREAM["Item.__init__"] = Item.__init__
         Item.__init__ = _item_init

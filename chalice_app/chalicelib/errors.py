@@ -131,6 +131,13 @@ _SPECS = [
         "The amount exceeds what remains refundable on this charge.",
     ),
     ErrorSpec("refund_failed", CARD, 402, "The bank declined the refund."),
+    ErrorSpec(
+        "lock_timeout",
+        RATE_LIMIT,
+        429,
+        "Too many concurrent changes to this charge to commit in time; retry with the same "
+        "Idempotency-Key.",
+    ),
     # GET /charges
     ErrorSpec("invalid_limit", INVALID_REQUEST, 400, "limit must be an integer from 1 to 100."),
     ErrorSpec(
@@ -144,8 +151,8 @@ _SPECS = [
         "invalid_type",
         INVALID_REQUEST,
         400,
-        "type must be charge.succeeded, charge.failed, charge.pending, refund.succeeded "
-        "or refund.failed.",
+        "type must be charge.succeeded, charge.failed, charge.pending, refund.succeeded, "
+        "refund.failed or refund.pending.",
     ),
     # POST /webhook_endpoints
     ErrorSpec(
@@ -200,8 +207,8 @@ class ApiError(Exception):
         self.message = message or self.spec.message
         # Fields beside code/message, e.g. decline_code and charge on a 402.
         self.extra = extra or {}
-        # Response headers beside the envelope's, e.g. Retry-After on a 409 to retry.
-        self.headers = headers or {}
+        # Response headers beside the envelope's (``Retry-After`` on a 409 or 429 to retry).
+        self.headers: dict[str, str] = dict(headers or {})
         super().__init__(code)
 
     @property
@@ -223,3 +230,12 @@ class ApiError(Exception):
             error["param"] = self.param
         error.update(self.extra)
         return error
+
+
+class RetryLater(ApiError):
+    """Refused for now, not because of the request or the state it found: answered with
+    ``Retry-After`` and never stored for replay, so a retry with the same key goes ahead."""
+
+    def __init__(self, code: str, retry_after_seconds: int) -> None:
+        super().__init__(code)
+        self.headers = {"Retry-After": str(retry_after_seconds)}

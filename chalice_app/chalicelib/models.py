@@ -261,7 +261,12 @@ class ListChargesQuery(PageQuery):
 
 
 EventType = Literal[
-    "charge.succeeded", "charge.failed", "charge.pending", "refund.succeeded", "refund.failed"
+    "charge.succeeded",
+    "charge.failed",
+    "charge.pending",
+    "refund.succeeded",
+    "refund.failed",
+    "refund.pending",
 ]
 assert set(EventType.__args__) == set(EVENT_TYPES)  # type: ignore[attr-defined]
 

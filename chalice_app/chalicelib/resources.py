@@ -57,7 +57,7 @@ def charge_reply(item: dict[str, Any]) -> Reply:
 
 
 def refund_reply(item: dict[str, Any]) -> Reply:
-    """What a refund request answers for this stored refund (201, 402 or 502)."""
+    """What a refund request answers for this stored refund (201, 202, 402 or 502)."""
     answer = refund_answer(item["status"], item.get("failure_code"))
     if answer.error_code is None:
         return Reply(answer.status, data=refund_resource(item), object_id=item["refund_id"])

@@ -21,7 +21,7 @@
 | ``alarmSubscriptions`` | ``[]`` | more subscriptions: ``[{"protocol": ..., "endpoint": ...}]`` |
 | ``bankReadTimeout``, ``tokenTtlSeconds`` | 3, 900 | passed to the functions |
 | ``logRetentionDays`` | 365 | Lambda and access logs |
-| ``authorizerTtlSeconds`` | the app's own | authorizer result cache |
+| ``authorizerTtlSeconds`` | the app's own (5) | authorizer result cache, 0 to 5 s |
 | ``tableDeletionProtection`` | true | tables protected from deletion (and Pulumi ``protect``) |
 | ``deployerArn`` | the caller's role or user | administers the keys (with the key-admin role) |
 | ``keyAdminTrustedArns`` | the account (with MFA) | who may assume the key-administrator role |
@@ -39,6 +39,9 @@ import pulumi
 
 from . import app_model, naming
 from .api import Limits, Throttle
+
+# The contract: a revoked key stops reading within 5 s, whatever the gateway caches.
+MAX_AUTHORIZER_TTL_SECONDS = 5
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,13 @@ def read(config: pulumi.Config | None = None) -> StackConfig:
     domain_name, certificate_arn = config.get("domainName"), config.get("certificateArn")
     if bool(domain_name) != bool(certificate_arn):
         raise ValueError("domainName and certificateArn are set together, or neither")
+    authorizer_ttl = config.get_int("authorizerTtlSeconds")
+    if authorizer_ttl is not None and not 0 <= authorizer_ttl <= MAX_AUTHORIZER_TTL_SECONDS:
+        # A revoked key may keep reading for as long as API Gateway caches the authorizer.
+        raise ValueError(
+            f"authorizerTtlSeconds must be 0 to {MAX_AUTHORIZER_TTL_SECONDS}: the contract makes "
+            "a revocation effective for reads within that many seconds"
+        )
     return StackConfig(
         stage=stage,
         bank_url=config.require_secret("bankUrl"),
@@ -137,7 +147,7 @@ def read(config: pulumi.Config | None = None) -> StackConfig:
         bank_read_timeout=config.get("bankReadTimeout") or "3",
         token_ttl_seconds=config.get("tokenTtlSeconds") or "900",
         log_retention_days=config.get_int("logRetentionDays") or 365,
-        authorizer_ttl_seconds=config.get_int("authorizerTtlSeconds"),
+        authorizer_ttl_seconds=authorizer_ttl,
         table_deletion_protection=config.get_bool("tableDeletionProtection") is not False,
         tls_security_policy=config.get("tlsSecurityPolicy") or "TLS_1_2",
         domain_name=domain_name,

@@ -68,11 +68,11 @@ STREAM_READ = (
     "dynamodb:ListStreams",
 )
 # The state-changing routes judge the caller's key again (``Authenticator``): POST /charge
-# and POST /refund in their first read, the others with a condition in their commit; a
-# request refused before that reads the record on its own. A refusal is counted as the
-# authorizer counts it.
+# and POST /refund in their first read and with a condition in their write-ahead commit,
+# the others with a condition in their commit; a request refused before that reads the
+# record on its own. A refusal is counted as the authorizer counts it.
 KEY_CONFIRM_BY_READ = (
-    TableAccess(tables.API_KEYS, (GET, BATCH_GET)),
+    TableAccess(tables.API_KEYS, (GET, BATCH_GET, CHECK)),
     TableAccess(tables.AUTH_REJECTIONS, (UPDATE,)),
 )
 KEY_CONFIRM_IN_COMMIT = (

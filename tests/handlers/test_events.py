@@ -139,7 +139,7 @@ def test_create_list_delete_an_endpoint(api: Any, merchant: Any, services: Any) 
         ["charge.succeeded"],
     )
     every = api.post("/webhook_endpoints", {"url": RECEIVER}, key=key).data
-    assert len(every["events"]) == 5
+    assert len(every["events"]) == 6
 
     listing = api.get("/webhook_endpoints", key=key)
     assert listing.status == 200

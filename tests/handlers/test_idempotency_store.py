@@ -98,4 +98,5 @@ def test_scheduled_reconcile_runs_through_chalice(client: Any) -> None:
         "settled",
         "still_pending",
         "oldest_pending_age_seconds",
+        "skipped",
     }

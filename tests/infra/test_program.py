@@ -508,7 +508,7 @@ def test_authorizer_attached_and_merchant_key_from_the_authorizer(
                 assert operation["security"] == [{"api_key_authorizer": []}, {"api_key": []}]
     authorizer = openapi["securityDefinitions"]["api_key_authorizer"]
     custom = authorizer["x-amazon-apigateway-authorizer"]
-    assert (custom["type"], custom["authorizerResultTtlInSeconds"]) == ("token", 60)
+    assert (custom["type"], custom["authorizerResultTtlInSeconds"]) == ("token", 5)
     assert custom["authorizerUri"].endswith("function:payments-dev-authorizer/invocations")
     assert openapi["x-amazon-apigateway-api-key-source"] == "AUTHORIZER"
     rest_api = mocks.named("aws:apigateway/restApi:RestApi", "api-rest-api")
@@ -520,6 +520,8 @@ def test_authorizer_ttl_override(build: Build) -> None:
     openapi = build(authorizerTtlSeconds="0").outputs["openapi"]
     custom = openapi["securityDefinitions"]["api_key_authorizer"]["x-amazon-apigateway-authorizer"]
     assert custom["authorizerResultTtlInSeconds"] == 0
+    with pytest.raises(Exception, match="authorizerTtlSeconds must be 0 to 5"):
+        build(authorizerTtlSeconds="60")
 
 
 def test_gateway_responses_defined_once_with_request_id(

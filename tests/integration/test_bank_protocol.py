@@ -27,6 +27,8 @@ APPROVED_CARD = "4242424242424242"
 SLOW_CARD = "4000000000001000"
 ERROR_CARD = "4000000000000119"
 REFUNDS_DECLINED_CARD = "4000000000005126"
+REFUNDS_SLOW_CARD = "4000000000007726"
+REFUNDS_ERROR_CARD = "4000000000005423"
 
 DECLINE_CARDS = [
     ("4000000000000002", "generic_decline"),
@@ -481,3 +483,52 @@ def test_a_refund_reversal_gives_the_amount_back_to_the_authorization(bank_url):
     late = refund(bank_url, auth_ref, 500, reference=unseen)[1]
     assert (late["status"], late["decline_code"]) == ("declined", "reversed")
     assert get_authorization(bank_url, auth_ref)[1]["amount_refunded"] == 0
+
+
+def _in_background(call):
+    result: dict = {}
+
+    def run():
+        started = time.monotonic()
+        result["answer"] = call()
+        result["elapsed"] = time.monotonic() - started
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    return worker, result
+
+
+def test_slow_refund_card_refunds_at_once_and_answers_after_8_s(bank_url):
+    auth_ref = _approved_authorization(bank_url, number=REFUNDS_SLOW_CARD, amount=3000)
+    refund_ref = _ref("re")
+    worker, result = _in_background(lambda: refund(bank_url, auth_ref, 1200, reference=refund_ref))
+    time.sleep(1.0)
+    status, stored = get_refund(bank_url, refund_ref)
+    assert (status, stored["status"], stored["amount"]) == (200, "approved", 1200)
+    assert get_authorization(bank_url, auth_ref)[1]["amount_refunded"] == 1200
+    # Its reversal acts at once too (the money goes back) and is also answered late.
+    worker2, reversal = _in_background(lambda: reverse(bank_url, "refunds", refund_ref))
+    time.sleep(1.0)
+    assert get_refund(bank_url, refund_ref)[1]["status"] == "reversed"
+    assert get_authorization(bank_url, auth_ref)[1]["amount_refunded"] == 0
+    worker.join(timeout=TIMEOUT)
+    worker2.join(timeout=TIMEOUT)
+    assert result["answer"][1]["status"] == "approved" and result["elapsed"] >= 7
+    assert reversal["answer"][1]["voided"] is True and reversal["elapsed"] >= 7
+    # Other operations on that card are not delayed.
+    started = time.monotonic()
+    assert get_authorization(bank_url, auth_ref)[0] == 200
+    assert time.monotonic() - started < 2
+
+
+def test_refund_error_card_answers_500_and_records_nothing(bank_url):
+    auth_ref = _approved_authorization(bank_url, number=REFUNDS_ERROR_CARD, amount=3000)
+    refund_ref = _ref("re")
+    status, body = refund(bank_url, auth_ref, 1000, reference=refund_ref)
+    assert (status, body) == (500, {"error": "internal_error"})
+    assert get_refund(bank_url, refund_ref)[0] == 404
+    assert get_authorization(bank_url, auth_ref)[1]["amount_refunded"] == 0
+    # A reversal leaves a tombstone: the bank refuses that reference for good.
+    assert reverse(bank_url, "refunds", refund_ref)[1]["voided"] is False
+    late = refund(bank_url, auth_ref, 1000, reference=refund_ref)[1]
+    assert (late["status"], late["decline_code"]) == ("declined", "reversed")

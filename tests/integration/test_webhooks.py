@@ -117,12 +117,12 @@ def test_a_rolled_back_change_emits_nothing(
     subscribe(http_api, merchant.secret_key, receiver.url)
     charge_id = _write_ahead_only(services, merchant, 900)
     stale = services.charges.get_charge(merchant.merchant_id, charge_id)
-    services.settlement.record_charge(
+    services.settlement.record(
         stale, Decision("succeeded", authorization_code="123456"), SettlerRecord(services.dynamodb)
     )
     # A second settler with another answer: its transaction (the final state and a
     # charge.failed event) is cancelled whole, and it answers what was recorded.
-    reply = services.settlement.record_charge(
+    reply = services.settlement.record(
         stale, Decision(FAILED, failure_code="generic_decline"), SettlerRecord(services.dynamodb)
     )
     assert reply.data.status == "succeeded"

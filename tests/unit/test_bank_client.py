@@ -20,6 +20,11 @@ ANSWERS: dict[str, tuple[int, bytes, float]] = {
     "/garbage/authorizations": (200, b"<html>oops</html>", 0),
     "/weird/authorizations": (200, b'{"status": "maybe"}', 0),
     "/error/authorizations": (503, b"{}", 0),
+    "/teapot/authorizations": (418, b"{}", 0),
+    "/reversed/authorizations": (200, b'{"status": "declined", "decline_code": "reversed"}', 0),
+    "/reversal/authorizations/ch_1/reversal": (200, b'{"status": "reversed"}', 0),
+    "/found/authorizations/ch_1": (200, b'{"status": "approved", "authorization_code": "X"}', 0),
+    "/broken/authorizations/ch_1": (502, b"<html>bad gateway</html>", 0),
     "/slow/authorizations": (200, b'{"status": "approved"}', 1.5),
     "/missing/authorizations/ch_1": (404, b'{"error": "not_found"}', 0),
 }
@@ -60,10 +65,12 @@ def client(base: str) -> BankClient:
     [
         ("approve", "approved", "ABC123"),
         ("decline", "declined", "lost_card"),
-        ("garbage", "error", None),
-        ("weird", "error", None),
-        ("error", "error", None),
+        ("garbage", "unknown", None),
+        ("weird", "unknown", None),
+        ("error", "unknown", None),
+        ("teapot", "unknown", None),
         ("slow", "unknown", None),
+        ("reversed", "reversed", None),
     ],
 )
 def test_authorization_outcomes(server: str, prefix: str, kind: str, detail: str | None) -> None:
@@ -76,10 +83,43 @@ def test_status_of_an_unknown_reference(server: str) -> None:
     assert client(f"{server}/missing").authorization_status("ch_1").kind == "not_found"
 
 
-def test_connection_refused_is_a_definite_error() -> None:
-    assert client(f"http://127.0.0.1:{free_port()}").authorize("ch_1", 1, "USD", CARD).kind == (
-        "error"
-    )
+def test_status_queries_and_reversals(server: str) -> None:
+    assert client(f"{server}/found").authorization_status("ch_1").kind == "approved"
+    assert client(f"{server}/broken").authorization_status("ch_1").kind == "unknown"
+    assert client(f"{server}/reversal").reverse_authorization("ch_1").kind == "reversed"
+    # A 404 answers a status query only: elsewhere it is not the bank's word on the reference.
+    assert client(f"{server}/missing").reverse_authorization("ch_1").kind == "unknown"
+
+
+def test_connection_refused_is_not_sent() -> None:
+    bank = client(f"http://127.0.0.1:{free_port()}")
+    assert bank.authorize("ch_1", 1, "USD", CARD).kind == "not_sent"
+    assert bank.authorization_status("ch_1").kind == "not_sent"
+    assert bank.reverse_authorization("ch_1").kind == "not_sent"
+
+
+def test_an_unresolvable_host_is_not_sent() -> None:
+    bank = client("http://bank.invalid")
+    assert bank.authorize("ch_1", 1, "USD", CARD).kind == "not_sent"
+
+
+def test_an_answer_cut_short_is_unknown() -> None:
+    """Headers promise a body the bank never finishes sending: it may have acted."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def answer_half() -> None:
+        conn, _ = listener.accept()
+        conn.recv(65536)
+        conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"status": "appr')
+        conn.close()
+
+    threading.Thread(target=answer_half, daemon=True).start()
+    port = listener.getsockname()[1]
+    outcome = client(f"http://127.0.0.1:{port}").authorize("ch_1", 1, "USD", CARD)
+    listener.close()
+    assert outcome.kind == "unknown"
 
 
 def test_connection_dropped_after_sending_is_unknown() -> None:

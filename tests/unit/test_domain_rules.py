@@ -91,29 +91,90 @@ def test_every_error_code_has_a_test_that_provokes_it() -> None:
     assert not missing, f"no test names these codes: {missing}"
 
 
-@pytest.mark.parametrize(
-    ("kind", "decline_code", "expected"),
-    [
-        ("approved", None, ("succeeded", None)),
-        ("declined", "stolen_card", ("failed", "stolen_card")),
-        ("declined", None, ("failed", "generic_decline")),
-        ("error", None, ("failed", "processing_error")),
-        ("reversed", None, ("failed", "processing_error")),
-    ],
-)
-def test_a_bank_answer_decides_the_final_state(
-    kind: str, decline_code: str | None, expected: tuple[str, str | None]
-) -> None:
-    decision = lifecycle.decide(kind, "A1B2C3" if kind == "approved" else None, decline_code)
+# Every bank exchange x operation x state (marked for reversal or not): the final state it
+# gives (status, failure code), or None = the item stays pending.
+_PE = ("failed", "processing_error")
+_DECISIONS: dict[tuple[str, str, bool], tuple[str, str | None] | None] = {
+    # the operation's own send (authorization or refund), by the request
+    ("approved", "send", False): ("succeeded", None),
+    ("declined", "send", False): ("failed", "stolen_card"),
+    ("reversed", "send", False): _PE,  # the bank refuses the reference: reversed earlier
+    ("not_found", "send", False): None,
+    ("not_sent", "send", False): _PE,  # nothing reached the bank: the only "error" that decides
+    ("unknown", "send", False): None,
+    # a status query, by any settler
+    ("approved", "status", False): ("succeeded", None),
+    ("approved", "status", True): None,  # a reversal is on its way: only its answer decides
+    ("declined", "status", False): ("failed", "stolen_card"),
+    ("declined", "status", True): ("failed", "stolen_card"),
+    ("reversed", "status", False): _PE,
+    ("reversed", "status", True): _PE,
+    ("not_found", "status", False): None,
+    ("not_found", "status", True): None,
+    ("not_sent", "status", False): None,
+    ("not_sent", "status", True): None,
+    ("unknown", "status", False): None,
+    ("unknown", "status", True): None,
+    # a reversal: only the bank's acceptance decides
+    **{(kind, "reversal", marked): None for kind in lifecycle.KINDS for marked in (False, True)},
+    ("reversed", "reversal", False): _PE,
+    ("reversed", "reversal", True): _PE,
+}
+# A marked item: an approval of the send decides nothing either; the rest as unmarked.
+_DECISIONS[("approved", "send", True)] = None
+for _kind in lifecycle.KINDS:
+    _DECISIONS.setdefault((_kind, "send", True), _DECISIONS[(_kind, "send", False)])
+
+
+def test_the_decision_table_covers_every_exchange_operation_and_state() -> None:
+    assert set(_DECISIONS) == {
+        (kind, operation, marked)
+        for kind in lifecycle.KINDS
+        for operation in lifecycle.OPERATIONS
+        for marked in (False, True)
+    }
+
+
+@pytest.mark.parametrize(("kind", "operation", "marked"), sorted(_DECISIONS))
+def test_only_a_definitive_answer_decides(kind: str, operation: str, marked: bool) -> None:
+    decision = lifecycle.decide(
+        kind,
+        operation,
+        reversing=marked,
+        authorization_code="A1B2C3" if kind == "approved" else None,
+        decline_code="stolen_card" if kind == "declined" else None,
+    )
+    expected = _DECISIONS[(kind, operation, marked)]
+    if expected is None:
+        assert decision is None
+        return
     assert decision is not None
     assert (decision.status, decision.failure_code) == expected
-    assert (decision.failure_message is None) == (kind == "approved")
-    assert decision.authorization_code == ("A1B2C3" if kind == "approved" else None)
+    assert decision.authorization_code == ("A1B2C3" if expected[0] == "succeeded" else None)
+    assert (decision.failure_message is None) == (expected[0] == "succeeded")
 
 
-@pytest.mark.parametrize("kind", ["unknown", "not_found"])
-def test_no_answer_leaves_an_item_pending(kind: str) -> None:
-    assert lifecycle.decide(kind) is None
+def test_a_decline_without_a_reason_is_a_generic_decline() -> None:
+    decision = lifecycle.decide("declined", "status")
+    assert decision is not None and decision.failure_code == "generic_decline"
+
+
+@pytest.mark.parametrize("kind", lifecycle.KINDS)
+@pytest.mark.parametrize("operation", lifecycle.OPERATIONS)
+@pytest.mark.parametrize("marked", [False, True])
+@pytest.mark.parametrize("unreachable", [False, True])
+def test_when_a_reference_is_reversed(
+    kind: str, operation: str, marked: bool, unreachable: bool
+) -> None:
+    expected = (
+        (operation == "send" and kind == "unknown")
+        or (operation == "status" and kind == "not_found" and (marked or unreachable))
+        or (operation == "status" and kind == "approved" and marked)
+    )
+    reverse = lifecycle.must_reverse(kind, operation, reversing=marked, unreachable=unreachable)
+    assert reverse is expected
+    # Never both: what decides is recorded, what is reversed was not decided.
+    assert not (reverse and lifecycle.decide(kind, operation, reversing=marked) is not None)
 
 
 def test_only_pending_items_change_state() -> None:
@@ -128,7 +189,7 @@ def test_only_pending_items_change_state() -> None:
     ("status", "failure_code", "charge", "refund"),
     [
         ("succeeded", None, (201, None), (201, None)),
-        ("pending", None, (202, None), (502, "bank_unavailable")),
+        ("pending", None, (202, None), (202, None)),
         ("failed", "processing_error", (502, "bank_unavailable"), (502, "bank_unavailable")),
         ("failed", "lost_card", (402, "card_declined"), (402, "refund_failed")),
     ],

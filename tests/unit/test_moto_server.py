@@ -268,8 +268,12 @@ def test_install_keeps_upstreams_code_for_the_comparisons_and_patches_once() -> 
     assert not hasattr(make_operand.__wrapped__, "__wrapped__")
     assert Item.__init__ is moto_server._item_init
     assert moto_server.UPSTREAM["Item.__init__"].__module__ == "moto.dynamodb.models.dynamo_type"
-    for method in (DynamoHandler.parse_parameters, DynamoHandler.serialized):
-        assert method.__wrapped__.__module__ == "moto.core.responses"
+    for method in (
+        DynamoHandler.parse_parameters,
+        DynamoHandler.serialized,
+        DynamoHandler.transact_write_items,
+    ):
+        assert method.__wrapped__.__module__ in ("moto.core.responses", "moto.dynamodb.responses")
         assert not hasattr(method.__wrapped__, "__wrapped__")
     assert moto_responses.gen_amzn_requestid_long is moto_server._request_id
     assert moto_server.UPSTREAM["gen_amzn_requestid_long"].__module__ == (
@@ -1084,3 +1088,66 @@ def test_the_server_module_drains_with_it_and_keeps_the_rest_of_selectors(
     assert patched.DefaultSelector is moto_server._NoWaitForAClientThatSentAll
     assert patched.EVENT_READ == selectors.EVENT_READ
     assert selectors.DefaultSelector is not moto_server._NoWaitForAClientThatSentAll
+
+
+# -- TransactWriteItems honours ClientRequestToken, as DynamoDB does --
+
+
+def _new_pair_and_add_one(pk: str) -> list[dict[str, Any]]:
+    put = {
+        "TableName": "Pairs",
+        "Item": {"pk": {"S": pk}, "sk": {"S": "1"}},
+        "ConditionExpression": "attribute_not_exists(pk)",
+    }
+    return [{"Put": put}, _add_one(pk)]
+
+
+def _code(error: pytest.ExceptionInfo[ClientError]) -> str:
+    return str(error.value.response["Error"]["Code"])
+
+
+def test_a_transaction_resent_with_its_token_succeeds_without_applying_twice(ddb: Any) -> None:
+    ddb.put_item(TableName="Singles", Item={"id": {"S": "tok-a"}, "n": {"N": "1"}})
+    entries = _new_pair_and_add_one("tok-a")
+    ddb.transact_write_items(TransactItems=entries, ClientRequestToken="token-a")
+    # The re-send of a transaction whose answer was lost: the same answer, nothing applied.
+    ddb.transact_write_items(TransactItems=entries, ClientRequestToken="token-a")
+    assert _single(ddb, "tok-a")["n"] == {"N": "2"}
+    # Another token is another request: refused by the condition the first one satisfied.
+    with pytest.raises(ClientError) as refused:
+        ddb.transact_write_items(TransactItems=entries, ClientRequestToken="token-b")
+    assert _code(refused) == "TransactionCanceledException"
+    # The same token with another request.
+    with pytest.raises(ClientError) as mismatch:
+        ddb.transact_write_items(TransactItems=[_add_one("tok-a")], ClientRequestToken="token-a")
+    assert _code(mismatch) == "IdempotentParameterMismatchException"
+    assert _single(ddb, "tok-a")["n"] == {"N": "2"}
+
+
+def test_a_cancelled_transaction_is_not_remembered_by_its_token(ddb: Any) -> None:
+    entries = [
+        _new_pair_and_add_one("tok-c")[0],
+        _add_one("tok-c", ConditionExpression="attribute_exists(id)"),  # not yet: refused
+    ]
+    with pytest.raises(ClientError) as cancelled:
+        ddb.transact_write_items(TransactItems=entries, ClientRequestToken="token-c")
+    assert _code(cancelled) == "TransactionCanceledException"
+    ddb.put_item(TableName="Singles", Item={"id": {"S": "tok-c"}, "n": {"N": "5"}})
+    ddb.transact_write_items(TransactItems=entries, ClientRequestToken="token-c")
+    assert _single(ddb, "tok-c")["n"] == {"N": "6"}
+    assert _pair(ddb, "tok-c", "1") is not None
+
+
+def test_a_token_is_kept_ten_minutes(ddb: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    ddb.put_item(TableName="Singles", Item={"id": {"S": "tok-w"}, "n": {"N": "1"}})
+    entries = [_add_one("tok-w")]
+    ddb.transact_write_items(TransactItems=entries, ClientRequestToken="token-w")
+    start = time.monotonic()
+    monkeypatch.setattr(time, "monotonic", lambda: start + 599)
+    ddb.transact_write_items(TransactItems=entries, ClientRequestToken="token-w")
+    assert _single(ddb, "tok-w")["n"] == {"N": "2"}
+    monkeypatch.setattr(time, "monotonic", lambda: start + 601)
+    ddb.transact_write_items(TransactItems=entries, ClientRequestToken="token-w")
+    assert _single(ddb, "tok-w")["n"] == {"N": "3"}

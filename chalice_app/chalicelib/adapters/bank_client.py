@@ -1,14 +1,17 @@
 """HTTP client of the bank (the mountebank imposter locally; see mountebank/README.md).
 
-Every answer is classified, never retried blindly:
+Every exchange is classified here, in one place, and never retried blindly:
 
-* ``approved`` / ``declined``: the bank decided;
-* ``error``: the bank certainly did not act (connection refused, 5xx, a malformed answer);
-* ``unknown``: the request may have reached the bank (timeout after sending) - settle it
-  later with a status query, never by asking again;
-* ``not_found`` (status queries): the bank has no record of the reference (yet);
-* ``reversed``: the bank accepted a reversal of the reference, or refuses it because of one:
-  it will never act on that reference.
+* definitive: ``approved`` / ``declined`` (the bank decided); ``reversed`` (the bank accepted
+  a reversal of the reference, or refuses it because of one: it will never act on it);
+  ``not_found`` (a status query: the bank has no record of the reference, yet);
+* ``not_sent``: nothing reached the bank (connection refused or timed out, DNS failure, an
+  unusable URL, or no time left to make the call);
+* ``unknown``: everything else - a 5xx or any other unexpected status, a reset or closed
+  connection, a body that cannot be parsed, a status string we do not know, a read timeout.
+  The request may have reached the bank and the bank may have acted.
+
+What each kind decides, for each operation, is ``domain.lifecycle``'s rule, not this module's.
 """
 
 from __future__ import annotations
@@ -19,17 +22,11 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import urllib3
-from urllib3.exceptions import (
-    ConnectTimeoutError,
-    HTTPError,
-    NewConnectionError,
-    ProtocolError,
-    ReadTimeoutError,
-)
+from urllib3.exceptions import ConnectTimeoutError, LocationValueError, NewConnectionError
 
 log = logging.getLogger("platform.bank")
 
-Kind = Literal["approved", "declined", "error", "unknown", "not_found", "reversed"]
+Kind = Literal["approved", "declined", "reversed", "not_found", "not_sent", "unknown"]
 
 
 @dataclass(frozen=True)
@@ -110,24 +107,21 @@ class BankClient:
                 body=json.dumps(body).encode() if body is not None else None,
                 headers={"Content-Type": "application/json"},
             )
-        except (ConnectTimeoutError, NewConnectionError):
-            return self._failed("error", method, path)
-        except ReadTimeoutError:
+        except (ConnectTimeoutError, NewConnectionError, LocationValueError):
+            # No connection was made (DNS failure included): the request never left.
+            return self._failed("not_sent", method, path)
+        except Exception:
+            # Read timeout, reset, closed connection, ...: it may have been processed.
             return self._failed("unknown", method, path)
-        except ProtocolError:
-            # The connection broke after the request was sent: it may have been processed.
-            return self._failed("unknown", method, path)
-        except HTTPError:
-            return self._failed("error", method, path)
         if response.status == 404 and method == "GET":
             return BankOutcome("not_found")
         if response.status != 200:
-            return self._failed("error", method, path, response.status)
+            return self._failed("unknown", method, path, response.status)
         try:
             answer = json.loads(response.data)
             status = answer["status"]
         except (ValueError, KeyError, TypeError):
-            return self._failed("error", method, path, response.status)
+            return self._failed("unknown", method, path, response.status)
         if status == "approved":
             return BankOutcome("approved", authorization_code=answer.get("authorization_code"))
         if status == "reversed" or (
@@ -138,7 +132,7 @@ class BankClient:
             return BankOutcome(
                 "declined", decline_code=str(answer.get("decline_code") or "generic_decline")
             )
-        return self._failed("error", method, path, response.status)
+        return self._failed("unknown", method, path, response.status)
 
     @staticmethod
     def _failed(kind: Kind, method: str, path: str, status: int | None = None) -> BankOutcome:

@@ -14,6 +14,10 @@ Only charges carry ``list_pk``/``list_sk`` (merchant listing) and only pending i
 ``pending_pk``/``pending_sk`` (the reconcile sweep, spread over ``PENDING_SHARDS``
 partitions): both indexes stay sparse. The state rules come from ``domain.lifecycle``; this
 module turns them into conditional writes.
+
+A pending item may carry ``reversing_at``: whoever reverses its reference with the bank
+marks it first (``mark_reversing``), and no success is committed over that mark, so an
+approval that the reversal voids is never recorded as money moved.
 """
 
 from __future__ import annotations
@@ -54,6 +58,13 @@ def _pending_keys(item: dict[str, Any], object_id: str) -> dict[str, str]:
         "pending_pk": pending_shard(object_id),
         "pending_sk": f"{item['bank_requested_at']}#{object_id}",
     }
+
+
+def _final_condition(decision: Decision) -> str:
+    """Still pending; for a success also not marked for reversal."""
+    if decision.status == SUCCEEDED:
+        return "#s = :pending AND attribute_not_exists(reversing_at)"
+    return "#s = :pending"
 
 
 class ChargeRepository:
@@ -114,21 +125,45 @@ class ChargeRepository:
         )
 
     def pending_page(
-        self, shard: int, cutoff: str, start: dict[str, Any] | None, limit: int = 100
-    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-        """One page of a shard's pending items whose bank call began before ``cutoff``."""
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "IndexName": PENDING_INDEX.name,
-            "KeyConditionExpression": "pending_pk = :p AND pending_sk < :cutoff",
-            "ExpressionAttributeValues": to_values({":p": f"pending#{shard}", ":cutoff": cutoff}),
-            "Limit": limit,
-        }
-        if start:
-            kwargs["ExclusiveStartKey"] = start
-        response = self._client.query(**kwargs)
+        self, shard: int, cutoff: str, after: str | None, limit: int = 100
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """One page of a shard's pending items whose bank call began before ``cutoff``, in
+        ``pending_sk`` order after ``after`` (a ``pending_sk``); and whether more may follow."""
+        values = {":p": f"pending#{shard}", ":cutoff": cutoff}
+        condition = "pending_pk = :p AND pending_sk < :cutoff"
+        if after is not None and after + " " > cutoff:
+            return [], False  # (a cursor from a clock ahead of this one)
+        if after is not None:
+            # The smallest key above ``after`` (its ids' characters all sort above a space).
+            values[":low"] = after + " "
+            condition = "pending_pk = :p AND pending_sk BETWEEN :low AND :cutoff"
+        response = self._client.query(
+            TableName=self.table,
+            IndexName=PENDING_INDEX.name,
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues=to_values(values),
+            Limit=limit,
+        )
         items = [from_item(i) for i in response.get("Items", [])]
-        return items, response.get("LastEvaluatedKey")
+        return items, "LastEvaluatedKey" in response
+
+    # The reconcile sweep's cursor: where its last run stopped (see SettlementService.sweep).
+    _CURSOR_KEY = {"pk": {"S": "sweep"}, "sk": {"S": "cursor"}}
+
+    def sweep_cursor(self) -> tuple[int, str | None]:
+        """The shard and the last ``pending_sk`` the previous sweep got to (0, None at first)."""
+        response = self._client.get_item(
+            TableName=self.table, Key=self._CURSOR_KEY, ConsistentRead=True
+        )
+        item = from_item(response["Item"]) if "Item" in response else {}
+        return int(item.get("shard", 0)) % PENDING_SHARDS, item.get("after")
+
+    def save_sweep_cursor(self, shard: int, after: str | None) -> None:
+        # Unconditional: sweeps run one at a time; two at once would only re-examine items.
+        self._client.put_item(
+            TableName=self.table,
+            Item=to_item({**from_item(self._CURSOR_KEY), "shard": shard, "after": after}),
+        )
 
     def claim_bank_check(self, item: dict[str, Any], now: str, not_since: str) -> bool:
         """Take the right to ask the bank about a pending item, at most once per interval."""
@@ -148,6 +183,38 @@ class ChargeRepository:
                             "ExpressionAttributeNames": {"#s": "status"},
                             "ExpressionAttributeValues": to_values(
                                 {":now": now, ":since": not_since, ":pending": PENDING}
+                            ),
+                        }
+                    }
+                ],
+            )
+        except WriteConflict:
+            # Refused, or a re-send of our own write whose answer was lost: the item says.
+            current = self.get(item["pk"], item["sk"])
+            return current is not None and current.get("checked_at") == now
+        return True
+
+    def mark_reversing(self, item: dict[str, Any], now: str) -> bool:
+        """Mark a pending item as being reversed (keeping the first mark); False if final.
+
+        A plain conditional write whose re-send (a lost answer) holds too: the condition is
+        only that the item is still pending.
+        """
+        try:
+            transact(
+                self._client,
+                [
+                    {
+                        "Update": {
+                            "TableName": self.table,
+                            "Key": self.key(item["pk"], item["sk"]),
+                            "UpdateExpression": (
+                                "SET reversing_at = if_not_exists(reversing_at, :now)"
+                            ),
+                            "ConditionExpression": "#s = :pending",
+                            "ExpressionAttributeNames": {"#s": "status"},
+                            "ExpressionAttributeValues": to_values(
+                                {":now": now, ":pending": PENDING}
                             ),
                         }
                     }
@@ -227,7 +294,8 @@ class ChargeRepository:
     def finalize_charge_entry(
         self, charge: dict[str, Any], decision: Decision, updated_at: str
     ) -> dict[str, Any]:
-        """pending -> succeeded/failed; the condition makes the first finalizer the only one.
+        """pending -> succeeded/failed; the condition makes the first finalizer the only one,
+        and refuses a success over a reversal's mark.
 
         The charge is written whole (a Put costs the local stack far less than an update
         expression, and the same deployed): while it is pending nothing else changes it but
@@ -237,7 +305,7 @@ class ChargeRepository:
         final = {
             k: v
             for k, v in self._charge_item(charge).items()
-            if k not in ("pending_pk", "pending_sk", "checked_at")
+            if k not in ("pending_pk", "pending_sk", "checked_at", "reversing_at")
         }
         final.update(
             status=decision.status,
@@ -251,7 +319,7 @@ class ChargeRepository:
             "Put": {
                 "TableName": self.table,
                 "Item": to_item(final),
-                "ConditionExpression": "#s = :pending",
+                "ConditionExpression": _final_condition(decision),
                 "ExpressionAttributeNames": {"#s": "status"},
                 "ExpressionAttributeValues": to_values({":pending": PENDING}),
             }
@@ -290,9 +358,9 @@ class ChargeRepository:
                     "Key": self.key(refund["pk"], refund["sk"]),
                     "UpdateExpression": (
                         "SET #s = :status, failure_code = :fcode, updated_at = :now "
-                        "REMOVE pending_pk, pending_sk"
+                        "REMOVE pending_pk, pending_sk, reversing_at"
                     ),
-                    "ConditionExpression": "#s = :pending",
+                    "ConditionExpression": _final_condition(decision),
                     "ExpressionAttributeNames": {"#s": "status"},
                     "ExpressionAttributeValues": to_values(
                         {

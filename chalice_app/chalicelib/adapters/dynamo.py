@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import time
+import uuid
 from decimal import Decimal
 from functools import cache
 from typing import Any
@@ -120,12 +121,17 @@ class WriteConflict(Exception):
         return any(i in indexes for i in self.failed)
 
 
+class Contention(Exception):
+    """A transaction kept being cancelled by concurrent ones on the same items."""
+
+
 def transact(client: Any, entries: list[dict[str, Any]]) -> None:
     """Send write entries in one round trip, all or nothing; ``WriteConflict`` if refused.
 
     One entry is a plain conditional write; more are one TransactWriteItems. A transaction
     cancelled by a concurrent one on the same item (TransactionConflict) is resent: its
-    conditions are checked again, so a resend can never apply a change twice.
+    conditions are checked again, so a resend can never apply a change twice; ``Contention``
+    once the resends are spent.
     """
     if not entries:
         return
@@ -134,7 +140,10 @@ def transact(client: Any, entries: list[dict[str, Any]]) -> None:
         return
     for attempt in range(_CONFLICT_RETRIES):
         try:
-            client.transact_write_items(TransactItems=entries)
+            # botocore re-sends a transaction whose answer it lost with the same token, and
+            # DynamoDB answers that re-send as the first without applying it again. Each of
+            # our own attempts after a cancellation is a new request: a new token.
+            client.transact_write_items(TransactItems=entries, ClientRequestToken=str(uuid.uuid4()))
             return
         except Exception as exc:
             if error_code(exc) != "TransactionCanceledException":
@@ -144,9 +153,11 @@ def transact(client: Any, entries: list[dict[str, Any]]) -> None:
             failed = [i for i, c in enumerate(codes) if c == "ConditionalCheckFailed"]
             if failed:
                 raise WriteConflict(failed) from None
-            if "TransactionConflict" in codes and attempt + 1 < _CONFLICT_RETRIES:
-                time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
-                continue
+            if "TransactionConflict" in codes:
+                if attempt + 1 < _CONFLICT_RETRIES:
+                    time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
+                    continue
+                raise Contention from exc
             raise
 
 

@@ -182,7 +182,9 @@ class IdempotencyStore:
                 ],
             )
         except WriteConflict:
-            return False
+            # Refused, or a re-send of our own write whose answer was lost: the record says.
+            record = self.read(merchant_id, key, now)
+            return record is not None and record.owner == request_id
         return True
 
     def release(self, merchant_id: str, key: str, request_id: str) -> None:

@@ -17,12 +17,14 @@ CHARGE_FAILED = "charge.failed"
 CHARGE_PENDING = "charge.pending"
 REFUND_SUCCEEDED = "refund.succeeded"
 REFUND_FAILED = "refund.failed"
+REFUND_PENDING = "refund.pending"
 EVENT_TYPES: tuple[str, ...] = (
     CHARGE_SUCCEEDED,
     CHARGE_FAILED,
     CHARGE_PENDING,
     REFUND_SUCCEEDED,
     REFUND_FAILED,
+    REFUND_PENDING,
 )
 
 # Sent on request (POST /webhook_endpoints/{id}/test) to one endpoint only, whatever its

@@ -16,12 +16,11 @@ from chalicelib.ids import iso, new_id, now_utc
 from chalicelib.models import Charge, ChargeList, ChargeRequest, ListChargesQuery
 from chalicelib.resources import charge_resource
 from chalicelib.services.recording import Record, Reply
-from chalicelib.services.settlement import call_bank_before
+from chalicelib.services.settlement import RECHECK_SECONDS, call_bank_before
 
 # A status read asks the bank about at most this many pending items, each at most once per
-# interval whoever reads: reads cannot turn into a polling storm against the bank.
+# RECHECK_SECONDS whoever reads: reads cannot turn into a polling storm against the bank.
 _MAX_BANK_CHECKS_PER_READ = 3
-_BANK_CHECK_INTERVAL_SECONDS = 2.0
 
 
 class ChargeService:
@@ -112,8 +111,9 @@ class ChargeService:
             deadline,
             lambda: self._bank.authorize(charge_id, request.amount, request.currency, card),
         )
-        # No answer in time leaves it pending (202), settled later from the bank's record.
-        return self._settlement.conclude(charge, outcome, record)
+        # An unknown answer is reversed at once while the deadline allows: 502 once the bank
+        # accepted the reversal, else 202 pending, settled later from the bank's record.
+        return self._settlement.conclude(charge, outcome, record, deadline)
 
     def resume(self, merchant_id: str, object_key: tuple[str, str], record: Record) -> Reply:
         return self._settlement.resume(object_key, record)
@@ -140,7 +140,7 @@ class ChargeService:
 
     def _settle_some(self, pending: list[dict[str, Any]]) -> bool:
         now = now_utc()
-        since = iso(now - timedelta(seconds=_BANK_CHECK_INTERVAL_SECONDS))
+        since = iso(now - timedelta(seconds=RECHECK_SECONDS))
         settled = False
         for item in pending:
             if self._charges.claim_bank_check(item, iso(now), since):

@@ -15,7 +15,7 @@ Settlers that serve no request of their own (a status read, the reconcile sweep)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -84,20 +84,3 @@ class SettlerRecord:
 
     def finish(self, reply: Reply, entries: Sequence[Entry] = ()) -> None:
         commit_with(self._client, entries, ())
-
-
-def finish_or_reread(
-    record: Record, reply: Reply, entries: Sequence[Entry], reread: Callable[[], Reply]
-) -> Reply:
-    """Commit a final state with ``reply``; if another settler was first, answer its record.
-
-    Two settlers ask the bank about the same reference, so they normally agree; whatever
-    happened, the answer given is the state that was recorded.
-    """
-    try:
-        record.finish(reply, entries)
-        return reply
-    except WriteConflict:
-        recorded = reread()
-        record.finish(recorded)
-        return recorded

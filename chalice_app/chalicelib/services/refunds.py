@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import random
 import time
 from typing import Any
 
 from chalicelib.adapters.charge_repository import refund_sk
-from chalicelib.adapters.dynamo import WriteConflict
+from chalicelib.adapters.dynamo import Contention, WriteConflict
 from chalicelib.domain.lifecycle import PENDING
 from chalicelib.domain.refunds import refusal
-from chalicelib.errors import ApiError
+from chalicelib.errors import ApiError, RetryLater
 from chalicelib.ids import iso, new_id, now_utc
 from chalicelib.models import RefundRequest
 from chalicelib.services.recording import Record, Reply
 from chalicelib.services.settlement import call_bank_before
 
-# A reservation that loses a race is judged again on the charge's new state; each retry
-# follows another refund's reservation, so a handful is plenty.
-_RESERVE_ATTEMPTS = 5
+# A reservation that loses a race is judged again on the charge's new state, after a jittered
+# backoff, for at most this long; then 429 lock_timeout. Contention is never a refusal: a
+# refusal comes only from a definitive read. The rest of the function's time is left for the
+# bank call and, if its answer is lost, the reversal.
+_RESERVE_BUDGET_SECONDS = 2.0
+_BACKOFF_BASE_SECONDS = 0.01
+_BACKOFF_CAP_SECONDS = 0.2
+_RETRY_AFTER_SECONDS = 1
 
 
 class RefundService:
@@ -43,20 +49,22 @@ class RefundService:
         record: Record,
         charge: dict[str, Any] | None,
     ) -> Reply:
-        """Refund ``request.amount`` (default: all that remains): 201, 402 or 502.
+        """Refund ``request.amount`` (default: all that remains): 201, 202, 402 or 502.
 
         1. write ahead, in one transaction: reserve the amount on the charge, the refund
            ``pending`` and the request's recovery point;
         2. ask the bank, with the refund id as the reference;
-        3. commit or release the reservation with the stored response and audit.
+        3. commit or release the reservation with the stored response and audit (an unknown
+           answer: reversed at once, or the refund stays pending with its amount reserved).
         """
         refund, deadline = self._reserve(merchant_id, request, record, charge)
         outcome = call_bank_before(
             deadline,
             lambda: self._bank.refund(refund["refund_id"], refund["charge_id"], refund["amount"]),
         )
-        # No answer in time: the reservation stays until a settler asks the bank (502).
-        return self._settlement.conclude(refund, outcome, record)
+        # An unknown answer is reversed at once while the deadline allows: 502 once the bank
+        # accepted the reversal, else 202 pending (the amount stays reserved until it settles).
+        return self._settlement.conclude(refund, outcome, record, deadline)
 
     def resume(self, merchant_id: str, object_key: tuple[str, str], record: Record) -> Reply:
         return self._settlement.resume(object_key, record)
@@ -69,7 +77,9 @@ class RefundService:
         charge: dict[str, Any] | None,
     ) -> tuple[dict[str, Any], float]:
         """Write ahead; the refund and the monotonic deadline for its bank call."""
-        for _ in range(_RESERVE_ATTEMPTS):
+        give_up = time.monotonic() + _RESERVE_BUDGET_SECONDS
+        attempt = 0
+        while True:
             if charge is None:
                 raise ApiError("resource_missing", param="charge_id")
             code = refusal(
@@ -107,9 +117,15 @@ class RefundService:
                     ],
                     (refund["pk"], refund["sk"]),
                 )
-            except WriteConflict:
+            except (WriteConflict, Contention):
                 # Another refund moved the charge first: judge again on its new state.
+                attempt += 1
+                pause = random.uniform(
+                    0, min(_BACKOFF_CAP_SECONDS, _BACKOFF_BASE_SECONDS * 2**attempt)
+                )
+                if time.monotonic() + pause >= give_up:
+                    raise RetryLater("lock_timeout", _RETRY_AFTER_SECONDS) from None
+                time.sleep(pause)
                 charge = self._charges.get(charge["pk"])
                 continue
             return refund, deadline
-        raise ApiError("amount_too_large", param="amount")

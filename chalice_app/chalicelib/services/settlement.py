@@ -1,17 +1,23 @@
 """Use case: settle pending charges and refunds from the bank's own record of them.
 
 Whoever settles an item - the request itself, a resumed retry, ``GET /charge/{id}``, the
-reconcile sweep - goes through here, so one rule decides every final state:
+reconcile sweep - goes through here, so one rule (``domain.lifecycle``) decides every final
+state:
 
-* the bank approved or declined: record that;
+* only a definitive bank answer decides; "not sent" decides only the request's own send;
+* the request's own send is unknown (5xx, reset, garbage, timeout): the request reverses
+  the reference at once, within its bank deadline, and fails the item only when the bank
+  accepted the reversal; otherwise it answers 202 with the item pending;
 * the bank has no record: fail the item only once its request can no longer reach the bank
   (``settle_after`` since ``bank_requested_at``, or its owner is known to be gone) **and**
   after the bank accepted a reversal of the reference, which makes it refuse that reference
   for good - so a late approval can never leave money moved under a ``failed`` item;
-* no answer: leave it pending.
+* a status query or a reversal that fails (unknown, not sent) leaves the item pending.
 
-Every final write is conditional on ``pending``; the loser of a race answers what the
-winner recorded.
+Whoever reverses marks the item first (conditionally, while pending); no success is
+committed over the mark, and whoever finds it finishes the reversal and records what the
+bank says. Every final write is conditional on ``pending``; the loser of a race answers
+what the winner recorded.
 """
 
 from __future__ import annotations
@@ -26,24 +32,36 @@ from typing import Any
 from chalicelib.adapters.bank_client import BankOutcome
 from chalicelib.adapters.charge_repository import PENDING_SHARDS
 from chalicelib.adapters.dynamo import WriteConflict
-from chalicelib.domain.events import CHARGE_PENDING, final_event_type
-from chalicelib.domain.lifecycle import PENDING, Decision, decide
+from chalicelib.domain.events import CHARGE_PENDING, REFUND_PENDING, final_event_type
+from chalicelib.domain.lifecycle import (
+    PENDING,
+    REVERSAL,
+    SEND,
+    STATUS,
+    Decision,
+    decide,
+    must_reverse,
+)
 from chalicelib.ids import iso, now_utc, parse_iso
 from chalicelib.resources import charge_reply, charge_resource, refund_reply, refund_resource
-from chalicelib.services.recording import Record, Reply, SettlerRecord, finish_or_reread
+from chalicelib.services.recording import Record, Reply, SettlerRecord
 
 log = logging.getLogger("platform.settlement")
+
+# A settler that finds a pending item asked about within this long does not ask again: reads
+# in a loop and overlapping sweeps cannot turn into a polling storm against the bank.
+RECHECK_SECONDS = 2.0
 
 
 def call_bank_before(deadline: float, call: Callable[[], BankOutcome]) -> BankOutcome:
     """Make a bank call only while it still ends within the function's timeout.
 
     Past ``deadline`` (monotonic) a settler may already treat this request as gone, so the
-    call is not made: an ``error``, which the bank certainly did not act on.
+    call is not made: ``not_sent``, which the bank certainly did not act on.
     """
     if time.monotonic() > deadline:
         log.warning('{"event": "bank_call_skipped", "reason": "past the call deadline"}')
-        return BankOutcome("error")
+        return BankOutcome("not_sent")
     return call()
 
 
@@ -57,6 +75,8 @@ class SweepReport:
     settled: int = 0
     still_pending: int = 0
     oldest_pending_age_seconds: float = 0.0
+    # Pending items a settler (a read, another sweep) asked the bank about very recently.
+    skipped: int = 0
 
 
 class SettlementService:
@@ -85,33 +105,76 @@ class SettlementService:
         """True once the request that wrote ``item`` can no longer reach the bank."""
         return now_utc() - parse_iso(item["bank_requested_at"]) >= self._settle_after
 
-    def _ask(self, item: dict[str, Any], owner_gone: bool) -> BankOutcome:
-        """The bank's final word on an item, reversing it when the bank never saw it."""
+    def settle(
+        self,
+        item: dict[str, Any],
+        record: Record | None = None,
+        owner_gone: bool = False,
+        deadline: float | None = None,
+    ) -> Reply | None:
+        """Settle a pending charge or refund from the bank's record of it; its reply, or
+        None while it stays pending. ``deadline`` (monotonic): no bank call after it."""
+        record = record or self._settler
         is_refund = "refund_id" in item
         reference = item["refund_id"] if is_refund else item["charge_id"]
         status = self._bank.refund_status if is_refund else self._bank.authorization_status
-        outcome: BankOutcome = status(reference)
-        if outcome.kind == "not_found" and (owner_gone or self._unreachable(item)):
-            reverse = self._bank.reverse_refund if is_refund else self._bank.reverse_authorization
-            outcome = reverse(reference)
-        return outcome
+        outcome = self._call(deadline, lambda: status(reference))
+        reversing = "reversing_at" in item
+        decision = decide(
+            outcome.kind,
+            STATUS,
+            reversing=reversing,
+            authorization_code=outcome.authorization_code,
+            decline_code=outcome.decline_code,
+        )
+        if decision is not None:
+            return self.record(item, decision, record, deadline)
+        unreachable = owner_gone or self._unreachable(item)
+        if must_reverse(outcome.kind, STATUS, reversing=reversing, unreachable=unreachable):
+            return self._reverse(item, record, deadline)
+        return None
 
-    def settle(
-        self, item: dict[str, Any], record: Record | None = None, owner_gone: bool = False
+    @staticmethod
+    def _call(deadline: float | None, call: Callable[[], BankOutcome]) -> BankOutcome:
+        return call() if deadline is None else call_bank_before(deadline, call)
+
+    def _reverse(
+        self, item: dict[str, Any], record: Record, deadline: float | None
     ) -> Reply | None:
-        """Settle a pending charge or refund; its reply, or None while it stays pending."""
-        outcome = self._ask(item, owner_gone)
-        decision = decide(outcome.kind, outcome.authorization_code, outcome.decline_code)
+        """Mark the item, then reverse its reference: failed once the bank accepted."""
+        if not self._charges.mark_reversing(item, iso(now_utc())):
+            return self._recorded(item, record)  # someone else finalized it first
+        is_refund = "refund_id" in item
+        reference = item["refund_id"] if is_refund else item["charge_id"]
+        reverse = self._bank.reverse_refund if is_refund else self._bank.reverse_authorization
+        outcome = self._call(deadline, lambda: reverse(reference))
+        decision = decide(outcome.kind, REVERSAL)
         if decision is None:
             return None
-        return self._record(item, decision, record or self._settler)
+        return self.record({**item, "reversing_at": "marked"}, decision, record, deadline)
 
-    def conclude(self, item: dict[str, Any], outcome: BankOutcome, record: Record) -> Reply:
-        """Record a request's own bank answer: the final state, or the reply while pending."""
-        decision = decide(outcome.kind, outcome.authorization_code, outcome.decline_code)
+    def conclude(
+        self, item: dict[str, Any], outcome: BankOutcome, record: Record, deadline: float
+    ) -> Reply:
+        """Record a request's own bank answer: the final state, or 202 while pending.
+
+        An unknown answer is reversed at once, while ``deadline`` (monotonic) allows.
+        """
+        decision = decide(
+            outcome.kind,
+            SEND,
+            authorization_code=outcome.authorization_code,
+            decline_code=outcome.decline_code,
+        )
+        reply: Reply | None = None
         if decision is not None:
-            return self._record(item, decision, record)
-        return self._answer_pending(item, record)
+            reply = self.record(item, decision, record, deadline)
+        elif (
+            must_reverse(outcome.kind, SEND, reversing=False, unreachable=False)
+            and time.monotonic() < deadline
+        ):
+            reply = self._reverse(item, record, deadline)
+        return reply if reply is not None else self._answer_pending(item, record)
 
     def resume(self, object_key: tuple[str, str], record: Record) -> Reply:
         """Finish a request whose first attempt died after writing ahead (its lease is over).
@@ -122,44 +185,80 @@ class SettlementService:
         if item["status"] == PENDING:
             reply = self.settle(item, record, owner_gone=True)
             return reply if reply is not None else self._answer_pending(item, record)
-        reply = _reply_for(item)
+        return self._recorded(item, record)
+
+    def _recorded(self, item: dict[str, Any], record: Record) -> Reply | None:
+        """Answer what is recorded for ``item`` now; None while it is still pending."""
+        current = self._charges.get(item["pk"], item["sk"])
+        if current["status"] == PENDING:
+            return None
+        reply = _reply_for(current)
         record.finish(reply)
         return reply
 
     def _answer_pending(self, item: dict[str, Any], record: Record) -> Reply:
-        """202 for a charge (with its ``charge.pending`` event), 502 for a refund."""
-        if "refund_id" not in item:
-            return self.conclude_pending(item, record)
-        reply = refund_reply(item)
-        record.finish(reply)
-        return reply
+        """202 with the item pending, and its ``charge.pending`` / ``refund.pending`` event."""
+        return self.conclude_pending(item, record)
 
-    def _record(self, item: dict[str, Any], decision: Decision, record: Record) -> Reply:
-        if "refund_id" in item:
-            return self.record_refund(item, decision, record)
-        return self.record_charge(item, decision, record)
+    def record(
+        self,
+        item: dict[str, Any],
+        decision: Decision,
+        record: Record,
+        deadline: float | None = None,
+    ) -> Reply | None:
+        """Commit ``decision``; if another party was first, answer what it recorded.
 
-    def conclude_pending(self, charge: dict[str, Any], record: Record) -> Reply:
-        """Answer 202 for a charge the bank has not decided, with its ``charge.pending`` event.
+        A success refused by a reversal's mark leaves the item pending: the reversal is
+        finished here (what the bank then says is recorded), else None.
+        """
+        try:
+            if "refund_id" in item:
+                return self._commit_refund(item, decision, record)
+            return self._commit_charge(item, decision, record)
+        except WriteConflict:
+            pass
+        current = self._charges.get(item["pk"], item["sk"])
+        if current["status"] != PENDING:
+            reply = _reply_for(current)
+            record.finish(reply)
+            return reply
+        if "reversing_at" in item or "reversing_at" not in current:
+            return None
+        return self.settle(current, record, deadline=deadline)
 
-        At most one such event per charge (its key is refused twice): a resumed retry that
+    def conclude_pending(self, item: dict[str, Any], record: Record) -> Reply:
+        """Answer 202 for an item the bank has not decided, with its ``charge.pending`` or
+        ``refund.pending`` event.
+
+        At most one such event per item (its key is refused twice): a resumed retry that
         answers 202 again records its response without a second event.
         """
-        reply = charge_reply(charge)
-        event = self._events.entry(
-            charge["merchant_id"],
-            charge["charge_id"],
-            CHARGE_PENDING,
-            iso(now_utc()),
-            charge_resource(charge, []).model_dump(mode="json"),
-        )
+        if "refund_id" in item:
+            reply = refund_reply(item)
+            event = self._events.entry(
+                item["merchant_id"],
+                item["refund_id"],
+                REFUND_PENDING,
+                iso(now_utc()),
+                refund_resource(item).model_dump(mode="json"),
+            )
+        else:
+            reply = charge_reply(item)
+            event = self._events.entry(
+                item["merchant_id"],
+                item["charge_id"],
+                CHARGE_PENDING,
+                iso(now_utc()),
+                charge_resource(item, []).model_dump(mode="json"),
+            )
         try:
             record.finish(reply, [event])
         except WriteConflict:
             record.finish(reply)
         return reply
 
-    def record_charge(self, charge: dict[str, Any], decision: Decision, record: Record) -> Reply:
+    def _commit_charge(self, charge: dict[str, Any], decision: Decision, record: Record) -> Reply:
         updated_at = iso(now_utc())
         final = {
             **charge,
@@ -176,14 +275,13 @@ class SettlementService:
             updated_at,
             charge_resource(final, []).model_dump(mode="json"),
         )
-        return finish_or_reread(
-            record,
-            charge_reply(final),
-            [self._charges.finalize_charge_entry(charge, decision, updated_at), event],
-            lambda: charge_reply(self._charges.get(charge["pk"])),
+        reply = charge_reply(final)
+        record.finish(
+            reply, [self._charges.finalize_charge_entry(charge, decision, updated_at), event]
         )
+        return reply
 
-    def record_refund(self, refund: dict[str, Any], decision: Decision, record: Record) -> Reply:
+    def _commit_refund(self, refund: dict[str, Any], decision: Decision, record: Record) -> Reply:
         updated_at = iso(now_utc())
         final = {**refund, "status": decision.status, "failure_code": decision.failure_code}
         event = self._events.entry(
@@ -193,38 +291,56 @@ class SettlementService:
             updated_at,
             refund_resource(final).model_dump(mode="json"),
         )
-        return finish_or_reread(
-            record,
-            refund_reply(final),
-            [*self._charges.settle_refund_entries(refund, decision, updated_at), event],
-            lambda: refund_reply(self._charges.get(refund["pk"], refund["sk"])),
+        reply = refund_reply(final)
+        record.finish(
+            reply, [*self._charges.settle_refund_entries(refund, decision, updated_at), event]
         )
+        return reply
 
     def sweep(self, budget_seconds: float | None = None) -> SweepReport:
-        """Settle every pending item whose request can no longer be running.
+        """Settle pending items whose request can no longer be running, fairly.
 
-        Pages through all shards of the pending index while ``budget_seconds`` (the
-        reconcile function's remaining time) leaves a margin; without a budget, until done.
+        The pending index is spread over ``PENDING_SHARDS`` shards, each in
+        ``bank_requested_at`` order. A run starts where the previous one stopped (a cursor
+        kept in the table: a shard and the last item reached) and goes on through the
+        shards in turn, back to where it started, while ``budget_seconds`` (the reconcile
+        function's remaining time) leaves a margin; without a budget, until done. An item a
+        settler asked the bank about within ``RECHECK_SECONDS`` is skipped (no bank call).
+
+        The bound: with N items pending past their settle window and a run able to examine
+        C = budget / (two bank calls and a commit) of them, every pending item is examined
+        within ceil(N / C) + 1 runs, whatever the bank answers (or fails to answer) about
+        the others: items the bank never settles cannot hold the cursor back.
         """
         report = SweepReport()
-        cutoff = iso(now_utc() - self._settle_after)
+        now = now_utc()
+        cutoff = iso(now - self._settle_after)
+        checked_at, recent = iso(now), iso(now - timedelta(seconds=RECHECK_SECONDS))
         deadline = time.monotonic() + (budget_seconds if budget_seconds is not None else 1e9)
-        for shard in range(PENDING_SHARDS):
-            start = None
-            while True:
-                items, start = self._charges.pending_page(shard, cutoff, start)
+        shard, after = self._charges.sweep_cursor()
+        # Every shard once from the cursor on, then the first shard again up to the cursor.
+        for _ in range(PENDING_SHARDS + (after is not None)):
+            more = True
+            while more:
+                items, more = self._charges.pending_page(shard, cutoff, after)
                 for item in items:
                     if deadline - time.monotonic() < self._item_seconds:
+                        self._charges.save_sweep_cursor(shard, after)
                         return report
-                    report.examined += 1
-                    if self.settle(item) is None:
-                        report.still_pending += 1
-                        age = (now_utc() - parse_iso(item["bank_requested_at"])).total_seconds()
-                        report.oldest_pending_age_seconds = max(
-                            report.oldest_pending_age_seconds, age
-                        )
-                    else:
-                        report.settled += 1
-                if start is None:
-                    break
+                    after = item["pending_sk"]
+                    if not self._charges.claim_bank_check(item, checked_at, recent):
+                        report.skipped += 1
+                        continue
+                    self._examine(item, report)
+            shard, after = (shard + 1) % PENDING_SHARDS, None
+        self._charges.save_sweep_cursor(shard, None)
         return report
+
+    def _examine(self, item: dict[str, Any], report: SweepReport) -> None:
+        report.examined += 1
+        if self.settle(item) is not None:
+            report.settled += 1
+            return
+        report.still_pending += 1
+        age = (now_utc() - parse_iso(item["bank_requested_at"])).total_seconds()
+        report.oldest_pending_age_seconds = max(report.oldest_pending_age_seconds, age)

@@ -202,7 +202,7 @@ def _serve(spec: _Spec, fn: Callable[[Call], Reply | Replayed], params: dict[str
         late = record.judge_key_now()
         if late is not None:
             return _refuse_key(spec, late, services, ctx)
-        # Refused before acting (validation, 409, 422): nothing was written, nothing stored.
+        # Refused before acting (validation, 409, 422, 429): nothing written, nothing stored.
         ctx.error_code = error.code
         _audit_quietly(record, error.status, error.code)
         return respond(

@@ -40,12 +40,18 @@ TEST_CARDS: tuple[tuple[str, str, str, str], ...] = (
     ("4000000000009979", "visa", "402 `card_declined`, `stolen_card`", "-"),
     ("4000000000000069", "visa", "402 `card_declined`, `expired_card`", "-"),
     ("4000000000000127", "visa", "402 `card_declined`, `incorrect_cvc`", "-"),
-    ("4000000000000119", "visa", "bank answers HTTP 500: 502 `bank_unavailable`", "-"),
+    (
+        "4000000000000119",
+        "visa",
+        "bank answers HTTP 500: the platform reverses the reference, 502 `bank_unavailable`",
+        "-",
+    ),
     (
         "4000000000001000",
         "visa",
-        "the bank approves but answers after 8 s, past the platform's 3 s timeout: 202 "
-        "`pending`; it settles `succeeded` (a GET, or the reconcile job)",
+        "bank approves but answers after 8 s: the platform reverses it, 502 "
+        "`bank_unavailable`; with no time left to reverse, 202 `pending` (a later GET shows "
+        "`succeeded`)",
         "approved",
     ),
     ("4000000000005126", "visa", "approved (201)", "402 `refund_failed`"),
@@ -53,14 +59,13 @@ TEST_CARDS: tuple[tuple[str, str, str, str], ...] = (
         "4000000000007726",
         "visa",
         "approved (201)",
-        "the bank refunds but answers after 8 s: 202 `pending`; it settles `succeeded`",
+        "approved, but every answer about it comes after 8 s: 202 `pending`, settles later",
     ),
     (
         "4000000000005423",
         "visa",
         "approved (201)",
-        "the bank answers HTTP 500 without refunding: the platform reverses it, then 502 "
-        "`bank_unavailable` (refund `failed`)",
+        "bank answers HTTP 500 without acting: reversed, 502 `bank_unavailable`",
     ),
 )
 

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from chalicelib.adapters.dynamo import get_many
 from chalicelib.adapters.idempotency import KeyRecord
-from chalicelib.errors import ApiError
+from chalicelib.errors import ApiError, RetryLater
 from chalicelib.ids import iso, now_utc
 from chalicelib.services.authentication import Rejection, presented_hash
 from chalicelib.services.recording import (
@@ -100,6 +100,10 @@ class RequestRecord:
         self.credential: str | None = None
         self.key_confirmed = False
         self.key_guard: Entry | None = None
+        # For an idempotent command: the same condition on the key, in its write-ahead
+        # commit, so a key revoked after the first read moves no money (its final commit
+        # carries none: once the bank was asked, the outcome is recorded whatever happens).
+        self.write_ahead_guard: Entry | None = None
 
     def write_ahead(self, entries: list[Entry], object_key: tuple[str, str]) -> None:
         own = []
@@ -114,7 +118,10 @@ class RequestRecord:
                     time.time(),
                 )
             )
-        commit_with(self._services.dynamodb, entries, own)
+        try:
+            commit_with(self._services.dynamodb, entries, own, self.write_ahead_guard)
+        except KeyNoLongerValid:
+            raise KeyRefused(self._rejection_now()) from None
         self.bound = object_key
 
     def finish(self, reply: Reply, entries: list[Entry] | tuple[Entry, ...] = ()) -> None:
@@ -152,9 +159,13 @@ class RequestRecord:
         return KeyRefused(rejection) if rejection is not None else None
 
     def _rejection_now(self) -> Rejection:
-        refused = self.judge_key_now()
-        if refused is not None:
-            return refused.rejection
+        """Why a commit's key condition failed, from a read of the key's record now."""
+        if self.credential is not None:
+            rejection = self._services.authenticator.confirm(
+                self.credential, self._read_key_record(), self._merchant
+            )
+            if rejection is not None:
+                return rejection
         # The guard failed, yet the record reads valid: it changed in between. Refuse anyway.
         return Rejection("unknown_key", None)
 
@@ -203,7 +214,8 @@ def run(
     """Serve one idempotent command (see the module's docstring).
 
     The first read also fetches the API key's record: the key is judged again before
-    anything is written (see ``Authenticator``), at no extra round trip.
+    anything is written (see ``Authenticator``), and once more by a condition in the
+    write-ahead commit (a key revoked in between writes nothing), at no extra round trip.
     """
     reads = [command.first_read(merchant_id, request)]
     if record.key is not None:
@@ -219,6 +231,10 @@ def run(
     if refused is not None:
         raise KeyRefused(refused)
     record.key_confirmed = True
+    if key_hash is not None and key_record is not None:
+        record.write_ahead_guard = services.api_keys.still_valid_entry(
+            key_hash, merchant_id, key_record["key_type"], iso(now_utc())
+        )
     if record.key is None:
         return _create(command, merchant_id, request, record, first)
     store = services.idempotency
@@ -238,6 +254,8 @@ def _create(
 ) -> Reply:
     try:
         return command.create(merchant_id, request, record, first)
+    except (KeyRefused, RetryLater):
+        raise  # the key or contention, not the request's state: nothing is stored
     except ApiError as refusal:
         # Decided by the state found (an unknown token, a refunded charge): stored, replayed.
         reply = Reply(refusal.status, error=refusal)
