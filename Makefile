@@ -9,10 +9,12 @@ MB_STAMP := mountebank/node_modules/.installed
 # Linters of the API document (npm packages of their own, like the mock bank's).
 API_LINT := tools/api-lint
 API_LINT_STAMP := $(API_LINT)/node_modules/.installed
+# The headless Chromium of the browser tests (npm @sparticuz/chromium: no browser download).
+BROWSER_STAMP := browser/node_modules/.installed
 
 .PHONY: install run test lint bench soak package preview deploy clean
 
-install: $(PY_STAMP) $(MB_STAMP)
+install: $(PY_STAMP) $(MB_STAMP) $(BROWSER_STAMP)
 
 $(PY_STAMP): pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +32,11 @@ $(API_LINT_STAMP): $(API_LINT)/package-lock.json
 	cd $(API_LINT) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-run: install
+$(BROWSER_STAMP): browser/package-lock.json
+	cd browser && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+run: $(PY_STAMP) $(MB_STAMP)
 	$(PY) -m payments_admin.stack
 
 # The API document must pass Redocly's and Spectral's OpenAPI rules with no error or warning.
@@ -74,4 +80,4 @@ deploy: package
 	PATH=$(abspath $(VENV))/bin:$$PATH pulumi up --stack $(STACK)
 
 clean:
-	rm -rf $(VENV) mountebank/node_modules $(API_LINT)/node_modules build .run .pytest_cache .ruff_cache
+	rm -rf $(VENV) mountebank/node_modules $(API_LINT)/node_modules browser/node_modules build .run .pytest_cache .ruff_cache

@@ -35,7 +35,7 @@ from chalicelib.models import (
     WebhookEndpointRequest,
 )
 from chalicelib.settings import get_settings
-from chalicelib.web import authorizer, middleware
+from chalicelib.web import authorizer, checkout, middleware
 from chalicelib.web.endpoint import ANY_KEY, SECRET_KEY, Call, Replayed, Result, endpoint
 from chalicelib.web.route_doc import describe
 
@@ -71,11 +71,18 @@ def health(call: Call) -> Result:
     keys=ANY_KEY,
     body=TokenRequest,
     audit="token.create",
+    browser=True,
 )
-@describe(responses={201: Token})
+@describe(responses={201: Token}, errors=("origin_not_allowed",))
 def create_token(call: Call) -> Result:
     """Tokenize a card (secret or publishable key). Single use, valid 15 minutes."""
     return call.services.token_service.create(call.merchant_id, call.body, call.record)
+
+
+@app.route("/token", methods=["OPTIONS"])
+def token_preflight() -> Response:
+    """A browser's CORS preflight of POST /token (answered for any origin)."""
+    return checkout.preflight()
 
 
 @endpoint(
@@ -239,6 +246,26 @@ def openapi_document() -> Response:
     from chalicelib.web.openapi import document_text
 
     return Response(body=document_text(), headers={"Content-Type": "application/json"})
+
+
+@app.route("/js/v1/payments.js", methods=["GET"])
+def payments_js() -> Response:
+    """The browser library as a classic script (defines ``Payments``); cached for a year."""
+    return checkout.library(module=False)
+
+
+@app.route("/js/v1/payments.mjs", methods=["GET"])
+def payments_module() -> Response:
+    """The browser library as an ES module (``export { Payments }``)."""
+    return checkout.library(module=True)
+
+
+@app.route("/elements/card", methods=["GET"])
+def card_fields() -> Response:
+    """The hosted card fields (``?key=pk_...&origin=...``), framed by registered origins."""
+    from chalicelib.container import get_container
+
+    return checkout.card_page(app.current_request, get_container())
 
 
 @app.schedule(Rate(5, unit=Rate.MINUTES))

@@ -8,6 +8,7 @@ anywhere but the local stage on a loopback endpoint.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -90,9 +91,16 @@ def ensure_demo_merchant(container: Container) -> None:
         )
 
 
+def demo_shop_origin() -> str:
+    """The demo shop's origin on this stack (``PAYMENTS_SHOP_PORT``, 8010 by default)."""
+    return f"http://127.0.0.1:{int(os.environ.get('PAYMENTS_SHOP_PORT') or 8010)}"
+
+
 def bootstrap(container: Container) -> None:
     """Tables, keys and the demo merchant; safe to run again. Local stage only."""
     check_local(container)
     create_tables(container.dynamodb, container.settings.table_prefix)
     ensure_kms_keys(container.kms, container.settings)
     ensure_demo_merchant(container)
+    # The demo shop's checkout page may embed the demo merchant's card fields.
+    container.checkout.allow(DEMO_MERCHANT_ID, demo_shop_origin())

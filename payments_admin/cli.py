@@ -56,6 +56,17 @@ def main(argv: list[str] | None = None) -> int:
         "list-keys", help="a merchant's keys: id, type, dates, status, last 4 characters"
     )
     listing.add_argument("merchant_id")
+    allow = commands.add_parser(
+        "allow-origin",
+        help="let a web origin embed the merchant's card fields and tokenize from browsers",
+    )
+    allow.add_argument("merchant_id")
+    allow.add_argument("origin", help="https://host[:port] (locally also http://127.0.0.1:PORT)")
+    remove = commands.add_parser("remove-origin", help="stop allowing a checkout origin")
+    remove.add_argument("merchant_id")
+    remove.add_argument("origin")
+    origins = commands.add_parser("list-origins", help="a merchant's checkout origins")
+    origins.add_argument("merchant_id")
     commands.add_parser(
         "sync-usage-plan",
         help="put every merchant's API Gateway key in the usage plan (deployed stages)",
@@ -120,6 +131,8 @@ def _run(services: Any, args: argparse.Namespace) -> int:
             return 1
         for key in keys:
             print(json.dumps(key))
+    elif args.command in ("allow-origin", "remove-origin", "list-origins"):
+        return _origins(services, args)
     elif args.command == "sync-usage-plan":
         return _sync_usage_plan(services)
     elif args.command == "events":
@@ -174,6 +187,39 @@ def _sync_usage_plan(services: Any) -> int:
             }
         )
     )
+    return 0
+
+
+def _origins(services: Any, args: argparse.Namespace) -> int:
+    from chalicelib.domain.origins import MAX_ORIGINS, TooManyOrigins
+    from chalicelib.services.checkout import InvalidOrigin, OriginNotRegistered, UnknownMerchant
+
+    checkout = services.checkout
+    try:
+        if args.command == "allow-origin":
+            origins = checkout.allow(args.merchant_id, args.origin)
+        elif args.command == "remove-origin":
+            origins = checkout.remove(args.merchant_id, args.origin)
+        else:
+            origins = checkout.allowed_origins(args.merchant_id)
+    except InvalidOrigin:
+        local = " (or, on the local stack, http://127.0.0.1:PORT / http://localhost:PORT)"
+        print(
+            "payments-admin: an origin is exactly https://host[:port], lower case, no path"
+            + (local if services.settings.local_checkout_origins else ""),
+            file=sys.stderr,
+        )
+        return 2
+    except UnknownMerchant:
+        print(f"no merchant {args.merchant_id}", file=sys.stderr)
+        return 1
+    except TooManyOrigins:
+        print(f"a merchant has at most {MAX_ORIGINS} origins: remove one first", file=sys.stderr)
+        return 1
+    except OriginNotRegistered:
+        print(f"{args.origin} is not an origin of {args.merchant_id}", file=sys.stderr)
+        return 1
+    print(json.dumps({"merchant_id": args.merchant_id, "origins": list(origins)}))
     return 0
 
 

@@ -48,6 +48,7 @@ class Ports:
     aws: int = 8001
     bank: int = 4545
     mb_admin: int = 2525
+    shop: int = 8010
 
     @classmethod
     def from_env(cls) -> Ports:
@@ -56,6 +57,7 @@ class Ports:
             aws=int(os.environ.get("PAYMENTS_AWS_PORT", 8001)),
             bank=int(os.environ.get("PAYMENTS_BANK_PORT", 4545)),
             mb_admin=int(os.environ.get("PAYMENTS_MB_ADMIN_PORT", 2525)),
+            shop=int(os.environ.get("PAYMENTS_SHOP_PORT", 8010)),
         )
 
     def environment(self) -> dict[str, str]:
@@ -69,7 +71,13 @@ class Ports:
 
     @classmethod
     def free(cls) -> Ports:
-        return cls(api=free_port(), aws=free_port(), bank=free_port(), mb_admin=free_port())
+        return cls(
+            api=free_port(),
+            aws=free_port(),
+            bank=free_port(),
+            mb_admin=free_port(),
+            shop=free_port(),
+        )
 
 
 def free_port() -> int:
@@ -159,6 +167,8 @@ def local_env(ports: Ports) -> dict[str, str]:
         # Webhooks to the test receivers on 127.0.0.1 (chalicelib.settings.local_webhooks).
         "PAYMENTS_LOCAL_WEBHOOKS": "1",
         "PAYMENTS_BANK_URL": f"http://{HOST}:{ports.bank}",
+        # The demo shop's origin, which bootstrap registers for the demo merchant.
+        "PAYMENTS_SHOP_PORT": str(ports.shop),
     }
 
 
@@ -225,6 +235,10 @@ class LocalStack:
         return f"http://{HOST}:{self.ports.api}"
 
     @property
+    def shop_url(self) -> str:
+        return f"http://{HOST}:{self.ports.shop}"
+
+    @property
     def env(self) -> dict[str, str]:
         return local_env(self.ports)
 
@@ -248,20 +262,28 @@ class LocalStack:
     def start(self) -> LocalStack:
         busy = [
             p
-            for p in (self.ports.api, self.ports.aws, self.ports.bank, self.ports.mb_admin)
+            for p in (
+                self.ports.api,
+                self.ports.aws,
+                self.ports.bank,
+                self.ports.mb_admin,
+                self.ports.shop,
+            )
             if port_in_use(p)
         ]
         if busy:
             raise StackError(
                 f"port(s) {', '.join(map(str, busy))} already in use on {HOST}; stop what uses "
                 "them or choose others (PAYMENTS_API_PORT, PAYMENTS_AWS_PORT, "
-                "PAYMENTS_BANK_PORT, PAYMENTS_MB_ADMIN_PORT)"
+                "PAYMENTS_BANK_PORT, PAYMENTS_MB_ADMIN_PORT, PAYMENTS_SHOP_PORT)"
             )
         self.log_dir.mkdir(parents=True, exist_ok=True)
         try:
             self._start_moto()
             self._start_bank()
             self._bootstrap()
+            # The shop first: once the API answers, everything does.
+            self._start_shop()
             self._start_api()
             (self.log_dir / DELIVERY_CHECKPOINT).unlink(missing_ok=True)
             self.start_delivery_worker()
@@ -333,6 +355,22 @@ class LocalStack:
 
     def _start_api(self) -> None:
         self.serve_chalice("chalice", APP_DIR, self.ports.api, self._api_output)
+
+    def _start_shop(self) -> None:
+        process = self._spawn(
+            "shop",
+            [
+                sys.executable,
+                "-m",
+                "payments_admin.demo_shop",
+                "--port",
+                str(self.ports.shop),
+                "--api",
+                self.api_url,
+            ],
+            ROOT,
+        )
+        _wait_http(f"{self.shop_url}/", process, "demo shop", 30)
 
     def serve_chalice(
         self, name: str, project_dir: Path, port: int, output: IO[Any] | None = None
@@ -434,6 +472,7 @@ def main() -> int:
         stack.start()
         print(
             "\nPayment platform is up.\n"
+            f"  demo shop      {stack.shop_url} (pay with a test card)\n"
             f"  API            {stack.api_url}\n"
             f"  DynamoDB/KMS   http://{HOST}:{stack.ports.aws} (moto server)\n"
             f"  bank           http://{HOST}:{stack.ports.bank} "

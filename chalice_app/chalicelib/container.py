@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.bank_client import BankClient
     from chalicelib.adapters.card_vault import CardFingerprinter, CardVault
     from chalicelib.adapters.charge_repository import ChargeRepository
+    from chalicelib.adapters.checkout_origins import CheckoutOriginRepository
     from chalicelib.adapters.dynamo import UnitOfWork
     from chalicelib.adapters.event_store import EventStore
     from chalicelib.adapters.idempotency import IdempotencyStore
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.webhooks import DeliveryStore, WebhookEndpointStore
     from chalicelib.services.authentication import Authenticator
     from chalicelib.services.charges import ChargeService
+    from chalicelib.services.checkout import CheckoutOriginService
     from chalicelib.services.delivery import DeliveryService
     from chalicelib.services.events import EventService
     from chalicelib.services.merchants import MerchantService
@@ -167,6 +169,14 @@ class Container:
         return DeliveryStore(self.dynamodb, self.settings.table(tables.DELIVERIES.name))
 
     @cached_property
+    def checkout_origins(self) -> CheckoutOriginRepository:
+        from chalicelib.adapters.checkout_origins import CheckoutOriginRepository
+
+        return CheckoutOriginRepository(
+            self.dynamodb, self.settings.table(tables.CHECKOUT_ORIGINS.name)
+        )
+
+    @cached_property
     def vault(self) -> CardVault:
         from chalicelib.adapters.card_vault import CardVault
 
@@ -211,6 +221,18 @@ class Container:
 
         return MerchantService(
             self.api_keys, self.audit_log, self.dynamodb, usage_plan=self.usage_plan
+        )
+
+    @cached_property
+    def checkout(self) -> CheckoutOriginService:
+        from chalicelib.services.checkout import CheckoutOriginService
+
+        return CheckoutOriginService(
+            self.checkout_origins,
+            self.api_keys,
+            self.audit_log,
+            self.dynamodb,
+            local=self.settings.local_checkout_origins,
         )
 
     @cached_property

@@ -43,6 +43,19 @@ _SPECS = [
     # Authentication
     ErrorSpec("invalid_api_key", AUTHENTICATION, 401, "Missing, malformed or invalid API key."),
     ErrorSpec("secret_key_required", PERMISSION, 403, "This route requires a secret API key."),
+    # Browser checkout (requests with an Origin header)
+    ErrorSpec(
+        "origin_not_allowed",
+        PERMISSION,
+        403,
+        "This origin is not registered for the merchant's browser checkout.",
+    ),
+    ErrorSpec(
+        "secret_key_in_browser",
+        PERMISSION,
+        403,
+        "A secret API key must never be used from a browser; use the publishable key.",
+    ),
     # POST /token
     ErrorSpec("invalid_card_number", INVALID_REQUEST, 400, "The card number is not valid."),
     ErrorSpec(

@@ -40,6 +40,9 @@ class Settings:
     # enforce the stack's own values; locally the gateway emulation enforces these.
     rate_limit: tuple[float, int]
     token_rate_limit: tuple[float, int]
+    # Per client address, a browser's POST /token (deployed: the WAF's rate rule per IP;
+    # locally the gateway emulation). Below the merchant's token limit on purpose.
+    token_ip_rate_limit: tuple[float, int] = (10.0, 20)
     # Deployed, the bank URL is an SSM SecureString named here (read once per container,
     # see container.py) instead of a plain ``bank_url``.
     bank_url_parameter: str | None = None
@@ -72,6 +75,11 @@ class Settings:
     # receivers). Only the local stack sets it (``PAYMENTS_LOCAL_WEBHOOKS=1``), never a stage
     # name: on Lambda, 127.0.0.1 serves the runtime API.
     local_webhooks: bool = False
+
+    @property
+    def local_checkout_origins(self) -> bool:
+        """The local stage also accepts ``http://127.0.0.1:<port>`` checkout origins."""
+        return self.stage == "local"
 
     def table(self, logical_name: str) -> str:
         """Physical table name for a logical one (``Charges`` -> ``payments-dev-Charges``)."""
@@ -145,6 +153,10 @@ def get_settings() -> Settings:
         token_rate_limit=(
             float(_env("PAYMENTS_TOKEN_RATE_LIMIT_RPS", "20")),
             int(_env("PAYMENTS_TOKEN_RATE_LIMIT_BURST", "40")),
+        ),
+        token_ip_rate_limit=(
+            float(_env("PAYMENTS_TOKEN_IP_RATE_LIMIT_RPS", "10")),
+            int(_env("PAYMENTS_TOKEN_IP_RATE_LIMIT_BURST", "20")),
         ),
         **_webhook_overrides(),
     )

@@ -85,6 +85,9 @@ EVENTS = Table(
 WEBHOOK_ENDPOINTS = Table("WebhookEndpoints", hash_key="merchant_id", range_key="endpoint_id")
 WEBHOOK_SECRETS = Table("WebhookSecrets", hash_key="endpoint_id")
 # One item per event and endpoint: its attempts and state (pending, delivered, failed).
+# The web origins allowed to embed a merchant's card fields and call POST /token from a
+# browser: one item per merchant, its list rewritten whole under a version condition.
+CHECKOUT_ORIGINS = Table("CheckoutOrigins", hash_key="merchant_id")
 DELIVERIES = Table(
     "Deliveries",
     hash_key="event_id",
@@ -109,6 +112,7 @@ TABLES: tuple[Table, ...] = (
     WEBHOOK_SECRETS,
     DELIVERIES,
     LEASES,
+    CHECKOUT_ORIGINS,
 )
 
 

@@ -73,11 +73,17 @@ class FunctionSpec:
 FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec(
         "token",
-        "POST /token: tokenize a card (KMS data key, fingerprint)",
+        "POST /token: tokenize a card (KMS data key, fingerprint); GET /elements/card, the "
+        "browser checkout's card fields",
         memory_mb=1024,
         timeout_s=10,
-        why="KMS GenerateDataKey + GenerateMac + one DynamoDB write; no bank call",
-        routes=(("POST", "/token"),),
+        why="KMS GenerateDataKey + GenerateMac + one DynamoDB write; no bank call. The card "
+        "fields page needs no API key but reads one (its publishable key) and the merchant's "
+        "origins: it runs here, beside the tokenization it leads to, not in the public function",
+        routes=(
+            ("POST", "/token"),
+            ("GET", "/elements/card"),
+        ),
     ),
     FunctionSpec(
         "charge",
@@ -108,7 +114,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     ),
     FunctionSpec(
         PUBLIC,
-        "Routes without a key: GET /health, GET /openapi.json (no data, no keys)",
+        "Routes without a key: GET /health, GET /openapi.json, the checkout's payments.js "
+        "and the preflight of POST /token (no data, no keys)",
         memory_mb=512,
         timeout_s=10,
         why="anyone may call these: a function with no grant at all, so nothing reachable "
@@ -117,6 +124,9 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         routes=(
             ("GET", "/health"),
             ("GET", "/openapi.json"),
+            ("OPTIONS", "/token"),
+            ("GET", "/js/v1/payments.js"),
+            ("GET", "/js/v1/payments.mjs"),
         ),
     ),
     FunctionSpec(

@@ -85,8 +85,15 @@ HOLD_LEASE = TableAccess(tables.LEASES, (PUT, DELETE))
 READ_SECRETS = TableAccess(tables.WEBHOOK_SECRETS, (GET, BATCH_GET))
 
 GRANTS: dict[str, Grant] = {
+    # The browser checkout reads the merchant's origins (CORS, the card-fields page's
+    # frame-ancestors); the page looks its publishable key up as the authorizer would.
     "token": Grant(
-        tables=(TableAccess(tables.TOKENS, (PUT,)), AUDIT_APPEND, *KEY_CONFIRM_IN_COMMIT),
+        tables=(
+            TableAccess(tables.TOKENS, (PUT,)),
+            AUDIT_APPEND,
+            *KEY_CONFIRM_IN_COMMIT,
+            TableAccess(tables.CHECKOUT_ORIGINS, (GET,)),
+        ),
         card_data_key=(GENERATE_DATA_KEY,),
         fingerprint_key=(GENERATE_MAC,),
     ),

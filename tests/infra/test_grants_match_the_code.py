@@ -198,6 +198,23 @@ def test_every_call_of_every_function_is_granted(
     assert call("GET", "/health", key=None).status == 200
     assert call("GET", "/openapi.json", key=None).status == 200
 
+    # Browser checkout: the card-fields page (key and origins read), the library, the
+    # preflight, and a browser's POST /token from a registered and an unregistered origin.
+    run_as(recorder, None)
+    shop = "https://shop.example.com"
+    get_container().checkout.allow(merchant.merchant_id, shop)
+    pk = merchant.publishable_key
+    page = f"/elements/card?key={pk}&origin={shop}"
+    assert call("GET", "/elements/card", page, key=None).status == 200
+    bad_page = f"/elements/card?key=pk_test_{'x' * 32}&origin={shop}"
+    assert call("GET", "/elements/card", bad_page, key=None).status == 401
+    assert call("GET", "/js/v1/payments.js", key=None).status == 200
+    assert call("GET", "/js/v1/payments.mjs", key=None).status == 200
+    assert call("OPTIONS", "/token", key=None).status == 204
+    for origin, status in ((shop, 201), ("https://other.example.com", 403)):
+        browser = call("POST", "/token", body=card(), key=pk, headers={"Origin": origin})
+        assert browser.status == status
+
     for charge_id, amount in ((charges[0], 1000), (charges[0], None), (charges[-1], 100)):
         body = {"charge_id": charge_id, **({"amount": amount} if amount else {})}
         call("POST", "/refund", body=body, headers={"Idempotency-Key": str(uuid.uuid4())})

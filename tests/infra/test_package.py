@@ -87,6 +87,8 @@ def test_app_and_its_code_are_bundled(names: set[str]) -> None:
         if "__pycache__" not in path.parts
     }
     assert expected <= names
+    # The browser checkout's files, served by the token function.
+    assert {"chalicelib/static/payments.js", "chalicelib/static/card.html"} <= names
 
 
 def test_native_code_matches_the_functions_architecture(names: set[str]) -> None:

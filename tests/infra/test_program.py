@@ -134,13 +134,24 @@ def test_reserved_concurrency_only_from_config(build: Build) -> None:
         build(reservedConcurrency='{"reconciler": 0}')
 
 
-# Routes served without an API key.
-PUBLIC_PATHS = {"/health", "/openapi.json"}
+# Routes served without an API key (the browser checkout's files and preflight among them).
+PUBLIC_ROUTES = {
+    ("GET", "/health"),
+    ("GET", "/openapi.json"),
+    ("OPTIONS", "/token"),
+    ("GET", "/js/v1/payments.js"),
+    ("GET", "/js/v1/payments.mjs"),
+    ("GET", "/elements/card"),
+}
 
 
 def test_every_route_is_served_by_its_own_group(openapi: dict[str, Any]) -> None:
     expected = {
         ("POST", "/token"): "token",
+        ("OPTIONS", "/token"): "public",
+        ("GET", "/js/v1/payments.js"): "public",
+        ("GET", "/js/v1/payments.mjs"): "public",
+        ("GET", "/elements/card"): "token",
         ("POST", "/charge"): "charge",
         ("POST", "/refund"): "refund",
         ("GET", "/charge/{charge_id}"): "reads",
@@ -198,6 +209,11 @@ def test_public_routes_run_in_a_function_with_no_data_grants(
         if "security" not in operation
     }
     routes = app_model.route_table(app_model.load_chalice_app())
+    # The one exception: the card-fields page, framed by browsers that cannot send a key,
+    # reads its publishable key's record and the merchant's origins (the token function's
+    # grants; it writes nothing).
+    assert routes[("GET", "/elements/card")] == "token"
+    unauthenticated.discard(("GET", "/elements/card"))
     assert unauthenticated and {routes[r] for r in unauthenticated} == {app_model.PUBLIC}
     assert grants.GRANTS[app_model.PUBLIC] == grants.Grant()
     statements = _by_sid(role_policy(mocks, app_model.PUBLIC))
@@ -501,8 +517,8 @@ def test_authorizer_attached_and_merchant_key_from_the_authorizer(
     mocks: RecordingMocks, openapi: dict[str, Any]
 ) -> None:
     for path, methods in openapi["paths"].items():
-        for operation in methods.values():
-            if path in PUBLIC_PATHS:
+        for method, operation in methods.items():
+            if (method.upper(), path) in PUBLIC_ROUTES:
                 assert "security" not in operation
             else:
                 assert operation["security"] == [{"api_key_authorizer": []}, {"api_key": []}]
@@ -591,6 +607,13 @@ def test_each_function_is_invocable_for_its_own_routes_only(mocks: RecordingMock
     assert permissions["payments-dev-public"] == {
         f"{execution_arn}/*/GET/health",
         f"{execution_arn}/*/GET/openapi.json",
+        f"{execution_arn}/*/OPTIONS/token",
+        f"{execution_arn}/*/GET/js/v1/payments.js",
+        f"{execution_arn}/*/GET/js/v1/payments.mjs",
+    }
+    assert permissions["payments-dev-token"] == {
+        f"{execution_arn}/*/POST/token",
+        f"{execution_arn}/*/GET/elements/card",
     }
     assert permissions["payments-dev-authorizer"] == {f"{execution_arn}/authorizers/*"}
     assert permissions["payments-dev-reconciler"] == {

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import http.client
+import json
 import secrets
 import string
 import time
+import urllib.parse
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -70,6 +73,49 @@ def test_rejected_authentications_do_not_count_against_a_merchant(
     # The merchant's whole POST /token burst is still there.
     responses, _ = burst(40, lambda: http_api.post("/token", {}, key=merchant.publishable_key))
     assert Counter(r.status for r in responses)[429] == 0
+
+
+def _post_token_from(api_url: str, source: str, key: str, origin: str) -> int:
+    """POST /token sent from the loopback address ``source`` (another client address)."""
+    parts = urllib.parse.urlsplit(api_url)
+    connection = http.client.HTTPConnection(
+        parts.hostname, parts.port, timeout=30, source_address=(source, 0)
+    )
+    try:
+        connection.request(
+            "POST",
+            "/token",
+            body=json.dumps(card()),
+            headers={
+                "Authorization": f"Bearer {key}",
+                "Content-Type": "application/json",
+                "Origin": origin,
+            },
+        )
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def test_browsers_are_limited_per_client_address_below_the_merchants_limit(
+    http_api: Any, api_url: str, services: Any, merchant: Any
+) -> None:
+    """A browser's POST /token (it carries an Origin): 10/s with a burst of 20 per address."""
+    shop = "https://shop.example.com"
+    services.checkout.allow(merchant.merchant_id, shop)
+    headers = {"Origin": shop}
+    responses, elapsed = burst(
+        60, lambda: http_api.post("/token", {}, key=merchant.publishable_key, headers=headers)
+    )
+    statuses = Counter(r.status for r in responses)
+    assert set(statuses) <= {400, 429}, statuses
+    assert statuses[400] <= 20 + 10 * elapsed + 1, (statuses, elapsed)
+    assert statuses[429] >= 60 - (20 + 10 * elapsed + 1) > 0, (statuses, elapsed)
+    assert_rate_limited(next(r for r in responses if r.status == 429))
+    # The merchant's own limit (40) is not exhausted by that address: its server tokenizes,
+    # and a browser at another address is served.
+    assert http_api.post("/token", card(), key=merchant.publishable_key).status == 201
+    assert _post_token_from(api_url, "127.0.0.2", merchant.publishable_key, shop) == 201
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 
 def _ports(ports: Ports) -> list[int]:
-    return [ports.api, ports.aws, ports.bank, ports.mb_admin]
+    return [ports.api, ports.aws, ports.bank, ports.mb_admin, ports.shop]
 
 
 def _wait(predicate: object, timeout: float) -> bool:
@@ -50,6 +50,7 @@ def test_the_stack_runner_leaves_no_process_behind(how: str, tmp_path: object) -
         "PAYMENTS_AWS_PORT": str(ports.aws),
         "PAYMENTS_BANK_PORT": str(ports.bank),
         "PAYMENTS_MB_ADMIN_PORT": str(ports.mb_admin),
+        "PAYMENTS_SHOP_PORT": str(ports.shop),
     }
     runner = subprocess.Popen(
         [sys.executable, "-m", "payments_admin.stack"],

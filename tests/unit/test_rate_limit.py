@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from payments_admin.local_rate_limit import RateLimiter, TokenBucket, too_many_requests
+from payments_admin.local_gateway import too_many_requests
+from payments_admin.local_rate_limit import RateLimiter, TokenBucket
 
 
 class Clock:
@@ -67,10 +68,10 @@ def test_a_refused_request_spends_no_token() -> None:
 
 def test_429_is_the_envelope_with_retry_after() -> None:
     error = too_many_requests(0.01)
-    assert error.CODE == 429
+    assert error.status == 429
     assert error.headers["Retry-After"] == "1"
     assert too_many_requests(2.2).headers["Retry-After"] == "3"
-    body = json.loads(error.body or b"")
+    body = json.loads(error.body)
     assert body["error"]["type"] == "rate_limit_error"
     assert body["error"]["code"] == "rate_limited"
     assert body["request_id"] == error.headers["X-Request-Id"]
@@ -81,3 +82,16 @@ def test_a_limit_that_could_never_refill_is_refused_at_start() -> None:
         RateLimiter((0, 200), (20, 40))
     with pytest.raises(ValueError):
         RateLimiter((100, 200), (20, 0))
+
+
+def test_a_browser_address_has_its_own_bucket_below_the_merchants() -> None:
+    clock = Clock()
+    limiter = RateLimiter((100, 200), (20, 40), clock, browser_limit=(10, 20))
+    waits = [limiter.acquire("mer_a", "POST", "/token", "203.0.113.7") for _ in range(21)]
+    assert waits[:20] == [0] * 20 and waits[20] == 1 / 10
+    # Another address, and the merchant's own server (no Origin), still have tokens.
+    assert limiter.acquire("mer_a", "POST", "/token", "203.0.113.8") == 0
+    assert drain(limiter, "mer_a", "POST", "/token", 19) == [0] * 19
+    assert limiter.acquire("mer_a", "POST", "/token") > 0  # the merchant's 40 are spent now
+    # Only POST /token is limited per address.
+    assert limiter.acquire("mer_b", "GET", "/charges", "203.0.113.7") == 0

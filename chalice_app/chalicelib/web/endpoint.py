@@ -27,7 +27,7 @@ from chalicelib.ids import iso, now_utc
 from chalicelib.models import RequestModel
 from chalicelib.services.authentication import Rejection, presented_hash
 from chalicelib.services.recording import Reply
-from chalicelib.web import context, pipeline, rejections
+from chalicelib.web import checkout, context, pipeline, rejections
 from chalicelib.web.envelope import error_body, respond, success_body
 from chalicelib.web.pipeline import Command, KeyRefused, Replayed, RequestRecord
 from chalicelib.web.validation import parse_json_object, validate
@@ -123,6 +123,7 @@ class _Spec:
     query: type[RequestModel] | None
     idempotent: bool
     audit: str | None
+    browser: bool = False
 
 
 def endpoint(
@@ -136,9 +137,13 @@ def endpoint(
     query: type[RequestModel] | None = None,
     idempotent: bool = False,
     audit: str | None = None,
+    browser: bool = False,
 ) -> Callable[[Callable[[Call], Any]], Callable[..., Response]]:
-    """Register ``fn`` as the route ``method path`` with the mechanisms above."""
-    spec = _Spec(app, path, method, body, query, idempotent, audit)
+    """Register ``fn`` as the route ``method path`` with the mechanisms above.
+
+    ``browser``: browsers may call it (CORS) from the merchant's registered origins.
+    """
+    spec = _Spec(app, path, method, body, query, idempotent, audit, browser)
     if authorizer is not None:
         _POLICIES.append(RoutePolicy(path, method, keys))
         if idempotent or audit:
@@ -171,6 +176,20 @@ def _idempotency_key(request: Any) -> str | None:
 
 
 def _serve(spec: _Spec, fn: Callable[[Call], Reply | Replayed], params: dict[str, str]) -> Response:
+    """Serve the route; a browser route's answers carry its CORS headers."""
+    allowed: list[str | None] = [None]
+    response = _answer(spec, fn, params, allowed)
+    if spec.browser:
+        response.headers.update(checkout.cors_headers(allowed[0]))
+    return response
+
+
+def _answer(
+    spec: _Spec,
+    fn: Callable[[Call], Reply | Replayed],
+    params: dict[str, str],
+    allowed_origin: list[str | None],
+) -> Response:
     """Parse, run the route, answer; every outcome of a state-changing route is recorded."""
     ctx = context.current()
     request = spec.app.current_request
@@ -193,6 +212,10 @@ def _serve(spec: _Spec, fn: Callable[[Call], Reply | Replayed], params: dict[str
     )
     record = RequestRecord(services, ctx.merchant_id or "", ctx.request_id, render, audit)
     try:
+        # Before anything else: a refused origin creates nothing.
+        allowed_origin[0] = checkout.browser_origin(
+            request, ctx, services, browser_route=spec.browser
+        )
         _judge_key_again(spec, request, record, services, ctx)
         call = _parse(spec, request, params, ctx, services, record)
         reply = fn(call)

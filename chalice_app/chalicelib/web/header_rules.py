@@ -34,3 +34,24 @@ def repeated_header_error(request: Any, ctx: context.RequestContext) -> ApiError
     if counts.get("idempotency-key", 0) > 1 and _idempotent(ctx):
         return ApiError("invalid_idempotency_key")
     return None
+
+
+def is_json_utf8(content_type: str | None) -> bool:
+    """Whether a body's ``Content-Type`` is ``application/json`` in UTF-8.
+
+    JSON is UTF-8 (RFC 8259): a ``charset`` parameter, if any, must say so; any other
+    parameter, media type or a missing header is refused (415).
+    """
+    if not content_type:
+        return False
+    media_type, *parameters = (part.strip() for part in content_type.split(";"))
+    if media_type.lower() != "application/json":
+        return False
+    for parameter in parameters:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() != "charset" or value.strip().strip('"').lower() not in (
+            "utf-8",
+            "utf8",
+        ):
+            return False
+    return True

@@ -14,7 +14,7 @@ from chalicelib.errors import ApiError
 from chalicelib.settings import get_settings
 from chalicelib.web import context
 from chalicelib.web.envelope import REQUEST_ID_HEADER, error_response, is_ours, rewrite_foreign
-from chalicelib.web.header_rules import repeated_header_error
+from chalicelib.web.header_rules import is_json_utf8, repeated_header_error
 
 access_log = logging.getLogger("platform.access")
 
@@ -38,6 +38,10 @@ def _respond(
     # Checked before anything reads the body: neither API Gateway nor chalice local caps it.
     if len(request.raw_body or b"") > get_settings().max_body_bytes:
         error = ApiError("request_too_large")
+        ctx.error_code = error.code
+        return error_response(error, ctx.request_id)
+    if request.raw_body and not is_json_utf8((request.headers or {}).get("content-type")):
+        error = ApiError("unsupported_media_type")
         ctx.error_code = error.code
         return error_response(error, ctx.request_id)
     repeated = repeated_header_error(request, ctx)

@@ -72,7 +72,7 @@ TEST_CARDS: tuple[tuple[str, str, str, str], ...] = (
 # Codes every route can answer, and those of authenticated routes (401 from the
 # authorizer; 429 from the per-merchant rate limit).
 _ANY_ROUTE = ("request_too_large", "internal_error")
-_AUTHENTICATED = ("invalid_api_key", "rate_limited")
+_AUTHENTICATED = ("invalid_api_key", "rate_limited", "secret_key_in_browser")
 _SECRET_ONLY = ("secret_key_required",)
 _WITH_BODY = ("invalid_json", "unknown_parameter", "missing_parameter", "unsupported_media_type")
 _WITH_QUERY = ("unknown_parameter",)
