@@ -27,6 +27,7 @@ from chalicelib.models import (
     NewWebhookEndpoint,
     Refund,
     RefundRequest,
+    RollSecretRequest,
     Token,
     TokenRequest,
     VoidRequest,
@@ -212,12 +213,16 @@ def get_event(call: Call, path: EventPath) -> Result:
     authorizer=api_key_authorizer,
     keys=SECRET_KEY,
     body=WebhookEndpointRequest,
+    idempotent=True,
     audit="webhook_endpoint.create",
 )
 @describe(responses={201: NewWebhookEndpoint}, errors=("too_many_webhook_endpoints",))
-def create_webhook_endpoint(call: Call) -> Result:
-    """Receive events at a URL; the answer holds its signing secret, shown this once."""
-    return call.services.event_service.create_endpoint(call.merchant_id, call.body, call.record)
+def create_webhook_endpoint(call: Call) -> Result | Replayed:
+    """Receive events at a URL; the answer holds its signing secret, shown this once.
+
+    A replay (same Idempotency-Key and body) answers the same endpoint with `secret: null`:
+    roll the secret to get a new one."""
+    return call.run(call.services.event_service.endpoint_creation)
 
 
 @endpoint(app, "/webhook_endpoints", "GET", authorizer=api_key_authorizer, keys=SECRET_KEY)
@@ -241,6 +246,41 @@ def delete_webhook_endpoint(call: Call, path: WebhookEndpointPath) -> Result:
     return call.services.event_service.delete_endpoint(
         call.merchant_id, path.endpoint_id, call.record
     )
+
+
+@endpoint(
+    app,
+    "/webhook_endpoints/{endpoint_id}/roll_secret",
+    "POST",
+    authorizer=api_key_authorizer,
+    keys=SECRET_KEY,
+    body=RollSecretRequest,
+    audit="webhook_endpoint.roll_secret",
+)
+@describe(responses={200: NewWebhookEndpoint}, path=WebhookEndpointPath)
+def roll_webhook_secret(call: Call, path: WebhookEndpointPath) -> Result:
+    """A new signing secret, shown this once; the old one also signs until it expires.
+
+    Until then every delivery carries both signatures (`t=...,v1=<new>,v1=<old>`)."""
+    return call.services.event_service.roll_secret(
+        call.merchant_id, path.endpoint_id, call.body, call.record
+    )
+
+
+@endpoint(
+    app,
+    "/webhook_endpoints/{endpoint_id}/test",
+    "POST",
+    authorizer=api_key_authorizer,
+    keys=SECRET_KEY,
+    audit="webhook_endpoint.test",
+)
+@describe(responses={202: Event}, path=WebhookEndpointPath)
+def test_webhook_endpoint(call: Call, path: WebhookEndpointPath) -> Result:
+    """Send a `test.ping` event (about the endpoint, without its secret) to it alone.
+
+    Delivered, signed and retried like any event; not listed by `GET /events`."""
+    return call.services.event_service.send_test(call.merchant_id, path.endpoint_id, call.record)
 
 
 @app.route("/openapi.json", methods=["GET"])

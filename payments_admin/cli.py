@@ -1,10 +1,15 @@
 """``payments-admin``: operator commands.
 
-With no extra environment it talks to the local stack ``make run`` serves. To reach a
-deployed stage, set ``PAYMENTS_STAGE`` (and ``PAYMENTS_TABLE_PREFIX``/KMS ids if they differ
-from the defaults) with real AWS credentials, or pass ``--stage``; endpoints then come
-from AWS itself. Deployed, ``create-merchant`` and ``sync-usage-plan`` also need
-``PAYMENTS_USAGE_PLAN_ID`` (the stack's ``usage_plan_id`` output).
+With no extra environment it talks to the local stack ``make run`` serves on its default
+ports; a stack on other ports is found with the variables ``make run`` prints
+(``PAYMENTS_AWS_PORT``, ``PAYMENTS_BANK_PORT``, ...). To reach a deployed stage, set
+``PAYMENTS_STAGE`` (and ``PAYMENTS_TABLE_PREFIX``/KMS ids if they differ from the defaults)
+with real AWS credentials, or pass ``--stage``; endpoints then come from AWS itself.
+Deployed, ``create-merchant`` and ``sync-usage-plan`` also need ``PAYMENTS_USAGE_PLAN_ID``
+(the stack's ``usage_plan_id`` output).
+
+Every command first checks that the stack's DynamoDB answers (and, for ``reconcile``, its
+bank); otherwise it exits 2 with one line saying what it could not reach.
 """
 
 from __future__ import annotations
@@ -81,9 +86,31 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     _point_at_stage(args.stage)
+    from botocore.exceptions import BotoCoreError
+
     from chalicelib.container import get_container
+    from payments_admin.reachability import Unreachable, check_bank, check_dynamodb
 
     services = get_container()
+    try:
+        check_dynamodb(services, tables_may_be_missing=args.command == "bootstrap")
+        if args.command in BANK_COMMANDS:
+            check_bank(services)
+        return _run(services, args)
+    except Unreachable as unreachable:
+        print(f"payments-admin: {unreachable}", file=sys.stderr)
+        return 2
+    except BotoCoreError as error:
+        # The stack went away meanwhile (or credentials are missing): one line, no traceback.
+        print(f"payments-admin: {error}", file=sys.stderr)
+        return 2
+
+
+# Commands that call the bank: they also need the stack's bank to answer.
+BANK_COMMANDS = ("reconcile",)
+
+
+def _run(services: Any, args: argparse.Namespace) -> int:
     if args.command in ("create-merchant", "sync-usage-plan") and _missing_usage_plan(services):
         return 2
     if args.command == "create-merchant":

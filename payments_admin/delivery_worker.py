@@ -3,7 +3,8 @@
 * It reads the Events table's stream from moto (DynamoDB Streams API) and hands each
   batch to the app's own ``deliver_events`` handler as a Lambda event, as an event source
   mapping does. Its position is checkpointed in a file after each handled batch, so a
-  worker killed between a commit and its delivery picks up where it stopped.
+  worker killed between a commit and its delivery picks up where it stopped; the file
+  names the stream it belongs to, and positions of another stream are ignored.
 * A batch the handler reports failed is handed over again from its first failed record;
   after ``MAX_BATCH_ATTEMPTS`` the batch goes to a dead-letter file (the DLQ's stand-in).
 * Every ``redrive_poll_seconds`` it runs the app's ``redrive_deliveries`` handler once,
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from payments_admin.stack import APP_DIR
+from payments_admin.stack import DELIVERY_CHECKPOINT as CHECKPOINT_FILE
 
 MAX_BATCH_ATTEMPTS = 5
 SHARDS_REFRESH_SECONDS = 30.0
@@ -40,7 +42,7 @@ def _lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
     return {**record, "dynamodb": dynamodb, "eventSourceARN": stream_arn}
 
 
-def _schedule_event() -> dict[str, Any]:
+def schedule_event() -> dict[str, Any]:
     return {
         "version": "0",
         "id": str(uuid.uuid4()),
@@ -55,18 +57,27 @@ def _schedule_event() -> dict[str, Any]:
 
 
 class Checkpoint:
-    """The last sequence number handled per shard, in a file that survives the worker."""
+    """The last sequence number handled per shard of one stream, in a file that survives
+    the worker.
 
-    def __init__(self, path: Path) -> None:
+    Positions are bound to the stream's ARN: a new stream (a new stack, the table created
+    again) may reuse shard ids with sequence numbers starting over, so positions of
+    another stream, or of a file that names none, are never applied to it.
+    """
+
+    def __init__(self, path: Path, stream_arn: str) -> None:
         self.path = path
-        self.positions: dict[str, str] = (
-            json.loads(path.read_text()) if path.exists() else {}
-        )
+        self.stream_arn = stream_arn
+        saved = json.loads(path.read_text()) if path.exists() else {}
+        same_stream = isinstance(saved, dict) and saved.get("stream_arn") == stream_arn
+        self.positions: dict[str, str] = dict(saved["positions"]) if same_stream else {}
 
     def save(self, shard: str, sequence: str) -> None:
         self.positions[shard] = sequence
         temporary = self.path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(self.positions))
+        temporary.write_text(
+            json.dumps({"stream_arn": self.stream_arn, "positions": self.positions})
+        )
         temporary.replace(self.path)  # atomic: a kill never leaves half a checkpoint
 
 
@@ -84,7 +95,8 @@ class Worker:
         self.table = self.services.settings.table(tables.EVENTS.name)
         self.poll = poll_seconds
         self.batch_size = batch_size
-        self.checkpoint = Checkpoint(state_dir / "delivery-checkpoint.json")
+        self.checkpoint_path = state_dir / CHECKPOINT_FILE
+        self.checkpoint: Checkpoint | None = None
         self.dead_letters = state_dir / "delivery-dead-letters.jsonl"
         self.iterators: dict[str, str] = {}
         self.failures: dict[str, int] = {}
@@ -97,6 +109,7 @@ class Worker:
             time.sleep(self.poll)
 
     def _iterator(self, arn: str, shard: str, at: str | None = None) -> str:
+        assert self.checkpoint is not None
         kwargs: dict[str, Any] = {"StreamArn": arn, "ShardId": shard}
         if at is not None:
             kwargs.update(ShardIteratorType="AT_SEQUENCE_NUMBER", SequenceNumber=at)
@@ -133,12 +146,16 @@ class Worker:
             with self.dead_letters.open("a") as out:
                 out.write(json.dumps({"shard": shard, "sequence_numbers": failed}) + "\n")
             log.error("records sent to the dead-letter file: %s", failed)
+        assert self.checkpoint is not None
         self.checkpoint.save(shard, records[-1]["dynamodb"]["SequenceNumber"])
         self.iterators[shard] = response["NextShardIterator"]
         return True
 
     def run(self) -> None:
         arn = self.stream_arn()
+        if self.checkpoint is None or self.checkpoint.stream_arn != arn:
+            self.checkpoint = Checkpoint(self.checkpoint_path, arn)
+            self.iterators.clear()
         redrive_every = self.services.settings.redrive_poll_seconds
         last_redrive = last_shards = 0.0
         shards: list[dict[str, Any]] = []
@@ -150,7 +167,7 @@ class Worker:
             for shard in shards:
                 busy = self.poll_shard(arn, shard["ShardId"]) or busy
             if time.monotonic() - last_redrive >= redrive_every:
-                self.app.redrive_deliveries(_schedule_event(), None)
+                self.app.redrive_deliveries(schedule_event(), None)
                 last_redrive = time.monotonic()
             if not busy:
                 time.sleep(self.poll)

@@ -32,6 +32,9 @@ HOST = "127.0.0.1"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # Told to every child, which watches it (``watch_parent``) and stops when its runner is gone.
 PARENT_PID_ENV = "PAYMENTS_STACK_PARENT_PID"
+# The delivery worker's stream position (in the log directory): it belongs to one run of
+# the stack, whose moto stream starts over, so a stack starting removes it.
+DELIVERY_CHECKPOINT = "delivery-checkpoint.json"
 _PR_SET_PDEATHSIG = 1
 
 
@@ -56,6 +59,15 @@ class Ports:
             mb_admin=int(os.environ.get("PAYMENTS_MB_ADMIN_PORT", 2525)),
             shop=int(os.environ.get("PAYMENTS_SHOP_PORT", 8010)),
         )
+
+    def environment(self) -> dict[str, str]:
+        """The variables that point ``payments-admin`` (``Ports.from_env``) at these ports."""
+        return {
+            "PAYMENTS_API_PORT": str(self.api),
+            "PAYMENTS_AWS_PORT": str(self.aws),
+            "PAYMENTS_BANK_PORT": str(self.bank),
+            "PAYMENTS_MB_ADMIN_PORT": str(self.mb_admin),
+        }
 
     @classmethod
     def free(cls) -> Ports:
@@ -194,13 +206,27 @@ def chalice_local_command(port: int, project_dir: Path = APP_DIR) -> list[str]:
     ]
 
 
-class LocalStack:
-    """Starts and stops the three local services."""
+# ``make run``'s reconcile schedule (deployed: every 5 minutes, see app.py).
+RECONCILE_EVERY_SECONDS = 30.0
 
-    def __init__(self, ports: Ports, log_dir: Path, *, api_output: IO[Any] | None = None) -> None:
+
+class LocalStack:
+    """Starts and stops the three local services, and the workers that stand in for
+    Lambda's triggers: the delivery worker, and (``reconcile_every``) the reconcile
+    schedule."""
+
+    def __init__(
+        self,
+        ports: Ports,
+        log_dir: Path,
+        *,
+        api_output: IO[Any] | None = None,
+        reconcile_every: float | None = None,
+    ) -> None:
         self.ports = ports
         self.log_dir = log_dir
         self._api_output = api_output
+        self.reconcile_every = reconcile_every
         self._processes: list[tuple[str, subprocess.Popen[bytes]]] = []
         self._logs: list[IO[Any]] = []
 
@@ -259,7 +285,10 @@ class LocalStack:
             # The shop first: once the API answers, everything does.
             self._start_shop()
             self._start_api()
+            (self.log_dir / DELIVERY_CHECKPOINT).unlink(missing_ok=True)
             self.start_delivery_worker()
+            if self.reconcile_every is not None:
+                self.start_reconciler(self.reconcile_every)
         except BaseException:
             self.stop()
             raise
@@ -373,6 +402,14 @@ class LocalStack:
         )
         return self.delivery_worker
 
+    def start_reconciler(self, every: float) -> subprocess.Popen[bytes]:
+        """The reconcile job every ``every`` seconds, as its schedule runs it deployed."""
+        return self._spawn(
+            "reconcile",
+            [sys.executable, "-m", "payments_admin.reconcile_worker", "--every", str(every)],
+            ROOT,
+        )
+
     def dead(self) -> list[str]:
         return [name for name, p in self._processes if p.poll() is not None]
 
@@ -411,9 +448,18 @@ class LocalStack:
 
 def main() -> int:
     """``make run``: serve the stack until SIGINT/SIGTERM, in the foreground or background."""
-    from payments_admin.bootstrap import DEMO_PUBLISHABLE_KEY, DEMO_SECRET_KEY
+    from payments_admin.bootstrap import (
+        DEMO_MERCHANT_ID,
+        DEMO_PUBLISHABLE_KEY,
+        DEMO_SECRET_KEY,
+    )
 
-    stack = LocalStack(Ports.from_env(), ROOT / ".run", api_output=sys.stdout.buffer)
+    stack = LocalStack(
+        Ports.from_env(),
+        ROOT / ".run",
+        api_output=sys.stdout.buffer,
+        reconcile_every=RECONCILE_EVERY_SECONDS,
+    )
 
     def shutdown(signum: int, _frame: object) -> None:
         for other in STOP_SIGNALS:  # the next one must not interrupt the stop below
@@ -431,9 +477,14 @@ def main() -> int:
             f"  DynamoDB/KMS   http://{HOST}:{stack.ports.aws} (moto server)\n"
             f"  bank           http://{HOST}:{stack.ports.bank} "
             f"(mountebank admin http://{HOST}:{stack.ports.mb_admin})\n"
+            f"  demo merchant         {DEMO_MERCHANT_ID}\n"
             f"  demo secret key       {DEMO_SECRET_KEY}\n"
             f"  demo publishable key  {DEMO_PUBLISHABLE_KEY}\n"
             f"  logs           {stack.log_dir}/\n"
+            f"  reconcile job  every {RECONCILE_EVERY_SECONDS:.0f} s; webhook deliveries "
+            "and retries: the delivery worker\n"
+            "payments-admin finds this stack with (in another shell):\n"
+            f"  export {' '.join(f'{k}={v}' for k, v in stack.ports.environment().items())}\n"
             "Stop with Ctrl-C (or SIGTERM).\n",
             flush=True,
         )

@@ -42,6 +42,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     # Authorizations made with capture=false may be captured for this long (deployed: 7
     # days), so the sweep's voiding of expired holds is seen within a test.
     os.environ["PAYMENTS_CAPTURE_WINDOW_SECONDS"] = str(CAPTURE_WINDOW)
+    # Events the change feed has not handed over are delivered by the re-driver after 3 s
+    # (deployed: 3 minutes).
+    os.environ["PAYMENTS_OUTBOX_GRACE_SECONDS"] = "3"
     local.start()
     os.environ.update(local.env)
     from chalicelib.container import reset_container

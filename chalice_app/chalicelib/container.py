@@ -309,6 +309,7 @@ class Container:
             settings.webhook_retry_schedule,
             settings.webhook_timeout_seconds,
             settings.redrive_poll_seconds,
+            settings.outbox_grace_seconds,
         )
 
 

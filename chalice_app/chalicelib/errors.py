@@ -86,7 +86,7 @@ _SPECS = [
         "invalid_amount",
         INVALID_REQUEST,
         400,
-        "amount must be an integer in minor units from 1 to 99999999.",
+        "amount must be a positive integer in minor units (a charge: at most 99999999).",
     ),
     ErrorSpec("invalid_currency", INVALID_REQUEST, 400, "The currency is not supported."),
     ErrorSpec(
@@ -194,6 +194,12 @@ _SPECS = [
         "events must be a non-empty list of distinct event types.",
     ),
     ErrorSpec(
+        "invalid_expire_old_in_hours",
+        INVALID_REQUEST,
+        400,
+        "expire_old_in_hours must be an integer from 0 to 168.",
+    ),
+    ErrorSpec(
         "too_many_webhook_endpoints",
         INVALID_REQUEST,
         409,
@@ -219,14 +225,15 @@ class ApiError(Exception):
         param: str | None = None,
         message: str | None = None,
         extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         self.spec = CATALOGUE[code]
         self.param = param
         self.message = message or self.spec.message
         # Fields beside code/message, e.g. decline_code and charge on a 402.
         self.extra = extra or {}
-        # Response headers beside the envelope's (``Retry-After``).
-        self.headers: dict[str, str] = {}
+        # Response headers beside the envelope's (``Retry-After`` on a 409 or 429 to retry).
+        self.headers: dict[str, str] = dict(headers or {})
         super().__init__(code)
 
     @property

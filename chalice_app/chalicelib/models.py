@@ -345,6 +345,15 @@ class WebhookEndpointRequest(RequestModel):
         return value
 
 
+class RollSecretRequest(RequestModel):
+    """Body of POST /webhook_endpoints/{endpoint_id}/roll_secret."""
+
+    # Hours the old secret keeps signing deliveries beside the new one (0: none).
+    expire_old_in_hours: Annotated[StrictInt, Field(ge=0, le=168)] = 24
+
+    code_for: ClassVar[dict[str, str]] = {"expire_old_in_hours": "invalid_expire_old_in_hours"}
+
+
 class EventPath(RequestModel):
     """Path parameters of GET /events/{event_id}."""
 
@@ -355,7 +364,7 @@ class EventPath(RequestModel):
 
 
 class WebhookEndpointPath(RequestModel):
-    """Path parameters of DELETE /webhook_endpoints/{endpoint_id}."""
+    """Path parameters of the routes of one webhook endpoint (/webhook_endpoints/{id}...)."""
 
     endpoint_id: WebhookEndpointId
 
@@ -453,14 +462,26 @@ class Health(ResponseModel):
     status: Literal["ok"] = "ok"
 
 
+class WebhookEndpoint(ResponseModel):
+    id: str
+    object: Literal["webhook_endpoint"] = "webhook_endpoint"
+    url: str
+    events: list[EventType]
+    status: Literal["enabled", "deleted"]
+    created_at: str
+
+
 class EventData(ResponseModel):
-    object: Annotated[Charge | Refund, Field(discriminator="object")]
+    # The charge or refund as answered then; for a test.ping, the endpoint (without secret).
+    object: Annotated[Charge | Refund | WebhookEndpoint, Field(discriminator="object")]
 
 
 class Event(ResponseModel):
     id: str
     object: Literal["event"] = "event"
-    type: EventType
+    # test.ping: sent on request to one endpoint (POST /webhook_endpoints/{id}/test), never
+    # one of the account's events (GET /events does not list it).
+    type: Literal[EventType, "test.ping"]
     created_at: str
     data: EventData
 
@@ -471,19 +492,12 @@ class EventList(ResponseModel):
     has_more: bool
 
 
-class WebhookEndpoint(ResponseModel):
-    id: str
-    object: Literal["webhook_endpoint"] = "webhook_endpoint"
-    url: str
-    events: list[EventType]
-    status: Literal["enabled", "deleted"]
-    created_at: str
-
-
 class NewWebhookEndpoint(WebhookEndpoint):
-    """The endpoint as created: the only response that holds its signing secret."""
+    """The endpoint as created (or its secret rolled): the only answers that hold a signing
+    secret. A replay (same Idempotency-Key) answers ``secret: null``: secrets are never
+    stored where the API can read them; roll the secret to get a new one."""
 
-    secret: str
+    secret: str | None
 
 
 class WebhookEndpointList(ResponseModel):

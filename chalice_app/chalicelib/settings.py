@@ -11,6 +11,12 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 
+# Defaults of the timeouts every time window derives from (the merchant guide's client
+# timeout and polling interval are generated from them: payments_admin/api_docs.py).
+DEFAULT_FUNCTION_TIMEOUT_SECONDS = 15.0
+DEFAULT_BANK_CONNECT_TIMEOUT_SECONDS = 1.0
+DEFAULT_BANK_READ_TIMEOUT_SECONDS = 3.0
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -61,6 +67,10 @@ class Settings:
     )
     webhook_timeout_seconds: float = 10.0
     redrive_poll_seconds: float = 5.0
+    # How old an event the stream has not handed to delivery must be before the re-driver
+    # delivers it itself: well past the stream's normal lag, so it only catches events
+    # whose record was lost.
+    outbox_grace_seconds: float = 180.0
     # Webhooks may also go to ``http(s)://127.0.0.1:<port>`` (the local stack's test
     # receivers). Only the local stack sets it (``PAYMENTS_LOCAL_WEBHOOKS=1``), never a stage
     # name: on Lambda, 127.0.0.1 serves the runtime API.
@@ -123,11 +133,17 @@ def get_settings() -> Settings:
             "PAYMENTS_BANK_URL",
             "" if os.environ.get("PAYMENTS_BANK_URL_PARAMETER") else "http://127.0.0.1:4545",
         ).rstrip("/"),
-        bank_connect_timeout=float(_env("PAYMENTS_BANK_CONNECT_TIMEOUT", "1")),
-        bank_read_timeout=float(_env("PAYMENTS_BANK_READ_TIMEOUT", "3")),
+        bank_connect_timeout=float(
+            _env("PAYMENTS_BANK_CONNECT_TIMEOUT", str(DEFAULT_BANK_CONNECT_TIMEOUT_SECONDS))
+        ),
+        bank_read_timeout=float(
+            _env("PAYMENTS_BANK_READ_TIMEOUT", str(DEFAULT_BANK_READ_TIMEOUT_SECONDS))
+        ),
         token_ttl_seconds=int(_env("PAYMENTS_TOKEN_TTL_SECONDS", "900")),
         idempotency_ttl_seconds=int(_env("PAYMENTS_IDEMPOTENCY_TTL_SECONDS", str(24 * 3600))),
-        function_timeout_seconds=float(_env("PAYMENTS_FUNCTION_TIMEOUT_SECONDS", "15")),
+        function_timeout_seconds=float(
+            _env("PAYMENTS_FUNCTION_TIMEOUT_SECONDS", str(DEFAULT_FUNCTION_TIMEOUT_SECONDS))
+        ),
         max_body_bytes=64 * 1024,
         log_level=_env("PAYMENTS_LOG_LEVEL", "INFO"),
         bank_url_parameter=os.environ.get("PAYMENTS_BANK_URL_PARAMETER") or None,
@@ -159,4 +175,7 @@ def _webhook_overrides() -> dict[str, object]:
     poll = os.environ.get("PAYMENTS_REDRIVE_POLL_SECONDS")
     if poll:
         overrides["redrive_poll_seconds"] = float(poll)
+    grace = os.environ.get("PAYMENTS_OUTBOX_GRACE_SECONDS")
+    if grace:
+        overrides["outbox_grace_seconds"] = float(grace)
     return overrides

@@ -47,6 +47,11 @@ PENDING_INDEX = Index("pending", hash_key="pending_pk", range_key="pending_sk")
 # Events, newest first per merchant, and per merchant and type (``GET /events?type=``).
 EVENTS_LIST_INDEX = Index("events_by_merchant", hash_key="list_pk", range_key="list_sk")
 EVENTS_TYPE_INDEX = Index("events_by_type", hash_key="type_pk", range_key="list_sk")
+# Events not yet handed to delivery (sparse, sharded): the re-driver delivers those the
+# stream has not handled after a grace period (a lost record, a batch given up on).
+EVENTS_UNDELIVERED_INDEX = Index(
+    "events_undelivered", hash_key="undelivered_pk", range_key="undelivered_sk"
+)
 # Deliveries waiting for their next attempt (sparse, sharded like the pending index).
 DELIVERIES_DUE_INDEX = Index("due", hash_key="due_pk", range_key="due_sk")
 # A merchant's keys, for the operator's ``payments-admin list-keys`` (never a request path).
@@ -71,7 +76,7 @@ AUTH_REJECTIONS = Table("AuthRejections", hash_key="partition", range_key="sort"
 EVENTS = Table(
     "Events",
     hash_key="event_id",
-    indexes=(EVENTS_LIST_INDEX, EVENTS_TYPE_INDEX),
+    indexes=(EVENTS_LIST_INDEX, EVENTS_TYPE_INDEX, EVENTS_UNDELIVERED_INDEX),
     ttl_attribute="ttl",
     stream_view_type="NEW_IMAGE",
 )

@@ -159,7 +159,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     ),
     FunctionSpec(
         "events",
-        "GET /events, GET /events/{id}, POST/GET/DELETE /webhook_endpoints",
+        "GET /events, GET /events/{id}, POST/GET/DELETE /webhook_endpoints, roll_secret, test",
         memory_mb=1024,
         timeout_s=10,
         why="one or two DynamoDB round trips; creating an endpoint resolves its URL's name "
@@ -170,6 +170,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             ("POST", "/webhook_endpoints"),
             ("GET", "/webhook_endpoints"),
             ("DELETE", "/webhook_endpoints/{endpoint_id}"),
+            ("POST", "/webhook_endpoints/{endpoint_id}/roll_secret"),
+            ("POST", "/webhook_endpoints/{endpoint_id}/test"),
         ),
     ),
     FunctionSpec(

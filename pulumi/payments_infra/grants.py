@@ -156,23 +156,31 @@ GRANTS: dict[str, Grant] = {
         ),
         bank=True,
     ),
-    # Endpoint secrets are written (and deleted), never read: no route can answer one.
+    # Endpoint secrets are written (rolled in place, deleted), never read: no route can
+    # answer one.
     "events": Grant(
         tables=(
+            # PutItem: a test.ping for one endpoint (its delivery functions sign it).
             TableAccess(
                 tables.EVENTS,
-                (GET, QUERY),
+                (GET, QUERY, PUT),
                 indexes=(tables.EVENTS_LIST_INDEX, tables.EVENTS_TYPE_INDEX),
             ),
-            TableAccess(tables.WEBHOOK_ENDPOINTS, (GET, QUERY, PUT, DELETE)),
-            TableAccess(tables.WEBHOOK_SECRETS, (PUT, DELETE)),
+            TableAccess(tables.WEBHOOK_ENDPOINTS, (GET, BATCH_GET, QUERY, PUT, UPDATE, DELETE)),
+            TableAccess(tables.WEBHOOK_SECRETS, (PUT, UPDATE, DELETE)),
+            # POST /webhook_endpoints is idempotent: its key is judged in its first read
+            # (with the merchant's endpoint count); the other routes in their commit.
+            IDEMPOTENT,
+            TableAccess(tables.API_KEYS, (GET, BATCH_GET, CHECK)),
+            TableAccess(tables.AUTH_REJECTIONS, (UPDATE,)),
             AUDIT_APPEND,
-            *KEY_CONFIRM_IN_COMMIT,
         )
     ),
     # Nothing of Tokens, Charges or any KMS key: deliveries carry what the event holds.
+    # Once an event's deliveries exist, it leaves the undelivered index (an UpdateItem).
     "delivery": Grant(
         tables=(
+            TableAccess(tables.EVENTS, (UPDATE,)),
             TableAccess(tables.WEBHOOK_ENDPOINTS, (QUERY,)),
             READ_SECRETS,
             TableAccess(tables.DELIVERIES, (PUT, UPDATE)),
@@ -180,11 +188,17 @@ GRANTS: dict[str, Grant] = {
         streams=(tables.EVENTS,),
         dead_letter_queue=True,
     ),
+    # Also delivers events the stream never handed over, as the delivery function does.
     "redriver": Grant(
         tables=(
-            TableAccess(tables.EVENTS, (GET,)),
+            TableAccess(
+                tables.EVENTS, (GET, QUERY, UPDATE), indexes=(tables.EVENTS_UNDELIVERED_INDEX,)
+            ),
+            TableAccess(tables.WEBHOOK_ENDPOINTS, (QUERY,)),
             READ_SECRETS,
-            TableAccess(tables.DELIVERIES, (UPDATE,), indexes=(tables.DELIVERIES_DUE_INDEX,)),
+            TableAccess(
+                tables.DELIVERIES, (PUT, UPDATE), indexes=(tables.DELIVERIES_DUE_INDEX,)
+            ),
             HOLD_LEASE,
         ),
     ),

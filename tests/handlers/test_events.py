@@ -155,7 +155,7 @@ def test_create_list_delete_an_endpoint(api: Any, merchant: Any, services: Any) 
         k: v for k, v in endpoint.items() if k != "secret"
     }
     assert deleted.data["status"] == "deleted"
-    assert services.webhook_endpoints.secrets([endpoint["id"]]) == {}
+    assert services.webhook_endpoints.secrets([endpoint["id"]], 0) == {}
     assert [e["id"] for e in api.get("/webhook_endpoints", key=key).data["items"]] == [every["id"]]
     again = api.request("DELETE", f"/webhook_endpoints/{endpoint['id']}", key=key)
     assert (again.status, again.error["code"], again.error["param"]) == (

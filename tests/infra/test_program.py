@@ -165,6 +165,8 @@ def test_every_route_is_served_by_its_own_group(openapi: dict[str, Any]) -> None
         ("POST", "/webhook_endpoints"): "events",
         ("GET", "/webhook_endpoints"): "events",
         ("DELETE", "/webhook_endpoints/{endpoint_id}"): "events",
+        ("POST", "/webhook_endpoints/{endpoint_id}/roll_secret"): "events",
+        ("POST", "/webhook_endpoints/{endpoint_id}/test"): "events",
     }
     seen = {}
     for path, methods in openapi["paths"].items():
@@ -636,6 +638,8 @@ def test_each_function_is_invocable_for_its_own_routes_only(mocks: RecordingMock
         f"{execution_arn}/*/POST/webhook_endpoints",
         f"{execution_arn}/*/GET/webhook_endpoints",
         f"{execution_arn}/*/DELETE/webhook_endpoints/*",
+        f"{execution_arn}/*/POST/webhook_endpoints/*/roll_secret",
+        f"{execution_arn}/*/POST/webhook_endpoints/*/test",
     }
     assert "payments-dev-delivery" not in permissions  # invoked by its stream mapping
 
@@ -767,6 +771,7 @@ def test_delivery_grants_read_the_stream_and_the_delivery_tables_only(
     assert set(statements) == {
         "Logs",
         "StreamEvents",
+        "TableEvents",
         "TableWebhookEndpoints",
         "TableWebhookSecrets",
         "TableDeliveries",
@@ -790,7 +795,9 @@ def test_delivery_grants_read_the_stream_and_the_delivery_tables_only(
         "Resource": DLQ_ARN,
     }
     assert statements["TableWebhookEndpoints"]["Action"] == ["dynamodb:Query"]
-    # Nothing of Tokens, Charges, events' writes or any KMS key.
+    # Of events, only taking one out of the undelivered index once its deliveries exist.
+    assert statements["TableEvents"]["Action"] == ["dynamodb:UpdateItem"]
+    # Nothing of Tokens, Charges, new events or any KMS key.
     for statement in statements.values():
         assert not any(a.startswith("kms:") for a in _actions(statement))
     text = json.dumps(list(statements.values()))
@@ -804,12 +811,14 @@ def test_only_the_delivery_functions_read_webhook_secrets(mocks: RecordingMocks)
 
 
 def test_every_settler_writes_events_and_only_settlers_do(mocks: RecordingMocks) -> None:
+    """... and the webhook endpoint routes, for a test.ping (POST /webhook_endpoints/{id}/test)."""
     assert _granted(mocks, "dynamodb:PutItem", "table/payments-dev-Events") == {
         "charge",
         "refund",
         "holds",
         "reads",
         "reconciler",
+        "events",
     }
 
 

@@ -35,6 +35,7 @@ def test_one_idempotency_key_one_bank_call(http_api: Any, merchant: Any, bank_ur
     for r in responses:
         if r.status == 409:
             assert r.error["code"] == "request_in_progress"
+            assert r.headers["retry-after"] == "1"
     (charge_id,) = charge_ids
     assert bank_calls(bank_url, charge_id) == {"POST /authorizations": 1}
     assert bank_record(bank_url, "authorizations", charge_id)["status"] == "approved"

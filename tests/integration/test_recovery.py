@@ -47,6 +47,7 @@ def _retry_after_crash(rig: Any, path: str, body: Any, key: str, idem: str) -> R
     first = _post(rig.api, path, body, key, idem)
     assert first is not None and first.status == 409, first and first.text
     assert first.error["code"] == "request_in_progress"
+    assert first.headers["retry-after"] == "1"
     time.sleep(FUNCTION_TIMEOUT + 1.5)
     resumed = _post(rig.api, path, body, key, idem)
     assert resumed is not None

@@ -29,3 +29,12 @@ def test_the_snippet_refuses_a_timestamp_outside_the_tolerance() -> None:
     old = int(time.time()) - 301
     assert not docs_verify()(BODY, sign(SECRET, old, BODY), SECRET)
     assert docs_verify()(BODY, sign(SECRET, old, BODY), SECRET, tolerance=600)
+
+
+def test_the_snippet_accepts_either_signature_of_a_rolled_secret() -> None:
+    header = sign("whsec_new", int(time.time()), BODY, "whsec_old")
+    assert header.count("v1=") == 2
+    assert docs_verify()(BODY, header, "whsec_new")
+    assert docs_verify()(BODY, header, "whsec_old")
+    assert not docs_verify()(BODY, header, "whsec_other")
+    assert not docs_verify()(BODY, "t=1,t=2," + header.split(",", 1)[1], "whsec_new")

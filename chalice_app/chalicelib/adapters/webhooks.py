@@ -1,10 +1,14 @@
 """Webhook endpoints, their signing secrets, and deliveries.
 
 * ``WebhookEndpoints`` (merchant, endpoint id): url, subscribed types, status. Routes
-  read and write it.
-* ``WebhookSecrets`` (endpoint id): the signing secret. The API function that creates an
-  endpoint may only put it (and delete it with its endpoint); only the delivery functions
-  may read it, so no route can answer a secret after the one response that creates it.
+  read and write it. Each merchant's partition also holds one counter item
+  (``COUNTER_ID``): its number of endpoints, changed in the transaction that creates or
+  deletes one, on condition that it stays within the cap, so concurrent creations cannot
+  pass it.
+* ``WebhookSecrets`` (endpoint id): the signing secret and, after a roll, the previous one
+  until it expires. The API function may only put it, replace it in place (a roll) and
+  delete it with its endpoint; only the delivery functions read it, so no route can
+  answer a secret after the one response that creates (or rolls) it.
 * ``Deliveries`` (event id, endpoint id): one item per event and subscribed endpoint, its
   attempts and state. Pending ones carry ``due_pk``/``due_sk`` (next attempt time) in a
   sparse sharded index the re-driver reads.
@@ -27,6 +31,9 @@ from chalicelib.adapters.dynamo import (
 from chalicelib.tables import DELIVERIES_DUE_INDEX
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+# The sort key of a merchant's counter item: never an endpoint id (those are ``we_...``).
+COUNTER_ID = "#count"
+ENDPOINT_ID_PREFIX = "we_"
 DUE_SHARDS = 4
 DELIVERY_RETENTION_SECONDS = 30 * 24 * 3600
 
@@ -42,9 +49,30 @@ class WebhookEndpointStore:
     def _key(self, merchant_id: str, endpoint_id: str) -> dict[str, Any]:
         return {"merchant_id": {"S": merchant_id}, "endpoint_id": {"S": endpoint_id}}
 
-    def create_entries(self, endpoint: dict[str, Any], secret: str) -> list[dict[str, Any]]:
-        """Puts of a new endpoint and its secret (one transaction)."""
+    def counter_key(self, merchant_id: str) -> dict[str, Any]:
+        return self._key(merchant_id, COUNTER_ID)
+
+    def _count_by(self, merchant_id: str, step: int, cap: int | None) -> dict[str, Any]:
+        update: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": self.counter_key(merchant_id),
+            "UpdateExpression": "ADD endpoint_count :step",
+            "ExpressionAttributeValues": to_values({":step": step}),
+        }
+        if cap is not None:
+            update["ConditionExpression"] = (
+                "attribute_not_exists(endpoint_count) OR endpoint_count < :cap"
+            )
+            update["ExpressionAttributeValues"] = to_values({":step": step, ":cap": cap})
+        return {"Update": update}
+
+    def create_entries(
+        self, endpoint: dict[str, Any], secret: str, cap: int
+    ) -> list[dict[str, Any]]:
+        """The merchant's count (refused at ``cap``: ``WriteConflict`` on entry 0), the new
+        endpoint and its secret (one transaction)."""
         return [
+            self._count_by(endpoint["merchant_id"], 1, cap),
             {
                 "Put": {
                     "TableName": self.table,
@@ -68,8 +96,9 @@ class WebhookEndpointStore:
         ]
 
     def delete_entries(self, merchant_id: str, endpoint_id: str) -> list[dict[str, Any]]:
-        """Deletes of an endpoint (refused if it is gone) and of its secret."""
+        """Deletes of an endpoint (refused if it is gone) and of its secret; one less."""
         return [
+            self._count_by(merchant_id, -1, None),
             {
                 "Delete": {
                     "TableName": self.table,
@@ -85,6 +114,28 @@ class WebhookEndpointStore:
             },
         ]
 
+    def roll_entry(
+        self, merchant_id: str, endpoint_id: str, secret: str, old_expires_ms: int | None
+    ) -> dict[str, Any]:
+        """Replace the endpoint's secret; the one it had signs beside it until
+        ``old_expires_ms`` (None: from now on only the new one). Refused if the endpoint
+        (its secret item) is gone or not the merchant's."""
+        values: dict[str, Any] = {":new": secret, ":m": merchant_id}
+        if old_expires_ms is None:
+            update = "SET secret = :new REMOVE previous_secret, previous_expires_ms"
+        else:
+            update = "SET previous_secret = secret, previous_expires_ms = :until, secret = :new"
+            values[":until"] = old_expires_ms
+        return {
+            "Update": {
+                "TableName": self.secrets_table,
+                "Key": {"endpoint_id": {"S": endpoint_id}},
+                "UpdateExpression": update,
+                "ConditionExpression": "attribute_exists(endpoint_id) AND merchant_id = :m",
+                "ExpressionAttributeValues": to_values(values),
+            }
+        }
+
     def get(self, merchant_id: str, endpoint_id: str) -> dict[str, Any] | None:
         item = self._client.get_item(
             TableName=self.table, Key=self._key(merchant_id, endpoint_id), ConsistentRead=True
@@ -96,8 +147,8 @@ class WebhookEndpointStore:
         items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {
             "TableName": self.table,
-            "KeyConditionExpression": "merchant_id = :m",
-            "ExpressionAttributeValues": to_values({":m": merchant_id}),
+            "KeyConditionExpression": "merchant_id = :m AND begins_with(endpoint_id, :we)",
+            "ExpressionAttributeValues": to_values({":m": merchant_id, ":we": ENDPOINT_ID_PREFIX}),
             "ConsistentRead": True,
         }
         while True:
@@ -107,13 +158,22 @@ class WebhookEndpointStore:
                 return sorted(items, key=lambda e: (e["created_at"], e["endpoint_id"]))
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
-    def secrets(self, endpoint_ids: list[str]) -> dict[str, str]:
-        """Endpoint id -> signing secret, for the endpoints that still exist."""
+    def secrets(self, endpoint_ids: list[str], now_ms: int) -> dict[str, tuple[str, ...]]:
+        """Endpoint id -> the secrets that sign its deliveries now, the current one first
+        (then the previous one while a roll's grace period lasts), for the endpoints that
+        still exist."""
         if not endpoint_ids:
             return {}
         keys = [(self.secrets_table, {"endpoint_id": {"S": e}}) for e in endpoint_ids]
         found = get_many(self._client, keys)
-        return {e: item["secret"] for e, item in zip(endpoint_ids, found, strict=True) if item}
+        signing: dict[str, tuple[str, ...]] = {}
+        for endpoint_id, item in zip(endpoint_ids, found, strict=True):
+            if not item:
+                continue
+            previous = item.get("previous_secret")
+            still_valid = previous and item.get("previous_expires_ms", 0) > now_ms
+            signing[endpoint_id] = (item["secret"], previous) if still_valid else (item["secret"],)
+        return signing
 
 
 def due_shard(event_id: str, endpoint_id: str) -> str:

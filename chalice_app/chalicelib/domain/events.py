@@ -31,6 +31,10 @@ EVENT_TYPES: tuple[str, ...] = (
     CHARGE_VOIDED,
 )
 
+# Sent on request (POST /webhook_endpoints/{id}/test) to one endpoint only, whatever its
+# subscribed types; not one of the account's events (not listed, not in EVENT_TYPES).
+TEST_PING = "test.ping"
+
 SIGNATURE_HEADER = "Payments-Signature"
 # What a receiver should accept between the signature's time and its own clock.
 DEFAULT_TOLERANCE_SECONDS = 300
@@ -47,10 +51,13 @@ def event_id(object_id: str, event_type: str) -> str:
     return "evt_" + base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
-def sign(secret: str, timestamp: int, body: bytes) -> str:
-    """The ``Payments-Signature`` header value: ``t=<unix>,v1=<hex HMAC-SHA256>``."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"t={timestamp},v1={mac.hexdigest()}"
+def sign(secret: str, timestamp: int, body: bytes, *older: str) -> str:
+    """The ``Payments-Signature`` header value: ``t=<unix>,v1=<hex HMAC-SHA256>``, and one
+    more ``v1`` per ``older`` secret (a rolled secret's grace period): receivers accept any
+    ``v1`` that verifies under the secret they hold."""
+    signed = f"{timestamp}.".encode() + body
+    macs = [hmac.new(s.encode(), signed, hashlib.sha256).hexdigest() for s in (secret, *older)]
+    return ",".join([f"t={timestamp}", *(f"v1={mac}" for mac in macs)])
 
 
 def next_attempt_at(

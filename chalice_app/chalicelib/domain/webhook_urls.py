@@ -29,6 +29,10 @@ class UnsafeUrl(ValueError):
     """The URL may not receive webhooks."""
 
 
+class UnresolvableHost(UnsafeUrl):
+    """The URL's host name has no address (yet): nothing says it is not public."""
+
+
 class Target(NamedTuple):
     """Where a checked URL is delivered: scheme, host name, port, checked addresses, path."""
 
@@ -95,7 +99,7 @@ def check(url: str, *, allow_local: bool, resolve: Resolver) -> Target:
     try:
         addresses = tuple(dict.fromkeys(resolve(host, port)))
     except OSError:
-        raise UnsafeUrl("the name does not resolve") from None
+        raise UnresolvableHost("the name does not resolve") from None
     if not addresses or not all(is_public(a) for a in addresses):
         raise UnsafeUrl("the name resolves to a non-public address")
     return Target(scheme, host, port, addresses, path)

@@ -5,10 +5,13 @@
   A record whose handling fails is reported back, so the stream hands it over again; a
   delivery that exists already is not attempted twice (its schedule owns it).
 * The re-driver (``redrive``): attempts whose time has come - retries, and first attempts
-  whose worker died (their lease ran out).
+  whose worker died (their lease ran out); and events that the stream has not handed over
+  ``outbox_grace_seconds`` after they were written (a lost record, a batch given up on):
+  their deliveries are created and attempted as the stream would have.
 * An operator's resend (``resend``): the same event, again, to the endpoints subscribed now.
 
-Every attempt is signed with the endpoint's secret at the time it is sent. Endpoints that
+Every attempt is signed with the endpoint's secret at the time it is sent (and with the
+previous one too while a roll's grace period lasts). Endpoints that
 answer 2xx within the timeout got it; others are retried on ``retry_schedule`` (seconds
 after the first attempt), then the delivery is marked ``failed``.
 """
@@ -21,11 +24,14 @@ import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.adapters.dynamo import from_item
+from chalicelib.adapters.event_store import UNDELIVERED_SHARDS
 from chalicelib.adapters.webhooks import DELIVERED, DUE_SHARDS, FAILED, PENDING
 from chalicelib.domain.events import SIGNATURE_HEADER, next_attempt_at, sign
+from chalicelib.ids import iso
 
 log = logging.getLogger("platform.delivery")
 
@@ -55,6 +61,7 @@ class DeliveryService:
         retry_schedule: tuple[float, ...],
         timeout_seconds: float,
         poll_seconds: float,
+        outbox_grace_seconds: float,
     ) -> None:
         self._events = events
         self._endpoints = endpoints
@@ -64,6 +71,7 @@ class DeliveryService:
         # No second worker takes a claimed delivery before its attempt has surely ended.
         self._lease_ms = int((timeout_seconds + 5) * 1000)
         self._poll = poll_seconds
+        self._outbox_grace = outbox_grace_seconds
 
     # ---- the outbox stream ---------------------------------------------------------------
 
@@ -93,6 +101,8 @@ class DeliveryService:
     ) -> list[dict[str, Any]]:
         """First attempts of one new event, to each subscribed endpoint (in parallel)."""
         started = self._start(event, again=False, endpoints=endpoints)
+        # Its deliveries exist from here on; their own schedule retries them.
+        self._events.mark_handed_over(event["event_id"])
         return self._attempt_all(started, {event["event_id"]: event})
 
     def _start(
@@ -111,8 +121,12 @@ class DeliveryService:
         known = {} if endpoints is None else endpoints
         if merchant_id not in known:
             known[merchant_id] = self._endpoints.list_for_merchant(merchant_id)
+        target = event.get("endpoint_id")  # a test ping: that endpoint only
         for endpoint in known[merchant_id]:
-            if event["type"] not in endpoint["events"]:
+            if target is not None:
+                if endpoint["endpoint_id"] != target:
+                    continue
+            elif event["type"] not in endpoint["events"]:
                 continue
             item = self._deliveries.start(
                 event, endpoint["endpoint_id"], endpoint["url"], now, self._lease_ms, again
@@ -142,6 +156,7 @@ class DeliveryService:
             time.sleep(self._poll)
 
     def _redrive_once(self) -> list[dict[str, Any]]:
+        outcomes = self._hand_over_undelivered()
         now = _now_ms()
         claimed = []
         for shard in range(DUE_SHARDS):
@@ -158,7 +173,29 @@ class DeliveryService:
         for item in claimed:
             if item["event_id"] not in events:
                 events[item["event_id"]] = self._events.get(item["event_id"])
-        return self._attempt_all(claimed, events)
+        return outcomes + self._attempt_all(claimed, events)
+
+    def _hand_over_undelivered(self) -> list[dict[str, Any]]:
+        """First attempts of events the stream has not handed over within the grace period.
+
+        A delivery the stream's handler created meanwhile is not created (nor attempted)
+        twice: ``DeliveryStore.start`` is conditional.
+        """
+        before = iso(datetime.fromtimestamp(time.time() - self._outbox_grace, UTC))
+        outcomes: list[dict[str, Any]] = []
+        endpoints: dict[str, list[dict[str, Any]]] = {}
+        for shard in range(UNDELIVERED_SHARDS):
+            start = None
+            while True:
+                events, start = self._events.undelivered_page(shard, before, start)
+                for event in events:
+                    log.warning(
+                        json.dumps({"event": "outbox_redrive", "event_id": event["event_id"]})
+                    )
+                    outcomes += self.on_event(event, endpoints)
+                if start is None:
+                    break
+        return outcomes
 
     # ---- operator ------------------------------------------------------------------------
 
@@ -179,7 +216,7 @@ class DeliveryService:
     ) -> list[dict[str, Any]]:
         if not claimed:
             return []
-        secrets = self._endpoints.secrets(sorted({c["endpoint_id"] for c in claimed}))
+        secrets = self._endpoints.secrets(sorted({c["endpoint_id"] for c in claimed}), _now_ms())
         jobs = [(c, events.get(c["event_id"]), secrets.get(c["endpoint_id"])) for c in claimed]
         if len(jobs) == 1:
             return [self._attempt(*jobs[0])]
@@ -187,7 +224,7 @@ class DeliveryService:
             return list(pool.map(lambda job: self._attempt(*job), jobs))
 
     def _attempt(
-        self, item: dict[str, Any], event: dict[str, Any] | None, secret: str | None
+        self, item: dict[str, Any], event: dict[str, Any] | None, secret: tuple[str, ...] | None
     ) -> dict[str, Any]:
         """One signed POST of a claimed delivery, and its recorded result."""
         if event is None or secret is None:
@@ -199,7 +236,7 @@ class DeliveryService:
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "Payments-Webhooks/1.0",
-            SIGNATURE_HEADER: sign(secret, int(time.time()), body),
+            SIGNATURE_HEADER: sign(secret[0], int(time.time()), body, *secret[1:]),
         }
         attempt = self._sender.post(item["url"], body, headers)
         now = _now_ms()

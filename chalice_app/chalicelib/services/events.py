@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import secrets
+import time
 from typing import Any
 
 from chalicelib.adapters.dynamo import WriteConflict
 from chalicelib.domain.events import EVENT_TYPES
-from chalicelib.domain.webhook_urls import UnsafeUrl, check
+from chalicelib.domain.webhook_urls import UnresolvableHost, UnsafeUrl, check
 from chalicelib.errors import ApiError
 from chalicelib.ids import iso, new_id, now_utc
 from chalicelib.models import (
@@ -15,6 +16,7 @@ from chalicelib.models import (
     EventList,
     ListEventsQuery,
     NewWebhookEndpoint,
+    RollSecretRequest,
     WebhookEndpoint,
     WebhookEndpointList,
     WebhookEndpointRequest,
@@ -23,6 +25,21 @@ from chalicelib.services.recording import Record, Reply
 
 # Each endpoint gets every event of its types: a bound on the fan-out of one event.
 MAX_ENDPOINTS = 16
+# invalid_url when the host name has no DNS record: nothing says it is not public.
+UNRESOLVABLE_URL_MESSAGE = (
+    "url's host name does not resolve (no DNS record for it): check the name, or create "
+    "the endpoint once the name resolves."
+)
+
+
+def check_url(url: str, allow_local: bool, resolve: Any) -> None:
+    """400 ``invalid_url`` unless webhooks may be sent to ``url`` (``domain.webhook_urls``)."""
+    try:
+        check(url, allow_local=allow_local, resolve=resolve)
+    except UnresolvableHost:
+        raise ApiError("invalid_url", param="url", message=UNRESOLVABLE_URL_MESSAGE) from None
+    except UnsafeUrl:
+        raise ApiError("invalid_url", param="url") from None
 
 
 def event_resource(item: dict[str, Any]) -> Event:
@@ -45,6 +62,7 @@ class EventService:
         self._endpoints = endpoints
         self._allow_local = allow_local
         self._resolve = resolve
+        self.endpoint_creation = EndpointCreation(endpoints, allow_local, resolve)
 
     # ---- events --------------------------------------------------------------------------
 
@@ -68,15 +86,93 @@ class EventService:
 
     # ---- webhook endpoints ---------------------------------------------------------------
 
-    def create_endpoint(
-        self, merchant_id: str, request: WebhookEndpointRequest, record: Record
+    def list_endpoints(self, merchant_id: str) -> WebhookEndpointList:
+        items = self._endpoints.list_for_merchant(merchant_id)
+        return WebhookEndpointList(items=[endpoint_resource(i) for i in items], has_more=False)
+
+    def roll_secret(
+        self, merchant_id: str, endpoint_id: str, request: RollSecretRequest, record: Record
+    ) -> Reply:
+        """A new signing secret, shown in this response only. The old one keeps signing
+        deliveries beside it for ``expire_old_in_hours``; a secret rolled before and still
+        in its grace period stops at once (only the newest old secret is kept)."""
+        item = self._endpoints.get(merchant_id, endpoint_id)
+        if item is None:
+            raise ApiError("resource_missing", param="id")
+        secret = f"whsec_{secrets.token_urlsafe(32)}"
+        hours = request.expire_old_in_hours
+        old_expires_ms = int((time.time() + hours * 3600) * 1000) if hours else None
+        reply = Reply(
+            200,
+            data=NewWebhookEndpoint(**endpoint_resource(item).model_dump(), secret=secret),
+            object_id=endpoint_id,
+        )
+        entry = self._endpoints.roll_entry(merchant_id, endpoint_id, secret, old_expires_ms)
+        try:
+            record.finish(reply, [entry])
+        except WriteConflict:
+            raise ApiError("resource_missing", param="id") from None  # deleted meanwhile
+        return reply
+
+    def send_test(self, merchant_id: str, endpoint_id: str, record: Record) -> Reply:
+        """202: a ``test.ping`` event (about the endpoint, without its secret) is written to
+        the outbox for this endpoint only; the delivery functions sign and send it."""
+        item = self._endpoints.get(merchant_id, endpoint_id)
+        if item is None:
+            raise ApiError("resource_missing", param="id")
+        endpoint = endpoint_resource(item).model_dump(mode="json")
+        entry, event = self._events.test_ping_entry(
+            merchant_id, endpoint_id, iso(now_utc()), endpoint
+        )
+        reply = Reply(202, data=Event.model_validate(event), object_id=event["id"])
+        record.finish(reply, [entry])
+        return reply
+
+    def delete_endpoint(self, merchant_id: str, endpoint_id: str, record: Record) -> Reply:
+        """Delete an endpoint and its secret: nothing more is delivered to it."""
+        item = self._endpoints.get(merchant_id, endpoint_id)
+        if item is None:
+            raise ApiError("resource_missing", param="id")
+        reply = Reply(200, data=endpoint_resource(item, "deleted"), object_id=endpoint_id)
+        try:
+            record.finish(reply, self._endpoints.delete_entries(merchant_id, endpoint_id))
+        except WriteConflict:
+            raise ApiError("resource_missing", param="id") from None  # deleted meanwhile
+        return reply
+
+
+class EndpointCreation:
+    """POST /webhook_endpoints as an idempotent command (see ``web.pipeline``).
+
+    Creation is one commit: the endpoint, its secret, the merchant's count and, with an
+    Idempotency-Key, the completed key record. A replay answers the same endpoint with
+    ``secret: null``: the secret is never stored where the API can read it (the key record
+    would be such a place), so a client that lost the first answer rolls the secret
+    (``POST /webhook_endpoints/{id}/roll_secret``) to get a new one.
+    """
+
+    def __init__(self, endpoints: Any, allow_local: bool, resolve: Any) -> None:
+        self._endpoints = endpoints
+        self._allow_local = allow_local
+        self._resolve = resolve
+
+    def first_read(
+        self, merchant_id: str, request: WebhookEndpointRequest
+    ) -> tuple[str, dict[str, Any]]:
+        """The merchant's endpoint count. The URL is checked first, like the request's
+        shape: a refused URL is not stored for replay (a name may resolve later)."""
+        check_url(request.url, self._allow_local, self._resolve)
+        return self._endpoints.table, self._endpoints.counter_key(merchant_id)
+
+    def create(
+        self,
+        merchant_id: str,
+        request: WebhookEndpointRequest,
+        record: Record,
+        count: dict[str, Any] | None,
     ) -> Reply:
         """A new endpoint and its signing secret, shown in this response only."""
-        try:
-            check(request.url, allow_local=self._allow_local, resolve=self._resolve)
-        except UnsafeUrl:
-            raise ApiError("invalid_url", param="url") from None
-        if len(self._endpoints.list_for_merchant(merchant_id)) >= MAX_ENDPOINTS:
+        if count is not None and count.get("endpoint_count", 0) >= MAX_ENDPOINTS:
             raise ApiError("too_many_webhook_endpoints")
         endpoint = {
             "merchant_id": merchant_id,
@@ -91,22 +187,18 @@ class EventService:
             201,
             data=NewWebhookEndpoint(**created.model_dump(), secret=secret),
             object_id=created.id,
+            replayed_as=Reply(
+                201, data=NewWebhookEndpoint(**created.model_dump(), secret=None)
+            ),
         )
-        record.finish(reply, self._endpoints.create_entries(endpoint, secret))
-        return reply
-
-    def list_endpoints(self, merchant_id: str) -> WebhookEndpointList:
-        items = self._endpoints.list_for_merchant(merchant_id)
-        return WebhookEndpointList(items=[endpoint_resource(i) for i in items], has_more=False)
-
-    def delete_endpoint(self, merchant_id: str, endpoint_id: str, record: Record) -> Reply:
-        """Delete an endpoint and its secret: nothing more is delivered to it."""
-        item = self._endpoints.get(merchant_id, endpoint_id)
-        if item is None:
-            raise ApiError("resource_missing", param="id")
-        reply = Reply(200, data=endpoint_resource(item, "deleted"), object_id=endpoint_id)
         try:
-            record.finish(reply, self._endpoints.delete_entries(merchant_id, endpoint_id))
+            record.finish(reply, self._endpoints.create_entries(endpoint, secret, MAX_ENDPOINTS))
         except WriteConflict:
-            raise ApiError("resource_missing", param="id") from None  # deleted meanwhile
+            # Only the count is conditional: the merchant has MAX_ENDPOINTS already.
+            raise ApiError("too_many_webhook_endpoints") from None
         return reply
+
+    def resume(self, merchant_id: str, object_key: tuple[str, str], record: Record) -> Reply:
+        # Creation binds no key ahead of its commit (there is no in-progress record to
+        # resume): the pipeline never gets here for this command.
+        raise RuntimeError("a webhook endpoint creation has no recovery point to resume")

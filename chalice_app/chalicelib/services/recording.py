@@ -33,6 +33,9 @@ class Reply:
     data: Any = None
     error: ApiError | None = None
     object_id: str | None = None
+    # What a replay of this answer shows, when it must not repeat it whole (a signing
+    # secret is shown once and never stored): stored for replay instead of this reply.
+    replayed_as: Reply | None = None
 
 
 class KeyClaimedElsewhere(Exception):

@@ -9,6 +9,7 @@ cold start.
 
 from __future__ import annotations
 
+import inspect
 import json
 from functools import lru_cache
 from typing import Any
@@ -225,7 +226,7 @@ def _headers(status: int, idempotent: bool) -> dict[str, Any]:
     if idempotent:
         headers["Idempotent-Replayed"] = {"$ref": "#/components/headers/IdempotentReplayed"}
         headers["Original-Request-Id"] = {"$ref": "#/components/headers/OriginalRequestId"}
-    if status == 429:
+    if status == 429 or (status == 409 and idempotent):  # rate_limited, request_in_progress
         headers["Retry-After"] = {"$ref": "#/components/headers/RetryAfter"}
     return headers
 
@@ -296,7 +297,7 @@ def _description(spec: endpoint.RouteSpec, details: str) -> str:
 
 def _operation(spec: endpoint.RouteSpec) -> dict[str, Any]:
     doc = doc_of(spec.view)
-    summary, _, details = (spec.view.__doc__ or "").strip().partition("\n")
+    summary, _, details = inspect.cleandoc(spec.view.__doc__ or "").partition("\n")
     operation: dict[str, Any] = {
         "operationId": _operation_id(spec),
         "tags": [_tag(spec.path)],

@@ -32,6 +32,16 @@ from chalicelib.services.recording import (
     commit_with,
 )
 
+# 409 request_in_progress: when to retry with the same key. The first request usually ends
+# within a second or two; it can last no longer than the function's timeout.
+RETRY_IN_PROGRESS_AFTER_SECONDS = 1
+
+
+def _in_progress() -> ApiError:
+    return ApiError(
+        "request_in_progress", headers={"Retry-After": str(RETRY_IN_PROGRESS_AFTER_SECONDS)}
+    )
+
 
 class Command(Protocol):
     """An idempotent use case (``ChargeService``, ``RefundService``)."""
@@ -124,7 +134,7 @@ class RequestRecord:
                     self.request_fingerprint,
                     self._request_id,
                     reply.status,
-                    self._render(reply),
+                    self._render(reply.replayed_as or reply),
                     time.time(),
                     self.bound,
                 )
@@ -235,7 +245,7 @@ def run(
     except KeyClaimedElsewhere:
         existing = store.read(merchant_id, record.key, time.time())
         if existing is None:
-            raise ApiError("request_in_progress") from None
+            raise _in_progress() from None
     return _answer_existing(command, merchant_id, record, existing)
 
 
@@ -262,7 +272,7 @@ def _answer_existing(
         assert existing.status is not None and existing.body is not None
         return Replayed(existing.status, existing.body, existing.request_id or "")
     if existing.lease_expires_at >= time.time() or not record.take_over(existing):
-        raise ApiError("request_in_progress")
+        raise _in_progress()
     assert record.bound is not None
     return command.resume(merchant_id, record.bound, record)
 
