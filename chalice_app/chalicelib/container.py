@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from chalicelib import tables
 from chalicelib.settings import Settings, get_settings
@@ -48,7 +48,7 @@ class Container:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
 
-    def _client(self, service: str) -> Any:
+    def _client(self, service: Literal["dynamodb", "kms", "ssm", "apigateway"]) -> Any:
         import boto3
         from botocore.config import Config
 

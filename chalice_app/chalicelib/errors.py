@@ -8,7 +8,6 @@ so no card number or key can leak through an error.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 
 @dataclass(frozen=True)
@@ -212,7 +211,7 @@ class ApiError(Exception):
         *,
         param: str | None = None,
         message: str | None = None,
-        extra: dict[str, Any] | None = None,
+        extra: dict[str, object] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
         self.spec = CATALOGUE[code]
@@ -232,9 +231,9 @@ class ApiError(Exception):
     def status(self) -> int:
         return self.spec.status
 
-    def body(self) -> dict[str, Any]:
+    def body(self) -> dict[str, object]:
         """The ``error`` object of the envelope."""
-        error: dict[str, Any] = {
+        error: dict[str, object] = {
             "type": self.spec.type,
             "code": self.spec.code,
             "message": self.message,

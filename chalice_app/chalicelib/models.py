@@ -8,19 +8,21 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
+    JsonValue,
     StrictInt,
     StrictStr,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
+from pydantic.fields import FieldInfo
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
@@ -54,21 +56,26 @@ def _plain_text(value: str) -> str:
     return value
 
 
-def Text(max_length: int, min_length: int = 0) -> Any:  # noqa: N802 - reads as a type
-    """The one free-text string type: bounded length, no NUL, no lone surrogates."""
-    return Annotated[
-        StrictStr,
-        Field(
-            min_length=min_length,
-            max_length=max_length,
-            json_schema_extra={"pattern": "^[^\\u0000]*$"},
-        ),
-        AfterValidator(_plain_text),
-    ]
+def _bounded(max_length: int, min_length: int = 0) -> FieldInfo:
+    field: FieldInfo = Field(
+        min_length=min_length,
+        max_length=max_length,
+        json_schema_extra={"pattern": "^[^\\u0000]*$"},
+    )
+    return field
 
 
-MetadataKey = Text(max_length=40, min_length=1)
-MetadataValue = Text(max_length=500)
+def _no_default(schema: dict[str, JsonValue]) -> None:
+    # An optional field that may be left out but not sent as null has no default to show.
+    schema.pop("default", None)
+
+
+# The free-text strings: bounded length, no NUL, no lone surrogates.
+_PLAIN_TEXT = AfterValidator(_plain_text)
+MetadataKey = Annotated[StrictStr, _bounded(40, min_length=1), _PLAIN_TEXT]
+MetadataValue = Annotated[StrictStr, _bounded(500), _PLAIN_TEXT]
+CardholderName = Annotated[StrictStr, _bounded(100), _PLAIN_TEXT]
+Description = Annotated[StrictStr, _bounded(500), _PLAIN_TEXT]
 Email = Annotated[
     StrictStr,
     Field(max_length=254),
@@ -115,7 +122,7 @@ class TokenRequest(RequestModel):
     exp_month: Annotated[StrictInt, Field(ge=1, le=12)]
     exp_year: Annotated[StrictInt, Field(ge=1000, le=9999)]
     cvv: Annotated[StrictStr, WithJsonSchema({"type": "string", "pattern": "^[0-9]{3,4}$"})]
-    cardholder_name: Text(max_length=100) | None = None
+    cardholder_name: CardholderName | None = None
     email: Email | None = None
 
     code_for: ClassVar[dict[str, str]] = {
@@ -175,7 +182,7 @@ class ChargeRequest(RequestModel):
     token: TokenId
     amount: Amount
     currency: Currency
-    description: Text(max_length=500) | None = None
+    description: Description | None = None
     metadata: Annotated[dict[MetadataKey, MetadataValue], Field(max_length=20)] | None = None
 
     code_for: ClassVar[dict[str, str]] = {
@@ -204,7 +211,7 @@ class RefundRequest(RequestModel):
     # malformed (invalid_amount); below, a too-large amount is judged against the charge.
     amount: (
         Annotated[StrictInt, Field(ge=money.MIN_AMOUNT, le=INT64_MAX)] | SkipJsonSchema[None]
-    ) = Field(default=None, json_schema_extra=lambda schema: schema.pop("default", None))
+    ) = Field(default=None, json_schema_extra=_no_default)
     reason: RefundReason | None = None
 
     code_for: ClassVar[dict[str, str]] = {
@@ -268,7 +275,7 @@ EventType = Literal[
     "refund.failed",
     "refund.pending",
 ]
-assert set(EventType.__args__) == set(EVENT_TYPES)  # type: ignore[attr-defined]
+assert set(get_args(EventType)) == set(EVENT_TYPES)
 
 
 class ListEventsQuery(PageQuery):
@@ -300,7 +307,7 @@ class WebhookEndpointRequest(RequestModel):
         ),
     ]
     events: Annotated[list[EventType], Field(min_length=1)] | SkipJsonSchema[None] = Field(
-        default=None, json_schema_extra=lambda schema: schema.pop("default", None)
+        default=None, json_schema_extra=_no_default
     )
 
     code_for: ClassVar[dict[str, str]] = {"url": "invalid_url", "events": "invalid_events"}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 from chalicelib.adapters.checkout_origins import CheckoutOriginRepository
@@ -74,7 +75,13 @@ class CheckoutOriginService:
 
         return self._change(merchant_id, origin, "checkout_origin.remove", without)
 
-    def _change(self, merchant_id: str, origin: str, action: str, change: Any) -> tuple[str, ...]:
+    def _change(
+        self,
+        merchant_id: str,
+        origin: str,
+        action: str,
+        change: Callable[[tuple[str, ...], str], tuple[str, ...]],
+    ) -> tuple[str, ...]:
         for _ in range(_ATTEMPTS):
             current = self._origins.get(merchant_id)
             changed = change(current.origins, origin)

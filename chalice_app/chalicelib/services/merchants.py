@@ -181,7 +181,7 @@ class MerchantService:
         returned as it is, with nothing written.
         """
         now = iso(now_utc())
-        record = self._api_keys.get(hash_key(key))
+        record: dict[str, Any] | None = self._api_keys.get(hash_key(key))
         if record is None or record.get("status") != "active":
             return record
         uow = UnitOfWork(self._client)

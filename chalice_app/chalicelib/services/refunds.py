@@ -14,7 +14,7 @@ from chalicelib.errors import ApiError, RetryLater
 from chalicelib.ids import iso, new_id, now_utc
 from chalicelib.models import RefundRequest
 from chalicelib.services.recording import Record, Reply
-from chalicelib.services.settlement import call_bank_before
+from chalicelib.services.settlement import SettlementService, call_bank_before
 
 # A reservation that loses a race is judged again on the charge's new state, after a jittered
 # backoff, for at most this long; then 429 lock_timeout. Contention is never a refusal: a
@@ -30,7 +30,11 @@ class RefundService:
     """Reserves the amount on the charge, asks the bank, then commits or releases it."""
 
     def __init__(
-        self, charges: Any, bank: Any, settlement: Any, bank_call_deadline_seconds: float
+        self,
+        charges: Any,
+        bank: Any,
+        settlement: SettlementService,
+        bank_call_deadline_seconds: float,
     ) -> None:
         self._charges = charges
         self._bank = bank
