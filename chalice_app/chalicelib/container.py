@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from chalicelib.adapters.card_vault import CardFingerprinter, CardVault
     from chalicelib.adapters.charge_repository import ChargeRepository
     from chalicelib.adapters.checkout_origins import CheckoutOriginRepository
-    from chalicelib.adapters.dynamo import UnitOfWork
     from chalicelib.adapters.event_store import EventStore
     from chalicelib.adapters.idempotency import IdempotencyStore
     from chalicelib.adapters.leases import Leases
@@ -82,11 +81,6 @@ class Container:
     @cached_property
     def apigateway(self) -> Any:
         return self._client("apigateway")
-
-    def unit_of_work(self) -> UnitOfWork:
-        from chalicelib.adapters.dynamo import UnitOfWork
-
-        return UnitOfWork(self.dynamodb)
 
     # ---- adapters ------------------------------------------------------------------------
 

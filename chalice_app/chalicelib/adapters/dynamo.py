@@ -236,20 +236,3 @@ def newest_first_page(
     items = [from_item(i) for i in response.get("Items", [])]
     return items[:limit], len(items) > limit
 
-
-class UnitOfWork:
-    """Collects the writes of one request and commits them together (see ``transact``)."""
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-        self._writes: list[dict[str, Any]] = []
-
-    def add(self, *entries: dict[str, Any]) -> None:
-        self._writes += entries
-
-    def discard(self) -> None:
-        self._writes = []
-
-    def commit(self) -> None:
-        writes, self._writes = self._writes, []
-        transact(self._client, writes)
