@@ -29,6 +29,7 @@ from pydantic_core import PydanticCustomError
 from chalicelib.domain import cards, money
 from chalicelib.domain.events import EVENT_TYPES
 from chalicelib.domain.webhook_urls import MAX_URL_LENGTH
+from chalicelib.errors import ErrorCode
 from chalicelib.id_shapes import ChargeId, EventId, TokenId, WebhookEndpointId
 
 # Matched in full (a ``$`` would accept a trailing newline) and ASCII only.
@@ -100,17 +101,17 @@ class RequestModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
     # field name -> error code answered when that field is malformed
-    code_for: ClassVar[dict[str, str]] = {}
+    code_for: ClassVar[dict[str, ErrorCode]] = {}
     # field name -> code answered when an id field holds a string that cannot be our id
     # (exactly as an unknown id); fields not listed answer with ``code_for``
-    unknown_id_code: ClassVar[dict[str, str]] = {}
+    unknown_id_code: ClassVar[dict[str, ErrorCode]] = {}
     # the ``param`` an error names for a field, where it is not the field's name
     param_for: ClassVar[dict[str, str]] = {}
     # codes the model's own validators raise besides ``code_for`` (for the API document)
-    other_codes: ClassVar[tuple[str, ...]] = ()
+    other_codes: ClassVar[tuple[ErrorCode, ...]] = ()
 
     @classmethod
-    def codes(cls) -> set[str]:
+    def codes(cls) -> set[ErrorCode]:
         """Every error code validating this model can answer."""
         return {*cls.code_for.values(), *cls.unknown_id_code.values(), *cls.other_codes}
 
@@ -125,7 +126,7 @@ class TokenRequest(RequestModel):
     cardholder_name: CardholderName | None = None
     email: Email | None = None
 
-    code_for: ClassVar[dict[str, str]] = {
+    code_for: ClassVar[dict[str, ErrorCode]] = {
         "card_number": "invalid_card_number",
         "exp_month": "invalid_expiry_month",
         "exp_year": "invalid_expiry_year",
@@ -133,7 +134,7 @@ class TokenRequest(RequestModel):
         "cardholder_name": "invalid_cardholder_name",
         "email": "invalid_email",
     }
-    other_codes: ClassVar[tuple[str, ...]] = ("expired_card",)
+    other_codes: ClassVar[tuple[ErrorCode, ...]] = ("expired_card",)
 
     @field_validator("card_number")
     @classmethod
@@ -185,7 +186,7 @@ class ChargeRequest(RequestModel):
     description: Description | None = None
     metadata: Annotated[dict[MetadataKey, MetadataValue], Field(max_length=20)] | None = None
 
-    code_for: ClassVar[dict[str, str]] = {
+    code_for: ClassVar[dict[str, ErrorCode]] = {
         "token": "invalid_token",
         "amount": "invalid_amount",
         "currency": "invalid_currency",
@@ -214,12 +215,12 @@ class RefundRequest(RequestModel):
     ) = Field(default=None, json_schema_extra=_no_default)
     reason: RefundReason | None = None
 
-    code_for: ClassVar[dict[str, str]] = {
+    code_for: ClassVar[dict[str, ErrorCode]] = {
         "charge_id": "invalid_charge_id",
         "amount": "invalid_amount",
         "reason": "invalid_reason",
     }
-    unknown_id_code: ClassVar[dict[str, str]] = {"charge_id": "resource_missing"}
+    unknown_id_code: ClassVar[dict[str, ErrorCode]] = {"charge_id": "resource_missing"}
 
     @field_validator("amount", mode="before")
     @classmethod
@@ -240,7 +241,7 @@ class PageQuery(RequestModel):
         | None
     ) = None
 
-    code_for: ClassVar[dict[str, str]] = {"limit": "invalid_limit"}
+    code_for: ClassVar[dict[str, ErrorCode]] = {"limit": "invalid_limit"}
 
     @field_validator("limit")
     @classmethod
@@ -261,7 +262,7 @@ class ListChargesQuery(PageQuery):
 
     starting_after: ChargeId | None = None
 
-    code_for: ClassVar[dict[str, str]] = {
+    code_for: ClassVar[dict[str, ErrorCode]] = {
         **PageQuery.code_for,
         "starting_after": "invalid_starting_after",
     }
@@ -284,7 +285,7 @@ class ListEventsQuery(PageQuery):
     starting_after: EventId | None = None
     type: EventType | None = None
 
-    code_for: ClassVar[dict[str, str]] = {
+    code_for: ClassVar[dict[str, ErrorCode]] = {
         **PageQuery.code_for,
         "starting_after": "invalid_starting_after",
         "type": "invalid_type",
@@ -310,7 +311,7 @@ class WebhookEndpointRequest(RequestModel):
         default=None, json_schema_extra=_no_default
     )
 
-    code_for: ClassVar[dict[str, str]] = {"url": "invalid_url", "events": "invalid_events"}
+    code_for: ClassVar[dict[str, ErrorCode]] = {"url": "invalid_url", "events": "invalid_events"}
 
     @field_validator("events")
     @classmethod
@@ -326,7 +327,9 @@ class RollSecretRequest(RequestModel):
     # Hours the old secret keeps signing deliveries beside the new one (0: none).
     expire_old_in_hours: Annotated[StrictInt, Field(ge=0, le=168)] = 24
 
-    code_for: ClassVar[dict[str, str]] = {"expire_old_in_hours": "invalid_expire_old_in_hours"}
+    code_for: ClassVar[dict[str, ErrorCode]] = {
+        "expire_old_in_hours": "invalid_expire_old_in_hours"
+    }
 
 
 class EventPath(RequestModel):
@@ -334,7 +337,7 @@ class EventPath(RequestModel):
 
     event_id: EventId
 
-    code_for: ClassVar[dict[str, str]] = {"event_id": "resource_missing"}
+    code_for: ClassVar[dict[str, ErrorCode]] = {"event_id": "resource_missing"}
     param_for: ClassVar[dict[str, str]] = {"event_id": "id"}
 
 
@@ -343,7 +346,7 @@ class WebhookEndpointPath(RequestModel):
 
     endpoint_id: WebhookEndpointId
 
-    code_for: ClassVar[dict[str, str]] = {"endpoint_id": "resource_missing"}
+    code_for: ClassVar[dict[str, ErrorCode]] = {"endpoint_id": "resource_missing"}
     param_for: ClassVar[dict[str, str]] = {"endpoint_id": "id"}
 
 
@@ -352,7 +355,7 @@ class ChargePath(RequestModel):
 
     charge_id: ChargeId
 
-    code_for: ClassVar[dict[str, str]] = {"charge_id": "resource_missing"}
+    code_for: ClassVar[dict[str, ErrorCode]] = {"charge_id": "resource_missing"}
     # as the use case answers an unknown charge, so a malformed id is indistinguishable
     param_for: ClassVar[dict[str, str]] = {"charge_id": "id"}
 

@@ -235,4 +235,3 @@ def newest_first_page(
     )
     items = [from_item(i) for i in response.get("Items", [])]
     return items[:limit], len(items) > limit
-

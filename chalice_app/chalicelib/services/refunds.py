@@ -10,7 +10,7 @@ from chalicelib.adapters.charge_repository import refund_sk
 from chalicelib.adapters.dynamo import Contention, WriteConflict
 from chalicelib.domain.lifecycle import PENDING
 from chalicelib.domain.refunds import refusal
-from chalicelib.errors import ApiError, RetryLater
+from chalicelib.errors import ApiError, RetryLater, error_code
 from chalicelib.ids import iso, new_id, now_utc
 from chalicelib.models import RefundRequest
 from chalicelib.services.recording import Record, Reply
@@ -95,7 +95,10 @@ class RefundService:
                 request.amount,
             )
             if code is not None:
-                raise ApiError(code, param="amount" if code == "amount_too_large" else "charge_id")
+                raise ApiError(
+                    error_code(code),
+                    param="amount" if code == "amount_too_large" else "charge_id",
+                )
             stamp = iso(now_utc())
             refund_id = new_id("re")
             refund = {
