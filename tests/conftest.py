@@ -15,9 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from payments_admin.stack import APP_DIR, LocalStack, Ports
 from tests.helpers import CAPTURE_WINDOW, FUNCTION_TIMEOUT, WEBHOOK_RETRY_SCHEDULE
+
+# Property tests draw the same examples on every run, so a red run is red again on a rerun
+# (hypothesis' example database is not kept between CI runs); print_blob shows how to
+# replay a failure's exact example.
+hypothesis_settings.register_profile("payments", derandomize=True, print_blob=True)
+hypothesis_settings.load_profile("payments")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

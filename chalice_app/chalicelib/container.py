@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from chalicelib import tables
 from chalicelib.settings import Settings, get_settings
@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from chalicelib.adapters.card_vault import CardFingerprinter, CardVault
     from chalicelib.adapters.charge_repository import ChargeRepository
     from chalicelib.adapters.checkout_origins import CheckoutOriginRepository
-    from chalicelib.adapters.dynamo import UnitOfWork
     from chalicelib.adapters.event_store import EventStore
     from chalicelib.adapters.idempotency import IdempotencyStore
     from chalicelib.adapters.leases import Leases
@@ -49,7 +48,7 @@ class Container:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
 
-    def _client(self, service: str) -> Any:
+    def _client(self, service: Literal["dynamodb", "kms", "ssm", "apigateway"]) -> Any:
         import boto3
         from botocore.config import Config
 
@@ -83,11 +82,6 @@ class Container:
     @cached_property
     def apigateway(self) -> Any:
         return self._client("apigateway")
-
-    def unit_of_work(self) -> UnitOfWork:
-        from chalicelib.adapters.dynamo import UnitOfWork
-
-        return UnitOfWork(self.dynamodb)
 
     # ---- adapters ------------------------------------------------------------------------
 

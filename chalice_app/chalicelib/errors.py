@@ -8,14 +8,69 @@ so no card number or key can leak through an error.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Literal, TypeGuard
+
+# Every code the API answers with; a test holds it equal to CATALOGUE's keys.
+ErrorCode = Literal[
+    "invalid_json",
+    "missing_parameter",
+    "unknown_parameter",
+    "resource_missing",
+    "method_not_allowed",
+    "request_too_large",
+    "unsupported_media_type",
+    "invalid_api_key",
+    "secret_key_required",
+    "origin_not_allowed",
+    "secret_key_in_browser",
+    "invalid_card_number",
+    "invalid_expiry_month",
+    "invalid_expiry_year",
+    "expired_card",
+    "invalid_cvv",
+    "invalid_cardholder_name",
+    "invalid_email",
+    "invalid_idempotency_key",
+    "invalid_token",
+    "token_already_used",
+    "invalid_amount",
+    "invalid_currency",
+    "invalid_description",
+    "invalid_metadata",
+    "invalid_capture",
+    "card_declined",
+    "bank_unavailable",
+    "idempotency_key_reused",
+    "request_in_progress",
+    "invalid_charge_id",
+    "invalid_reason",
+    "charge_not_refundable",
+    "charge_already_refunded",
+    "too_many_refunds",
+    "amount_too_large",
+    "refund_failed",
+    "charge_not_capturable",
+    "charge_not_voidable",
+    "capture_failed",
+    "lock_timeout",
+    "invalid_limit",
+    "invalid_starting_after",
+    "invalid_type",
+    "invalid_url",
+    "invalid_events",
+    "invalid_expire_old_in_hours",
+    "too_many_webhook_endpoints",
+    "invalid_request",
+    "rate_limited",
+    "internal_error",
+]
 
 
 @dataclass(frozen=True)
 class ErrorSpec:
     """How one error code is answered."""
 
-    code: str
+    code: ErrorCode
     type: str
     status: int
     message: str
@@ -212,7 +267,19 @@ _SPECS = [
     ErrorSpec("internal_error", API, 500, "An internal error occurred."),
 ]
 
-CATALOGUE: dict[str, ErrorSpec] = {spec.code: spec for spec in _SPECS}
+CATALOGUE: dict[ErrorCode, ErrorSpec] = {spec.code: spec for spec in _SPECS}
+
+
+def is_error_code(value: str) -> TypeGuard[ErrorCode]:
+    """Whether ``value`` (a code named outside this module, e.g. by a domain rule) is ours."""
+    return value in CATALOGUE
+
+
+def error_code(value: str) -> ErrorCode:
+    """``value`` as a code of the catalogue; ``KeyError`` if it names none."""
+    if not is_error_code(value):
+        raise KeyError(value)
+    return value
 
 
 class ApiError(Exception):
@@ -220,11 +287,11 @@ class ApiError(Exception):
 
     def __init__(
         self,
-        code: str,
+        code: ErrorCode,
         *,
         param: str | None = None,
         message: str | None = None,
-        extra: dict[str, Any] | None = None,
+        extra: dict[str, object] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
         self.spec = CATALOGUE[code]
@@ -237,16 +304,16 @@ class ApiError(Exception):
         super().__init__(code)
 
     @property
-    def code(self) -> str:
+    def code(self) -> ErrorCode:
         return self.spec.code
 
     @property
     def status(self) -> int:
         return self.spec.status
 
-    def body(self) -> dict[str, Any]:
+    def body(self) -> dict[str, object]:
         """The ``error`` object of the envelope."""
-        error: dict[str, Any] = {
+        error: dict[str, object] = {
             "type": self.spec.type,
             "code": self.spec.code,
             "message": self.message,
@@ -261,6 +328,6 @@ class RetryLater(ApiError):
     """Refused for now, not because of the request or the state it found: answered with
     ``Retry-After`` and never stored for replay, so a retry with the same key goes ahead."""
 
-    def __init__(self, code: str, retry_after_seconds: int) -> None:
+    def __init__(self, code: ErrorCode, retry_after_seconds: int) -> None:
         super().__init__(code)
         self.headers = {"Retry-After": str(retry_after_seconds)}

@@ -9,7 +9,7 @@ One annotated type per prefix serves request bodies, query strings and path para
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import AfterValidator, StrictStr, WithJsonSchema
 from pydantic_core import PydanticCustomError
@@ -27,27 +27,31 @@ def has_shape(prefix: str, value: str) -> bool:
     return value.startswith(head) and _BODY.fullmatch(value[len(head) :]) is not None
 
 
-def _checker(prefix: str) -> Any:
+def _checker(prefix: str) -> AfterValidator:
     def check(value: str) -> str:
         if not has_shape(prefix, value):
             raise PydanticCustomError(UNKNOWN_ID, "not an id of this type")
         return value
 
-    return check
+    return AfterValidator(check)
 
 
-def id_type(prefix: str, example: str) -> Any:
-    """A pydantic string type accepting only ids with ``prefix`` (its schema says so too)."""
-    schema = {
-        "type": "string",
-        "pattern": f"^{prefix}_[A-Za-z0-9_-]{{1,{MAX_BODY}}}$",
-        "examples": [example],
-    }
-    return Annotated[StrictStr, AfterValidator(_checker(prefix)), WithJsonSchema(schema)]
+def _schema(prefix: str, example: str) -> WithJsonSchema:
+    """The id's JSON schema: the same shape ``has_shape`` accepts."""
+    return WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": f"^{prefix}_[A-Za-z0-9_-]{{1,{MAX_BODY}}}$",
+            "examples": [example],
+        }
+    )
 
 
-TokenId = id_type("tok", "tok_3Jq9sXb0VwYk2LmN8pQrT4uZa1c")
-ChargeId = id_type("ch", "ch_8Hn2KcR5tWq0XzLm3PvB7yDs9eF")
-RefundId = id_type("re", "re_1Ab2Cd3Ef4Gh5Ij6Kl7Mn8Op9Qr")
-EventId = id_type("evt", "evt_Qm9vZmJhcjEyMzQ1Njc4OTAxMjM0")
-WebhookEndpointId = id_type("we", "we_5Tg8Hj2Kl9Qw3Er7Ty1Ui4Op6As")
+# Written out per prefix (not built by a function) so the type checker sees ``str``.
+TokenId = Annotated[StrictStr, _checker("tok"), _schema("tok", "tok_3Jq9sXb0VwYk2LmN8pQrT4uZa1c")]
+ChargeId = Annotated[StrictStr, _checker("ch"), _schema("ch", "ch_8Hn2KcR5tWq0XzLm3PvB7yDs9eF")]
+RefundId = Annotated[StrictStr, _checker("re"), _schema("re", "re_1Ab2Cd3Ef4Gh5Ij6Kl7Mn8Op9Qr")]
+EventId = Annotated[StrictStr, _checker("evt"), _schema("evt", "evt_Qm9vZmJhcjEyMzQ1Njc4OTAxMjM0")]
+WebhookEndpointId = Annotated[
+    StrictStr, _checker("we"), _schema("we", "we_5Tg8Hj2Kl9Qw3Er7Ty1Ui4Op6As")
+]

@@ -14,7 +14,11 @@ class JsonFormatter(logging.Formatter):
         message = record.getMessage()
         if record.name == "platform.access" and not record.exc_info:
             return message
-        line = {"level": record.levelname, "logger": record.name, "message": message}
+        line: dict[str, str | list[str]] = {
+            "level": record.levelname,
+            "logger": record.name,
+            "message": message,
+        }
         request_id = getattr(record, "request_id", None)
         if request_id:
             line["request_id"] = request_id

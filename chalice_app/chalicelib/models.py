@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
+    JsonValue,
     StrictBool,
     StrictInt,
     StrictStr,
@@ -22,12 +23,14 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.fields import FieldInfo
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
 from chalicelib.domain import cards, money
 from chalicelib.domain.events import EVENT_TYPES
 from chalicelib.domain.webhook_urls import MAX_URL_LENGTH
+from chalicelib.errors import ErrorCode
 from chalicelib.id_shapes import ChargeId, EventId, TokenId, WebhookEndpointId
 
 # Matched in full (a ``$`` would accept a trailing newline) and ASCII only.
@@ -55,21 +58,26 @@ def _plain_text(value: str) -> str:
     return value
 
 
-def Text(max_length: int, min_length: int = 0) -> Any:  # noqa: N802 - reads as a type
-    """The one free-text string type: bounded length, no NUL, no lone surrogates."""
-    return Annotated[
-        StrictStr,
-        Field(
-            min_length=min_length,
-            max_length=max_length,
-            json_schema_extra={"pattern": "^[^\\u0000]*$"},
-        ),
-        AfterValidator(_plain_text),
-    ]
+def _bounded(max_length: int, min_length: int = 0) -> FieldInfo:
+    field: FieldInfo = Field(
+        min_length=min_length,
+        max_length=max_length,
+        json_schema_extra={"pattern": "^[^\\u0000]*$"},
+    )
+    return field
 
 
-MetadataKey = Text(max_length=40, min_length=1)
-MetadataValue = Text(max_length=500)
+def _no_default(schema: dict[str, JsonValue]) -> None:
+    # An optional field that may be left out but not sent as null has no default to show.
+    schema.pop("default", None)
+
+
+# The free-text strings: bounded length, no NUL, no lone surrogates.
+_PLAIN_TEXT = AfterValidator(_plain_text)
+MetadataKey = Annotated[StrictStr, _bounded(40, min_length=1), _PLAIN_TEXT]
+MetadataValue = Annotated[StrictStr, _bounded(500), _PLAIN_TEXT]
+CardholderName = Annotated[StrictStr, _bounded(100), _PLAIN_TEXT]
+Description = Annotated[StrictStr, _bounded(500), _PLAIN_TEXT]
 Email = Annotated[
     StrictStr,
     Field(max_length=254),
@@ -94,17 +102,17 @@ class RequestModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
     # field name -> error code answered when that field is malformed
-    code_for: ClassVar[dict[str, str]] = {}
+    code_for: ClassVar[dict[str, ErrorCode]] = {}
     # field name -> code answered when an id field holds a string that cannot be our id
     # (exactly as an unknown id); fields not listed answer with ``code_for``
-    unknown_id_code: ClassVar[dict[str, str]] = {}
+    unknown_id_code: ClassVar[dict[str, ErrorCode]] = {}
     # the ``param`` an error names for a field, where it is not the field's name
     param_for: ClassVar[dict[str, str]] = {}
     # codes the model's own validators raise besides ``code_for`` (for the API document)
-    other_codes: ClassVar[tuple[str, ...]] = ()
+    other_codes: ClassVar[tuple[ErrorCode, ...]] = ()
 
     @classmethod
-    def codes(cls) -> set[str]:
+    def codes(cls) -> set[ErrorCode]:
         """Every error code validating this model can answer."""
         return {*cls.code_for.values(), *cls.unknown_id_code.values(), *cls.other_codes}
 
@@ -116,10 +124,10 @@ class TokenRequest(RequestModel):
     exp_month: Annotated[StrictInt, Field(ge=1, le=12)]
     exp_year: Annotated[StrictInt, Field(ge=1000, le=9999)]
     cvv: Annotated[StrictStr, WithJsonSchema({"type": "string", "pattern": "^[0-9]{3,4}$"})]
-    cardholder_name: Text(max_length=100) | None = None
+    cardholder_name: CardholderName | None = None
     email: Email | None = None
 
-    code_for: ClassVar[dict[str, str]] = {
+    code_for: ClassVar[dict[str, ErrorCode]] = {
         "card_number": "invalid_card_number",
         "exp_month": "invalid_expiry_month",
         "exp_year": "invalid_expiry_year",
@@ -127,7 +135,7 @@ class TokenRequest(RequestModel):
         "cardholder_name": "invalid_cardholder_name",
         "email": "invalid_email",
     }
-    other_codes: ClassVar[tuple[str, ...]] = ("expired_card",)
+    other_codes: ClassVar[tuple[ErrorCode, ...]] = ("expired_card",)
 
     @field_validator("card_number")
     @classmethod
@@ -176,13 +184,13 @@ class ChargeRequest(RequestModel):
     token: TokenId
     amount: Amount
     currency: Currency
-    description: Text(max_length=500) | None = None
+    description: Description | None = None
     metadata: Annotated[dict[MetadataKey, MetadataValue], Field(max_length=20)] | None = None
     # false: the bank only holds the money (``authorized``) until a capture or a void.
     # Left out or null: captured at once (null = absent, as for the other optional fields).
     capture: StrictBool | None = None
 
-    code_for: ClassVar[dict[str, str]] = {
+    code_for: ClassVar[dict[str, ErrorCode]] = {
         "token": "invalid_token",
         "amount": "invalid_amount",
         "currency": "invalid_currency",
@@ -209,9 +217,9 @@ class CaptureRequest(RequestModel):
 
     amount: (
         Annotated[StrictInt, Field(ge=money.MIN_AMOUNT, le=INT64_MAX)] | SkipJsonSchema[None]
-    ) = Field(default=None, json_schema_extra=lambda schema: schema.pop("default", None))
+    ) = Field(default=None, json_schema_extra=_no_default)
 
-    code_for: ClassVar[dict[str, str]] = {"amount": "invalid_amount"}
+    code_for: ClassVar[dict[str, ErrorCode]] = {"amount": "invalid_amount"}
 
     @field_validator("amount", mode="before")
     @classmethod
@@ -234,15 +242,15 @@ class RefundRequest(RequestModel):
     # malformed (invalid_amount); below, a too-large amount is judged against the charge.
     amount: (
         Annotated[StrictInt, Field(ge=money.MIN_AMOUNT, le=INT64_MAX)] | SkipJsonSchema[None]
-    ) = Field(default=None, json_schema_extra=lambda schema: schema.pop("default", None))
+    ) = Field(default=None, json_schema_extra=_no_default)
     reason: RefundReason | None = None
 
-    code_for: ClassVar[dict[str, str]] = {
+    code_for: ClassVar[dict[str, ErrorCode]] = {
         "charge_id": "invalid_charge_id",
         "amount": "invalid_amount",
         "reason": "invalid_reason",
     }
-    unknown_id_code: ClassVar[dict[str, str]] = {"charge_id": "resource_missing"}
+    unknown_id_code: ClassVar[dict[str, ErrorCode]] = {"charge_id": "resource_missing"}
 
     @field_validator("amount", mode="before")
     @classmethod
@@ -263,7 +271,7 @@ class PageQuery(RequestModel):
         | None
     ) = None
 
-    code_for: ClassVar[dict[str, str]] = {"limit": "invalid_limit"}
+    code_for: ClassVar[dict[str, ErrorCode]] = {"limit": "invalid_limit"}
 
     @field_validator("limit")
     @classmethod
@@ -284,7 +292,7 @@ class ListChargesQuery(PageQuery):
 
     starting_after: ChargeId | None = None
 
-    code_for: ClassVar[dict[str, str]] = {
+    code_for: ClassVar[dict[str, ErrorCode]] = {
         **PageQuery.code_for,
         "starting_after": "invalid_starting_after",
     }
@@ -300,7 +308,7 @@ EventType = Literal[
     "charge.authorized",
     "charge.voided",
 ]
-assert set(EventType.__args__) == set(EVENT_TYPES)  # type: ignore[attr-defined]
+assert set(get_args(EventType)) == set(EVENT_TYPES)
 
 
 class ListEventsQuery(PageQuery):
@@ -309,7 +317,7 @@ class ListEventsQuery(PageQuery):
     starting_after: EventId | None = None
     type: EventType | None = None
 
-    code_for: ClassVar[dict[str, str]] = {
+    code_for: ClassVar[dict[str, ErrorCode]] = {
         **PageQuery.code_for,
         "starting_after": "invalid_starting_after",
         "type": "invalid_type",
@@ -332,10 +340,10 @@ class WebhookEndpointRequest(RequestModel):
         ),
     ]
     events: Annotated[list[EventType], Field(min_length=1)] | SkipJsonSchema[None] = Field(
-        default=None, json_schema_extra=lambda schema: schema.pop("default", None)
+        default=None, json_schema_extra=_no_default
     )
 
-    code_for: ClassVar[dict[str, str]] = {"url": "invalid_url", "events": "invalid_events"}
+    code_for: ClassVar[dict[str, ErrorCode]] = {"url": "invalid_url", "events": "invalid_events"}
 
     @field_validator("events")
     @classmethod
@@ -351,7 +359,9 @@ class RollSecretRequest(RequestModel):
     # Hours the old secret keeps signing deliveries beside the new one (0: none).
     expire_old_in_hours: Annotated[StrictInt, Field(ge=0, le=168)] = 24
 
-    code_for: ClassVar[dict[str, str]] = {"expire_old_in_hours": "invalid_expire_old_in_hours"}
+    code_for: ClassVar[dict[str, ErrorCode]] = {
+        "expire_old_in_hours": "invalid_expire_old_in_hours"
+    }
 
 
 class EventPath(RequestModel):
@@ -359,7 +369,7 @@ class EventPath(RequestModel):
 
     event_id: EventId
 
-    code_for: ClassVar[dict[str, str]] = {"event_id": "resource_missing"}
+    code_for: ClassVar[dict[str, ErrorCode]] = {"event_id": "resource_missing"}
     param_for: ClassVar[dict[str, str]] = {"event_id": "id"}
 
 
@@ -368,7 +378,7 @@ class WebhookEndpointPath(RequestModel):
 
     endpoint_id: WebhookEndpointId
 
-    code_for: ClassVar[dict[str, str]] = {"endpoint_id": "resource_missing"}
+    code_for: ClassVar[dict[str, ErrorCode]] = {"endpoint_id": "resource_missing"}
     param_for: ClassVar[dict[str, str]] = {"endpoint_id": "id"}
 
 
@@ -377,7 +387,7 @@ class ChargePath(RequestModel):
 
     charge_id: ChargeId
 
-    code_for: ClassVar[dict[str, str]] = {"charge_id": "resource_missing"}
+    code_for: ClassVar[dict[str, ErrorCode]] = {"charge_id": "resource_missing"}
     # as the use case answers an unknown charge, so a malformed id is indistinguishable
     param_for: ClassVar[dict[str, str]] = {"charge_id": "id"}
 

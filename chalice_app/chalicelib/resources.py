@@ -12,7 +12,7 @@ from chalicelib.domain.lifecycle import (
     charge_answer,
     refund_answer,
 )
-from chalicelib.errors import ApiError
+from chalicelib.errors import ApiError, error_code
 from chalicelib.models import Charge, ChargeCard, Refund
 from chalicelib.services.recording import Reply
 
@@ -69,7 +69,9 @@ def charge_reply(item: dict[str, Any]) -> Reply:
     if answer.error_code in ("card_declined", "capture_failed"):
         extra = {"decline_code": item["failure_code"], **extra}
     return Reply(
-        answer.status, error=ApiError(answer.error_code, extra=extra), object_id=item["charge_id"]
+        answer.status,
+        error=ApiError(error_code(answer.error_code), extra=extra),
+        object_id=item["charge_id"],
     )
 
 
@@ -82,5 +84,7 @@ def refund_reply(item: dict[str, Any]) -> Reply:
     if answer.error_code == "refund_failed":
         extra["decline_code"] = item["failure_code"]
     return Reply(
-        answer.status, error=ApiError(answer.error_code, extra=extra), object_id=item["refund_id"]
+        answer.status,
+        error=ApiError(error_code(answer.error_code), extra=extra),
+        object_id=item["refund_id"],
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TypedDict
 
 # Defaults of the timeouts every time window derives from (the merchant guide's client
 # timeout and polling interval are generated from them: payments_admin/api_docs.py).
@@ -166,9 +167,15 @@ def get_settings() -> Settings:
     )
 
 
-def _webhook_overrides() -> dict[str, object]:
+class _WebhookOverrides(TypedDict, total=False):
+    webhook_retry_schedule: tuple[float, ...]
+    redrive_poll_seconds: float
+    outbox_grace_seconds: float
+
+
+def _webhook_overrides() -> _WebhookOverrides:
     """Shorter webhook timings for tests; deployed stages keep the defaults above."""
-    overrides: dict[str, object] = {}
+    overrides: _WebhookOverrides = {}
     schedule = os.environ.get("PAYMENTS_WEBHOOK_RETRY_SCHEDULE")
     if schedule:
         overrides["webhook_retry_schedule"] = tuple(float(s) for s in schedule.split(","))

@@ -148,28 +148,17 @@ def test_jpy_and_currency_case(api: Any, merchant: Any) -> None:
     assert (response.data["amount"], response.data["currency"]) == (2500, "JPY")
 
 
+# One case per code and param (and the token lookup): the exhaustive table is
+# tests/unit/test_validation_tables.py.
 @pytest.mark.parametrize(
     ("overrides", "code", "param"),
     [
         ({"token": "tok_doesNotExist"}, "invalid_token", "token"),
-        ({"token": 5}, "invalid_token", "token"),
         ({"amount": 0}, "invalid_amount", "amount"),
-        ({"amount": -5}, "invalid_amount", "amount"),
-        ({"amount": 100_000_000}, "invalid_amount", "amount"),
-        ({"amount": 25.0}, "invalid_amount", "amount"),
-        ({"amount": "2500"}, "invalid_amount", "amount"),
-        ({"amount": True}, "invalid_amount", "amount"),
-        ({"amount": None}, "invalid_amount", "amount"),
         ({"currency": "XXX"}, "invalid_currency", "currency"),
-        ({"currency": 840}, "invalid_currency", "currency"),
         ({"description": "d" * 501}, "invalid_description", "description"),
         ({"metadata": {f"k{i}": "v" for i in range(21)}}, "invalid_metadata", "metadata"),
-        ({"metadata": {"k" * 41: "v"}}, "invalid_metadata", "metadata"),
-        ({"metadata": {"k": "v" * 501}}, "invalid_metadata", "metadata"),
-        ({"metadata": {"k": 1}}, "invalid_metadata", "metadata"),
-        ({"metadata": ["k"]}, "invalid_metadata", "metadata"),
         ({"capture": "false"}, "invalid_capture", "capture"),
-        ({"capture": 0}, "invalid_capture", "capture"),
         ({"captured": False}, "unknown_parameter", "captured"),
     ],
 )
@@ -187,8 +176,8 @@ def test_validation(
     assert api.post("/charge", charge_body(token), key=merchant.secret_key).status == 201
 
 
-@pytest.mark.parametrize("field", ["token", "amount", "currency"])
-def test_missing_field(api: Any, merchant: Any, field: str) -> None:
+def test_missing_field(api: Any, merchant: Any) -> None:
+    field = "amount"  # every required field: tests/unit/test_validation_tables.py
     body = charge_body("tok_x")
     del body[field]
     response = api.post("/charge", body, key=merchant.secret_key)
@@ -262,10 +251,7 @@ def test_list_shows_only_the_callers_charges(api: Any, services: Any, merchant: 
     ("query", "code"),
     [
         ("limit=0", "invalid_limit"),
-        ("limit=101", "invalid_limit"),
-        ("limit=abc", "invalid_limit"),
-        ("limit=-1", "invalid_limit"),
-        ("starting_after=ch_nope", "invalid_starting_after"),
+        ("starting_after=ch_nope", "invalid_starting_after"),  # a lookup, not a shape
         ("colour=red", "unknown_parameter"),
     ],
 )

@@ -68,35 +68,17 @@ def _expired_year_month() -> tuple[int, int]:
     return (NOW.month - 1 or 12), (NOW.year if NOW.month > 1 else NOW.year - 1)
 
 
+# One case per code and param: the exhaustive table is tests/unit/test_validation_tables.py.
 @pytest.mark.parametrize(
     ("overrides", "code", "param"),
     [
         ({"card_number": "4242424242424241"}, "invalid_card_number", "card_number"),
-        ({"card_number": "42424242424"}, "invalid_card_number", "card_number"),
-        ({"card_number": "4" * 20}, "invalid_card_number", "card_number"),
-        ({"card_number": "4242-4242-4242-4242"}, "invalid_card_number", "card_number"),
-        ({"card_number": 4242424242424242}, "invalid_card_number", "card_number"),
-        ({"card_number": "４２４２４２４２４２４２４２４２"}, "invalid_card_number", "card_number"),
-        ({"exp_month": 0}, "invalid_expiry_month", "exp_month"),
         ({"exp_month": 13}, "invalid_expiry_month", "exp_month"),
-        ({"exp_month": "12"}, "invalid_expiry_month", "exp_month"),
-        ({"exp_month": 12.0}, "invalid_expiry_month", "exp_month"),
-        ({"exp_month": True}, "invalid_expiry_month", "exp_month"),
         ({"exp_year": 31}, "invalid_expiry_year", "exp_year"),
-        ({"exp_year": FUTURE_YEAR * 10}, "invalid_expiry_year", "exp_year"),
-        ({"exp_year": str(FUTURE_YEAR)}, "invalid_expiry_year", "exp_year"),
-        ({"exp_year": False}, "invalid_expiry_year", "exp_year"),
         ({"exp_year": 2020}, "expired_card", "exp_year"),
-        ({"cvv": "12"}, "invalid_cvv", "cvv"),
-        ({"cvv": "1234"}, "invalid_cvv", "cvv"),
-        ({"cvv": "12a"}, "invalid_cvv", "cvv"),
-        ({"cvv": 123}, "invalid_cvv", "cvv"),
         ({"card_number": "378282246310005", "cvv": "123"}, "invalid_cvv", "cvv"),
         ({"cardholder_name": "x" * 101}, "invalid_cardholder_name", "cardholder_name"),
-        ({"cardholder_name": 7}, "invalid_cardholder_name", "cardholder_name"),
         ({"email": "not-an-email"}, "invalid_email", "email"),
-        ({"email": "a@b"}, "invalid_email", "email"),
-        ({"email": 5}, "invalid_email", "email"),
         ({"brand": "visa"}, "unknown_parameter", "brand"),
     ],
 )
@@ -112,18 +94,6 @@ def test_validation(
         "message": response.error["message"],
     }
     assert VISA not in response.text
-
-
-@pytest.mark.parametrize("field", ["card_number", "exp_month", "exp_year", "cvv"])
-def test_each_required_field(api: Any, merchant: Any, field: str) -> None:
-    body = card()
-    del body[field]
-    response = api.post("/token", body, key=merchant.secret_key)
-    assert (response.status, response.error["code"], response.error["param"]) == (
-        400,
-        "missing_parameter",
-        field,
-    )
 
 
 def test_card_valid_through_the_end_of_its_month(api: Any, merchant: Any) -> None:

@@ -171,6 +171,21 @@ def test_route_table_refuses_an_unmapped_route() -> None:
         app_model.route_table(app)
 
 
+def test_route_table_refuses_a_route_served_twice() -> None:
+    app = Chalice(app_name="payments")
+
+    @app.route("/charges", methods=["GET"])
+    def listing() -> dict[str, Any]:
+        return {}
+
+    twice = (
+        app_model.FunctionSpec("reads", "", 128, 3, "", routes=(("GET", "/charges"),)),
+        app_model.FunctionSpec("other", "", 128, 3, "", routes=(("GET", "/charges"),)),
+    )
+    with pytest.raises(ValueError, match="served by both reads and other"):
+        app_model.route_table(app, twice)
+
+
 def test_route_table_maps_exactly_the_real_apps_routes() -> None:
     app = app_model.load_chalice_app()
     table = app_model.route_table(app)

@@ -31,7 +31,9 @@ def without_request_id(response: Any) -> tuple[int, Any]:
 # ---- ids validated by shape ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("token", ["", "tok_", "ch_abc", "tok_a b", "tok_" + "a" * 65, "x" * 3000])
+# Each id shape is judged in tests/unit/test_validation_tables.py; over HTTP, one longer than
+# DynamoDB accepts in a key shows that no lookup is tried.
+@pytest.mark.parametrize("token", ["x" * 3000])
 def test_a_token_that_cannot_be_ours_is_an_unknown_token(
     http_api: HttpApi, merchant: Any, token: str
 ) -> None:
@@ -41,7 +43,7 @@ def test_a_token_that_cannot_be_ours_is_an_unknown_token(
     assert without_request_id(response) == without_request_id(unknown)
 
 
-@pytest.mark.parametrize("charge_id", ["", "ch_", "re_abc", "ch_é", "ch_" + "a" * 3000])
+@pytest.mark.parametrize("charge_id", ["ch_" + "a" * 3000])
 def test_a_refund_of_an_impossible_charge_id_is_404(
     http_api: HttpApi, merchant: Any, charge_id: str
 ) -> None:
@@ -51,7 +53,7 @@ def test_a_refund_of_an_impossible_charge_id_is_404(
     assert without_request_id(response) == without_request_id(unknown)
 
 
-@pytest.mark.parametrize("value", ["", "tok_abc", "ch_%00", "ch_" + "a" * 65])
+@pytest.mark.parametrize("value", ["ch_%00"])  # a NUL once the query string is decoded
 def test_an_impossible_starting_after(http_api: HttpApi, merchant: Any, value: str) -> None:
     response = http_api.get(f"/charges?starting_after={value}", key=merchant.secret_key)
     assert_error(response, 400, "invalid_starting_after", "starting_after")
@@ -100,20 +102,13 @@ def test_the_poison_metadata_key_cannot_be_stored(http_api: HttpApi, merchant: A
 
 @pytest.mark.parametrize(
     ("fields", "code", "param"),
+    # One hostile value per field over the wire; every one is judged in
+    # tests/unit/test_validation_tables.py.
     [
         ({"metadata": {"k": "\ud800"}}, "invalid_metadata", "metadata"),
-        ({"metadata": {"\udfff": "v"}}, "invalid_metadata", "metadata"),
-        ({"metadata": {"k": "a\x00b"}}, "invalid_metadata", "metadata"),
-        ({"metadata": {"k\x00": "v"}}, "invalid_metadata", "metadata"),
-        ({"metadata": {"k" * 41: "v"}}, "invalid_metadata", "metadata"),
-        ({"metadata": {"k": 1}}, "invalid_metadata", "metadata"),
         ({"description": "Order\x001001"}, "invalid_description", "description"),
-        ({"description": "\ud83d"}, "invalid_description", "description"),
-        ({"currency": "uſd"}, "invalid_currency", "currency"),
         ({"currency": "ＵＳＤ"}, "invalid_currency", "currency"),
-        ({"amount": 10**30}, "invalid_amount", "amount"),
         ({"amount": 2**63}, "invalid_amount", "amount"),
-        ({"amount": -(2**64)}, "invalid_amount", "amount"),
     ],
 )
 def test_charge_fields_refused_before_the_token_is_used(
@@ -128,15 +123,12 @@ def test_charge_fields_refused_before_the_token_is_used(
 
 @pytest.mark.parametrize(
     ("fields", "code", "param"),
+    # One hostile value per field over the wire; every one is judged in
+    # tests/unit/test_validation_tables.py.
     [
-        ({"cardholder_name": "Ana\x00Perez"}, "invalid_cardholder_name", "cardholder_name"),
         ({"cardholder_name": "\ud800"}, "invalid_cardholder_name", "cardholder_name"),
         ({"email": "a@x.com\n"}, "invalid_email", "email"),
-        ({"email": "a@x.com\x00"}, "invalid_email", "email"),
-        ({"email": "ä@x.com"}, "invalid_email", "email"),
         ({"card_number": "٤٢٤٢٤٢٤٢٤٢٤٢٤٢٤٢"}, "invalid_card_number", "card_number"),
-        ({"card_number": "４２４２４２４２４２４２４２４２"}, "invalid_card_number", "card_number"),
-        ({"card_number": "4242424242424242\n"}, "invalid_card_number", "card_number"),
         ({"exp_month": 10**30}, "invalid_expiry_month", "exp_month"),
         ({"exp_year": -(10**30)}, "invalid_expiry_year", "exp_year"),
         ({"cvv": "١٢٣"}, "invalid_cvv", "cvv"),

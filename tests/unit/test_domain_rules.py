@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
 from chalicelib.domain import lifecycle, money
 from chalicelib.domain.refunds import refusal
-from chalicelib.errors import CATALOGUE, ApiError
+from chalicelib.errors import CATALOGUE, ApiError, ErrorCode, error_code
 
 
 @pytest.mark.parametrize(
@@ -60,6 +61,29 @@ def test_error_types_match_their_statuses() -> None:
         if spec.type == "invalid_request_error" and spec.status == 409:
             continue  # the contract's 409 refund refusals are invalid_request_error
         assert spec.status in allowed[spec.type], spec.code
+
+
+def test_error_code_type_names_exactly_the_catalogue() -> None:
+    codes = get_args(ErrorCode)
+    assert len(codes) == len(set(codes))
+    assert set(codes) == set(CATALOGUE)
+
+
+def test_a_code_the_catalogue_lacks_is_refused() -> None:
+    assert error_code("card_declined") == "card_declined"
+    with pytest.raises(KeyError):
+        error_code("card_refused")
+
+
+def test_every_refusal_of_the_domain_is_a_catalogue_code() -> None:
+    # Domain rules name codes as plain strings; each must be one the catalogue answers.
+    codes = {
+        refusal("failed", 10, 0, 10, 0, None),
+        refusal("succeeded", 10, 10, 0, 0, None),
+        refusal("succeeded", 10, 0, 10, 100, None),
+        refusal("succeeded", 10, 0, 10, 0, 11),
+    }
+    assert len(codes) == 4 and codes <= set(CATALOGUE)
 
 
 def test_error_body_keeps_fixed_messages() -> None:

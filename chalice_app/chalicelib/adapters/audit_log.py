@@ -87,11 +87,6 @@ class RejectedAuthLog:
         shard = int(hashlib.sha256(sort.encode()).hexdigest()[:4], 16) % REJECTION_SHARDS
         return {"partition": f"{minute}#{shard:02d}", "sort": sort}
 
-    @staticmethod
-    def partitions(minute: str) -> list[str]:
-        """Every partition key of one minute (what a reader queries)."""
-        return [f"{minute}#{shard:02d}" for shard in range(REJECTION_SHARDS)]
-
     def record(
         self,
         *,

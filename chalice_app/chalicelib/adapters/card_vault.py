@@ -29,13 +29,16 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from chalicelib.domain.cards import digits_only
+
+if TYPE_CHECKING:  # stubs only: not installed in the Lambda
+    from mypy_boto3_kms import KMSClient
 
 BLOB_VERSION = 1
 NONCE_BYTES = 12
@@ -228,7 +231,7 @@ class CardVault:
 
     def __init__(
         self,
-        kms_client: Any,
+        kms_client: KMSClient,
         key_id: str,
         cache: DataKeyCache | None = None,
         clock: Callable[[], float] = time.monotonic,

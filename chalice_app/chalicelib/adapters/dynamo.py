@@ -52,7 +52,8 @@ def _attribute(value: Any) -> dict[str, Any]:
         return {"M": {k: _attribute(v) for k, v in value.items()}}
     if kind is list:
         return {"L": [_attribute(v) for v in value]}
-    return _codec()[0].serialize(value)  # type: ignore[no-any-return]
+    serialized: dict[str, Any] = _codec()[0].serialize(value)
+    return serialized
 
 
 def to_item(values: dict[str, Any]) -> dict[str, Any]:
@@ -148,7 +149,8 @@ def transact(client: Any, entries: list[dict[str, Any]]) -> None:
         except Exception as exc:
             if error_code(exc) != "TransactionCanceledException":
                 raise
-            reasons = exc.response.get("CancellationReasons", [])  # type: ignore[attr-defined]
+            # A ClientError (botocore is not imported here: cold start), as error_code read.
+            reasons = (getattr(exc, "response", None) or {}).get("CancellationReasons", [])
             codes = [r.get("Code", "None") for r in reasons]
             failed = [i for i, c in enumerate(codes) if c == "ConditionalCheckFailed"]
             if failed:
@@ -233,21 +235,3 @@ def newest_first_page(
     )
     items = [from_item(i) for i in response.get("Items", [])]
     return items[:limit], len(items) > limit
-
-
-class UnitOfWork:
-    """Collects the writes of one request and commits them together (see ``transact``)."""
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-        self._writes: list[dict[str, Any]] = []
-
-    def add(self, *entries: dict[str, Any]) -> None:
-        self._writes += entries
-
-    def discard(self) -> None:
-        self._writes = []
-
-    def commit(self) -> None:
-        writes, self._writes = self._writes, []
-        transact(self._client, writes)

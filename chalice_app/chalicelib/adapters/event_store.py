@@ -91,7 +91,7 @@ class EventStore:
         the event object. It is delivered like any event, to ``endpoint_id`` only, and is
         not one of the merchant's events: no list keys, and ``get_for`` does not answer it.
         """
-        body = {
+        body: dict[str, Any] = {
             "id": new_id("evt"),
             "object": "event",
             "type": TEST_PING,

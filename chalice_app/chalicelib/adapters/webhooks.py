@@ -171,8 +171,10 @@ class WebhookEndpointStore:
             if not item:
                 continue
             previous = item.get("previous_secret")
-            still_valid = previous and item.get("previous_expires_ms", 0) > now_ms
-            signing[endpoint_id] = (item["secret"], previous) if still_valid else (item["secret"],)
+            if previous and item.get("previous_expires_ms", 0) > now_ms:
+                signing[endpoint_id] = (item["secret"], previous)
+            else:
+                signing[endpoint_id] = (item["secret"],)
         return signing
 
 

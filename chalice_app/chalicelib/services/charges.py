@@ -16,7 +16,11 @@ from chalicelib.ids import iso, new_id, now_utc
 from chalicelib.models import Charge, ChargeList, ChargeRequest, ListChargesQuery
 from chalicelib.resources import charge_resource
 from chalicelib.services.recording import Record, Reply
-from chalicelib.services.settlement import RECHECK_SECONDS, call_bank_before
+from chalicelib.services.settlement import (
+    RECHECK_SECONDS,
+    SettlementService,
+    call_bank_before,
+)
 
 # A status read asks the bank about at most this many pending items, each at most once per
 # RECHECK_SECONDS whoever reads: reads cannot turn into a polling storm against the bank.
@@ -32,7 +36,7 @@ class ChargeService:
         charges: Any,
         vault: Any,
         bank: Any,
-        settlement: Any,
+        settlement: SettlementService,
         bank_call_deadline_seconds: float,
         capture_window_seconds: float,
     ) -> None:

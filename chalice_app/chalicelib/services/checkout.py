@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 from chalicelib.adapters.checkout_origins import CheckoutOriginRepository
-from chalicelib.adapters.dynamo import UnitOfWork, WriteConflict
+from chalicelib.adapters.dynamo import WriteConflict
 from chalicelib.domain.origins import add_origin, parse_origin
 from chalicelib.ids import iso, new_id, now_utc
+from chalicelib.services.recording import commit_with
 
 # Operators changing one merchant's list at once: each round one wins, the others re-read
 # and try again after a short random pause (so n at once need about n rounds).
@@ -74,15 +76,20 @@ class CheckoutOriginService:
 
         return self._change(merchant_id, origin, "checkout_origin.remove", without)
 
-    def _change(self, merchant_id: str, origin: str, action: str, change: Any) -> tuple[str, ...]:
+    def _change(
+        self,
+        merchant_id: str,
+        origin: str,
+        action: str,
+        change: Callable[[tuple[str, ...], str], tuple[str, ...]],
+    ) -> tuple[str, ...]:
         for _ in range(_ATTEMPTS):
             current = self._origins.get(merchant_id)
             changed = change(current.origins, origin)
             if changed == current.origins:
                 return changed  # already so: nothing to write, nothing to audit
             at = iso(now_utc())
-            uow = UnitOfWork(self._client)
-            uow.add(
+            writes = [
                 self._origins.put_entry(merchant_id, changed, current, at),
                 self._audit_log.entry(
                     {
@@ -94,9 +101,9 @@ class CheckoutOriginService:
                         "status": 200,
                     }
                 ),
-            )
+            ]
             try:
-                uow.commit()
+                commit_with(self._client, writes, ())
             except WriteConflict:
                 time.sleep(random.uniform(0.005, 0.05))
                 continue

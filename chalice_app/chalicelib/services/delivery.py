@@ -207,7 +207,8 @@ class DeliveryService:
         return self._attempt_all(self._start(event, again=True), {event_id: event})
 
     def deliveries(self, event_id: str) -> list[dict[str, Any]]:
-        return self._deliveries.for_event(event_id)
+        deliveries: list[dict[str, Any]] = self._deliveries.for_event(event_id)
+        return deliveries
 
     # ---- attempts ------------------------------------------------------------------------
 

@@ -51,7 +51,7 @@ def endpoint_resource(item: dict[str, Any], status: str = "enabled") -> WebhookE
         id=item["endpoint_id"],
         url=item["url"],
         events=item["events"],
-        status=status,  # type: ignore[arg-type]
+        status=status,
         created_at=item["created_at"],
     )
 

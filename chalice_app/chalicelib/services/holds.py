@@ -16,10 +16,11 @@ from typing import Any
 
 from chalicelib.adapters.dynamo import Contention, WriteConflict
 from chalicelib.domain.lifecycle import CAPTURE, VOID, operation_refusal
-from chalicelib.errors import ApiError, RetryLater
+from chalicelib.errors import ApiError, RetryLater, error_code
 from chalicelib.ids import iso, now_utc
 from chalicelib.models import CaptureRequest
 from chalicelib.services.recording import Record, Reply
+from chalicelib.services.settlement import SettlementService
 
 # A write-ahead refused although the charge then reads authorized (a transaction conflict
 # with a settler's check): judged again on a fresh read this many times.
@@ -29,7 +30,9 @@ _ATTEMPTS = 3
 class HoldService:
     """Captures and voids of authorized charges."""
 
-    def __init__(self, charges: Any, settlement: Any, bank_call_deadline_seconds: float) -> None:
+    def __init__(
+        self, charges: Any, settlement: SettlementService, bank_call_deadline_seconds: float
+    ) -> None:
         self._charges = charges
         self._settlement = settlement
         self._call_deadline = bank_call_deadline_seconds
@@ -68,7 +71,9 @@ class HoldService:
                 now=iso(now_utc()),
             )
             if code is not None:
-                raise ApiError(code, param="amount" if code == "amount_too_large" else None)
+                raise ApiError(
+                    error_code(code), param="amount" if code == "amount_too_large" else None
+                )
             amount = (requested or charge["amount"]) if operation == CAPTURE else 0
             deadline = time.monotonic() + self._call_deadline
             try:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.adapters.dynamo import UnitOfWork, WriteConflict
+from chalicelib.adapters.dynamo import WriteConflict
 from chalicelib.ids import iso, new_id, now_utc
 from chalicelib.services.authentication import (
     KeyType,
@@ -22,6 +22,7 @@ from chalicelib.services.authentication import (
     key_type_of,
     usage_identifier_key,
 )
+from chalicelib.services.recording import Entry, commit_with
 
 if TYPE_CHECKING:
     from chalicelib.adapters.usage_plan import PlanKey, UsagePlanKeys
@@ -102,13 +103,13 @@ class MerchantService:
         )
         if self._usage_plan is not None:
             self._usage_plan.attach(usage_identifier_key(merchant.merchant_id))
-        uow = UnitOfWork(self._client)
+        writes: list[Entry] = []
         now = iso(now_utc())
         request_id = new_id("req")
         for key in (merchant.secret_key, merchant.publishable_key):
             suffix = key_type_of(key)
-            self._add_key(uow, key, merchant.merchant_id, name, now, f"{request_id}-{suffix}")
-        uow.commit()
+            self._add_key(writes, key, merchant.merchant_id, name, now, f"{request_id}-{suffix}")
+        commit_with(self._client, writes, ())
         return merchant
 
     def sync_usage_plan(self) -> list[PlanKey]:
@@ -142,9 +143,9 @@ class MerchantService:
         new_key = generate_key(old["key_type"], mode=key.split("_")[1])
         at = iso(moment)
         request_id = new_id("req")
-        uow = UnitOfWork(self._client)
+        writes: list[Entry] = []
         new_key_id = self._add_key(
-            uow,
+            writes,
             new_key,
             old["merchant_id"],
             old.get("merchant_name", ""),
@@ -152,23 +153,25 @@ class MerchantService:
             f"{request_id}-create",
             rolled_from=old["key_id"],
         )
-        uow.add(
-            self._api_keys.roll_entry(old["key_hash"], old["status"], new_key_id, expires_at),
-            self._audit_log.entry(
-                {
-                    "at": at,
-                    "request_id": f"{request_id}-roll",
-                    "merchant_id": old["merchant_id"],
-                    "key_id": old["key_id"],
-                    "action": "api_key.roll",
-                    "object_id": new_key_id,
-                    "expires_at": expires_at,
-                    "status": 200,
-                }
-            ),
+        writes.extend(
+            (
+                self._api_keys.roll_entry(old["key_hash"], old["status"], new_key_id, expires_at),
+                self._audit_log.entry(
+                    {
+                        "at": at,
+                        "request_id": f"{request_id}-roll",
+                        "merchant_id": old["merchant_id"],
+                        "key_id": old["key_id"],
+                        "action": "api_key.roll",
+                        "object_id": new_key_id,
+                        "expires_at": expires_at,
+                        "status": 200,
+                    }
+                ),
+            )
         )
         try:
-            uow.commit()
+            commit_with(self._client, writes, ())
         except WriteConflict:
             # Rolled or revoked by someone else between our read and our write.
             raise KeyAlreadyRolled(None) from None
@@ -181,11 +184,10 @@ class MerchantService:
         returned as it is, with nothing written.
         """
         now = iso(now_utc())
-        record = self._api_keys.get(hash_key(key))
+        record: dict[str, Any] | None = self._api_keys.get(hash_key(key))
         if record is None or record.get("status") != "active":
             return record
-        uow = UnitOfWork(self._client)
-        uow.add(
+        writes = [
             self._api_keys.revoke_entry(record["key_hash"], now),
             self._audit_log.entry(
                 {
@@ -198,9 +200,9 @@ class MerchantService:
                     "status": 200,
                 }
             ),
-        )
+        ]
         with contextlib.suppress(WriteConflict):  # revoked meanwhile by someone else
-            uow.commit()
+            commit_with(self._client, writes, ())
         return {**record, "status": "revoked", "revoked_at": now}
 
     def list_keys(self, merchant_id: str, now: datetime | None = None) -> list[dict[str, Any]]:
@@ -222,7 +224,7 @@ class MerchantService:
 
     def _add_key(
         self,
-        uow: UnitOfWork,
+        writes: list[Entry],
         key: str,
         merchant_id: str,
         name: str,
@@ -230,35 +232,37 @@ class MerchantService:
         request_id: str,
         rolled_from: str | None = None,
     ) -> str:
-        """Add a new key record and its audit record to ``uow``; returns the key id."""
+        """Add a new key record and its audit record to ``writes``; returns the key id."""
         key_type: KeyType = key_type_of(key)
         key_id = new_id("key")
-        uow.add(
-            self._api_keys.put_entry(
-                {
-                    "key_hash": hash_key(key),
-                    "key_id": key_id,
-                    "merchant_id": merchant_id,
-                    "merchant_name": name,
-                    "key_type": key_type,
-                    "status": "active",
-                    "created_at": at,
-                    # Shown by list-keys so an operator can tell keys apart; 4 of 32 random
-                    # characters leave about 166 bits unknown.
-                    "last4": key[-4:],
-                    "rolled_from": rolled_from,
-                }
-            ),
-            self._audit_log.entry(
-                {
-                    "at": at,
-                    "request_id": request_id,
-                    "merchant_id": merchant_id,
-                    "key_id": key_id,
-                    "action": "api_key.create",
-                    "object_id": key_id,
-                    "status": 201,
-                }
-            ),
+        writes.extend(
+            (
+                self._api_keys.put_entry(
+                    {
+                        "key_hash": hash_key(key),
+                        "key_id": key_id,
+                        "merchant_id": merchant_id,
+                        "merchant_name": name,
+                        "key_type": key_type,
+                        "status": "active",
+                        "created_at": at,
+                        # Shown by list-keys so an operator can tell keys apart; 4 of 32 random
+                        # characters leave about 166 bits unknown.
+                        "last4": key[-4:],
+                        "rolled_from": rolled_from,
+                    }
+                ),
+                self._audit_log.entry(
+                    {
+                        "at": at,
+                        "request_id": request_id,
+                        "merchant_id": merchant_id,
+                        "key_id": key_id,
+                        "action": "api_key.create",
+                        "object_id": key_id,
+                        "status": 201,
+                    }
+                ),
+            )
         )
         return key_id

@@ -10,11 +10,11 @@ from chalicelib.adapters.charge_repository import refund_sk
 from chalicelib.adapters.dynamo import Contention, WriteConflict
 from chalicelib.domain.lifecycle import PENDING
 from chalicelib.domain.refunds import refusal
-from chalicelib.errors import ApiError, RetryLater
+from chalicelib.errors import ApiError, RetryLater, error_code
 from chalicelib.ids import iso, new_id, now_utc
 from chalicelib.models import RefundRequest
 from chalicelib.services.recording import Record, Reply
-from chalicelib.services.settlement import call_bank_before
+from chalicelib.services.settlement import SettlementService, call_bank_before
 
 # A reservation that loses a race is judged again on the charge's new state, after a jittered
 # backoff, for at most this long; then 429 lock_timeout. Contention is never a refusal: a
@@ -30,7 +30,11 @@ class RefundService:
     """Reserves the amount on the charge, asks the bank, then commits or releases it."""
 
     def __init__(
-        self, charges: Any, bank: Any, settlement: Any, bank_call_deadline_seconds: float
+        self,
+        charges: Any,
+        bank: Any,
+        settlement: SettlementService,
+        bank_call_deadline_seconds: float,
     ) -> None:
         self._charges = charges
         self._bank = bank
@@ -92,7 +96,10 @@ class RefundService:
                 request.amount,
             )
             if code is not None:
-                raise ApiError(code, param="amount" if code == "amount_too_large" else "charge_id")
+                raise ApiError(
+                    error_code(code),
+                    param="amount" if code == "amount_too_large" else "charge_id",
+                )
             stamp = iso(now_utc())
             refund_id = new_id("re")
             refund = {

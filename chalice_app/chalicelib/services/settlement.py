@@ -231,7 +231,9 @@ class SettlementService:
         if item["status"] == PENDING:
             reply = self.settle(item, record, owner_gone=True)
             return reply if reply is not None else self._answer_pending(item, record)
-        return self._recorded(item, record)
+        # Not pending when read: a final status never goes back, so the answer is recorded.
+        recorded = self._recorded(item, record)
+        return recorded if recorded is not None else self._answer_pending(item, record)
 
     def _recorded(self, item: dict[str, Any], record: Record) -> Reply | None:
         """Answer what is recorded for ``item`` now; None while it is still pending."""

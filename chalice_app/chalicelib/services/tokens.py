@@ -6,7 +6,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from chalicelib.adapters.card_vault import aad_for
+from chalicelib.adapters.card_vault import CardVault, aad_for
 from chalicelib.domain import cards
 from chalicelib.ids import iso, new_id, now_utc
 from chalicelib.models import Token, TokenCard, TokenRequest
@@ -16,7 +16,7 @@ from chalicelib.services.recording import Record, Reply
 class TokenService:
     """Encrypts the card, stores a single-use token and describes it."""
 
-    def __init__(self, tokens: Any, vault: Any, fingerprinter: Any, ttl_seconds: int) -> None:
+    def __init__(self, tokens: Any, vault: CardVault, fingerprinter: Any, ttl_seconds: int) -> None:
         self._tokens = tokens
         self._vault = vault
         self._fingerprinter = fingerprinter

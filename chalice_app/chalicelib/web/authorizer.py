@@ -17,6 +17,7 @@ from chalicelib.web.endpoint import KEY_CONFIRMING_ROUTES, allowed_routes
 
 log = logging.getLogger("platform.authorizer")
 
+_LocalNotAuthorized: type[Exception] | None
 try:  # only where Chalice's local server exists (chalice local and the test client)
     from chalice.local import NotAuthorizedError as _LocalNotAuthorized
 except ImportError:  # pragma: no cover - deployed Lambda

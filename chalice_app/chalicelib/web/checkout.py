@@ -46,7 +46,7 @@ def library(*, module: bool) -> Response:
     module carries ``Access-Control-Allow-Origin: *``: a public file, no credentials, no
     API data.
     """
-    headers = {
+    headers: dict[str, str | list[str]] = {
         "Content-Type": "text/javascript; charset=utf-8",
         "Cache-Control": LIBRARY_CACHE_CONTROL,
         "X-Content-Type-Options": "nosniff",
@@ -97,7 +97,7 @@ def browser_origin(
     call of a browser route must come from an origin the key's merchant registered (403
     ``origin_not_allowed``) or from the card-fields page itself (the API's own origin).
     """
-    origin = request.headers.get("origin")
+    origin: str | None = request.headers.get("origin")
     if origin is None or ctx.key_type is None:
         return None
     if ctx.key_type == "secret":

@@ -167,7 +167,7 @@ def endpoint(
 
 
 def _idempotency_key(request: Any) -> str | None:
-    key = request.headers.get("idempotency-key")
+    key: str | None = request.headers.get("idempotency-key")
     if key is None:
         return None
     if not 1 <= len(key) <= 255 or not all(" " <= ch <= "~" for ch in key):

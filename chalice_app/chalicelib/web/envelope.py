@@ -7,7 +7,7 @@ from typing import Any
 
 from chalice import Response
 
-from chalicelib.errors import ApiError
+from chalicelib.errors import ApiError, ErrorCode
 
 REQUEST_ID_HEADER = "X-Request-Id"
 
@@ -48,7 +48,7 @@ def error_response(error: ApiError, request_id: str) -> Response:
 
 # Chalice answers some requests itself (wrong method, wrong content type, a crash outside
 # an endpoint) with its own body; the middleware rewrites those into the envelope.
-_CHALICE_STATUS_CODES = {
+_CHALICE_STATUS_CODES: dict[int, ErrorCode] = {
     400: "invalid_json",
     404: "resource_missing",
     405: "method_not_allowed",

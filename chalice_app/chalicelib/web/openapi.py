@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
-from chalicelib.errors import CATALOGUE
+from chalicelib.errors import CATALOGUE, error_code
 from chalicelib.models import RequestModel, ResponseModel
 from chalicelib.web import endpoint
 from chalicelib.web.envelope import REQUEST_ID_HEADER
@@ -343,7 +343,7 @@ def _operation(spec: endpoint.RouteSpec) -> dict[str, Any]:
 def _error_responses(codes: set[str], idempotent: bool) -> dict[str, Any]:
     by_status: dict[int, list[str]] = {}
     for code in sorted(codes):
-        by_status.setdefault(CATALOGUE[code].status, []).append(code)
+        by_status.setdefault(CATALOGUE[error_code(code)].status, []).append(code)
     return {
         str(status): _error_response(status, status_codes, idempotent)
         for status, status_codes in sorted(by_status.items())

@@ -161,7 +161,7 @@ class RequestRecord:
     def _rejection_now(self) -> Rejection:
         """Why a commit's key condition failed, from a read of the key's record now."""
         if self.credential is not None:
-            rejection = self._services.authenticator.confirm(
+            rejection: Rejection | None = self._services.authenticator.confirm(
                 self.credential, self._read_key_record(), self._merchant
             )
             if rejection is not None:

@@ -44,6 +44,7 @@ def describe(
             def wrapped(call: Any) -> Any:
                 return fn(call, validate(path, call.params))
 
+        # A function attribute: the doc travels with the view that chalice registers.
         wrapped.route_doc = doc  # type: ignore[attr-defined]
         return wrapped
 
@@ -52,6 +53,6 @@ def describe(
 
 def doc_of(view: Callable[..., Any]) -> RouteDoc:
     doc = getattr(view, "route_doc", None)
-    if doc is None:
+    if not isinstance(doc, RouteDoc):
         raise LookupError(f"route {view.__name__} has no @describe")
     return doc
