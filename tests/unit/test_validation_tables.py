@@ -127,7 +127,9 @@ CHARGE_CASES: list[tuple[dict[str, Any], str, str]] = [
     ({"metadata": {"\udfff": "v"}}, "invalid_metadata", "metadata"),
     ({"metadata": {"k": "a\x00b"}}, "invalid_metadata", "metadata"),
     ({"metadata": {"k\x00": "v"}}, "invalid_metadata", "metadata"),
-    ({"capture": True}, "unknown_parameter", "capture"),
+    ({"capture": "false"}, "invalid_capture", "capture"),
+    ({"capture": 0}, "invalid_capture", "capture"),
+    ({"captured": False}, "unknown_parameter", "captured"),
 ]
 
 
