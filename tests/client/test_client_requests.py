@@ -534,3 +534,82 @@ def test_an_awaited_async_listing_is_its_first_page(async_client: object, fake: 
     page = run_async(first())
     assert [c.id for c in page.items] == ["ch_1"] and page.has_more  # type: ignore[attr-defined]
     assert len(fake.requests) == 1
+
+
+# ---- webhook endpoint secrets and test pings --------------------------------------------
+
+
+def endpoint(secret: str | None = None) -> dict[str, object]:
+    return {
+        "id": "we_1",
+        "object": "webhook_endpoint",
+        "url": "https://shop.example/hooks",
+        "events": ["charge.succeeded"],
+        "status": "enabled",
+        "secret": secret,
+        "created_at": "2026-11-26T23:00:00.123Z",
+    }
+
+
+def test_roll_secret_posts_the_grace_period_and_returns_the_new_secret(
+    client: Client, fake: FakeApi
+) -> None:
+    fake.answers = [ok(endpoint("whsec_new")), ok(endpoint("whsec_newer"))]
+    rolled = client.webhook_endpoints.roll_secret("we_1", expire_old_in_hours=0)
+    client.webhook_endpoints.roll_secret("we_1")
+    assert [(r.method, r.url.path) for r in fake.requests] == [
+        ("POST", "/webhook_endpoints/we_1/roll_secret")
+    ] * 2
+    assert fake.bodies() == [{"expire_old_in_hours": 0}, {}]
+    assert isinstance(rolled, WebhookEndpoint) and rolled.secret == "whsec_new"
+
+
+@pytest.mark.parametrize(
+    "first",
+    [DROPPED, httpx.ReadTimeout("timed out"), error(500, "api_error", "internal_error")],
+    ids=["dropped", "timeout", "500"],
+)
+def test_roll_secret_is_never_sent_twice(client: Client, fake: FakeApi, first: object) -> None:
+    """A repeat would roll again and replace the secret whose answer was lost."""
+    fake.answers = [first, ok(endpoint("whsec_second"))]  # type: ignore[list-item]
+    with pytest.raises((APIConnectionError, APIError)):
+        client.webhook_endpoints.roll_secret("we_1")
+    assert len(fake.requests) == 1
+
+
+def test_test_sends_a_ping_and_returns_its_event(client: Client, fake: FakeApi) -> None:
+    ping = {
+        "id": "evt_1",
+        "object": "event",
+        "type": "test.ping",
+        "created_at": "2026-11-26T23:00:00.123Z",
+        "data": {"object": endpoint()},
+    }
+    fake.answers = [ok(ping, 202)]
+    event = client.webhook_endpoints.test("we_1")
+    assert [(r.method, r.url.path) for r in fake.requests] == [
+        ("POST", "/webhook_endpoints/we_1/test")
+    ]
+    assert isinstance(event, Event) and event.type == "test.ping"
+
+
+def test_the_async_client_rolls_and_pings(async_client: object, fake: FakeApi) -> None:
+    from payments_client import AsyncClient
+
+    assert isinstance(async_client, AsyncClient)
+    ping = {
+        "id": "evt_1",
+        "object": "event",
+        "type": "test.ping",
+        "created_at": "2026-11-26T23:00:00.123Z",
+        "data": {"object": endpoint()},
+    }
+    fake.answers = [ok(endpoint("whsec_new")), ok(ping, 202)]
+
+    async def both() -> tuple[WebhookEndpoint, Event]:
+        rolled = await async_client.webhook_endpoints.roll_secret("we_1", expire_old_in_hours=1)
+        return rolled, await async_client.webhook_endpoints.test("we_1")
+
+    rolled, event = run_async(both())
+    assert (rolled.secret, event.type) == ("whsec_new", "test.ping")
+    assert fake.bodies() == [{"expire_old_in_hours": 1}, {}]

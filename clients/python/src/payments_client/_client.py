@@ -142,6 +142,19 @@ class _calls:  # noqa: N801 - a namespace of call builders, one per route
     def delete_webhook_endpoint(endpoint_id: str) -> Call:
         return Call("DELETE", path("/webhook_endpoints/{}", endpoint_id))
 
+    @staticmethod
+    def roll_webhook_secret(endpoint_id: str, expire_old_in_hours: Optional[int]) -> Call:
+        return Call(
+            "POST",
+            path("/webhook_endpoints/{}/roll_secret", endpoint_id),
+            body_of(expire_old_in_hours=expire_old_in_hours),
+            retryable=False,
+        )
+
+    @staticmethod
+    def test_webhook_endpoint(endpoint_id: str) -> Call:
+        return Call("POST", path("/webhook_endpoints/{}/test", endpoint_id), {})
+
 
 # ---- sync -------------------------------------------------------------------------------
 
@@ -281,6 +294,19 @@ class WebhookEndpoints(_Resource):
 
     def delete(self, endpoint_id: str) -> WebhookEndpoint:
         return self._one(WebhookEndpoint, _calls.delete_webhook_endpoint(endpoint_id))
+
+    def roll_secret(
+        self, endpoint_id: str, *, expire_old_in_hours: Optional[int] = None
+    ) -> WebhookEndpoint:
+        """A new signing secret (in the answer only); the old one keeps signing beside it for
+        ``expire_old_in_hours`` (the API's default: 24). Never retried: a repeat would roll
+        again, replacing the secret of an answer that was lost."""
+        call = _calls.roll_webhook_secret(endpoint_id, expire_old_in_hours)
+        return self._one(WebhookEndpoint, call)
+
+    def test(self, endpoint_id: str) -> Event:
+        """Send a ``test.ping`` event to this endpoint only; answers the event."""
+        return self._one(Event, _calls.test_webhook_endpoint(endpoint_id))
 
 
 def _retry_policy(retry: Optional[RetryPolicy], max_retries: Optional[int]) -> RetryPolicy:
@@ -480,6 +506,15 @@ class AsyncWebhookEndpoints(_AsyncResource):
 
     async def delete(self, endpoint_id: str) -> WebhookEndpoint:
         return await self._one(WebhookEndpoint, _calls.delete_webhook_endpoint(endpoint_id))
+
+    async def roll_secret(
+        self, endpoint_id: str, *, expire_old_in_hours: Optional[int] = None
+    ) -> WebhookEndpoint:
+        call = _calls.roll_webhook_secret(endpoint_id, expire_old_in_hours)
+        return await self._one(WebhookEndpoint, call)
+
+    async def test(self, endpoint_id: str) -> Event:
+        return await self._one(Event, _calls.test_webhook_endpoint(endpoint_id))
 
 
 class AsyncClient:

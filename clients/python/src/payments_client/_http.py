@@ -57,6 +57,9 @@ class Call:
     body: Optional[dict[str, Any]] = None
     params: Optional[dict[str, Any]] = None
     idempotency_key: Optional[str] = None
+    # False for a POST that a repeat would apply again and no key de-duplicates
+    # (rolling a webhook secret twice would replace the secret the caller never saw).
+    retryable: bool = True
 
 
 def body_of(**fields: Any) -> dict[str, Any]:
@@ -101,8 +104,11 @@ class _Sender:
             headers=self._headers(call),
         )
 
-    def _wait_after_no_answer(self, retries: int) -> Optional[float]:
-        if retries >= self.retry.max_retries:
+    def _max_retries(self, call: Call) -> int:
+        return self.retry.max_retries if call.retryable else 0
+
+    def _wait_after_no_answer(self, call: Call, retries: int) -> Optional[float]:
+        if retries >= self._max_retries(call):
             return None
         return self.retry.delay(retries + 1, None, self._rng)
 
@@ -120,7 +126,7 @@ class _Sender:
             if not isinstance(body, dict) or "data" not in body:
                 # Cut or garbled on the way: the outcome is unknown, and a retry with the same
                 # key (or of a read) answers it again.
-                if retries < self.retry.max_retries:
+                if retries < self._max_retries(call):
                     return None, self.retry.delay(retries + 1, None, self._rng), None
                 return (
                     None,
@@ -136,7 +142,7 @@ class _Sender:
             request_id = body.get("request_id") or headers.get("x-request-id")
             info = ResponseInfo(status, request_id, headers, call.idempotency_key)
             return (body["data"], info), None, None
-        if retries < self.retry.max_retries and should_retry_status(status, body):
+        if retries < self._max_retries(call) and should_retry_status(status, body):
             retry_after = parse_retry_after(headers.get("retry-after"))
             wait = self.retry.delay(retries + 1, retry_after, self._rng)
             if wait is not None:
@@ -172,7 +178,7 @@ class SyncRequester(_Sender):
             try:
                 response = self.http.send(self._build(self.http, call))
             except _NO_ANSWER as exc:
-                wait = self._wait_after_no_answer(retries)
+                wait = self._wait_after_no_answer(call, retries)
                 if wait is None:
                     raise self._connection_error(call, exc, retries) from exc
             else:
@@ -206,7 +212,7 @@ class AsyncRequester(_Sender):
             try:
                 response = await self.http.send(self._build(self.http, call))
             except _NO_ANSWER as exc:
-                wait = self._wait_after_no_answer(retries)
+                wait = self._wait_after_no_answer(call, retries)
                 if wait is None:
                     raise self._connection_error(call, exc, retries) from exc
             else:
