@@ -15,6 +15,7 @@ bank); otherwise it exits 2 with one line saying what it could not reach.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -121,7 +122,7 @@ def _run(services: Any, args: argparse.Namespace) -> int:
         if record is None:
             print("no such key", file=sys.stderr)
             return 1
-        print(json.dumps({"key_id": record["key_id"], "status": "revoked"}))
+        print(json.dumps({"key_id": record.key_id, "status": "revoked"}))
     elif args.command == "roll-key":
         return _roll_key(services, args.key, args.expire_old_in)
     elif args.command == "list-keys":
@@ -130,7 +131,7 @@ def _run(services: Any, args: argparse.Namespace) -> int:
             print(f"no keys for merchant {args.merchant_id}", file=sys.stderr)
             return 1
         for key in keys:
-            print(json.dumps(key))
+            print(json.dumps(dataclasses.asdict(key)))
     elif args.command in ("allow-origin", "remove-origin", "list-origins"):
         return _origins(services, args)
     elif args.command == "sync-usage-plan":
@@ -240,7 +241,7 @@ def _events(services: Any, command: str, event_id: str) -> int:
             print(f"no such event {event_id}", file=sys.stderr)
             return 1
         for outcome in outcomes:
-            print(json.dumps(outcome))
+            print(json.dumps(dataclasses.asdict(outcome)))
         if not outcomes:
             print("no endpoint to resend to (none subscribed, or a delivery is still pending)")
         return 0
@@ -249,7 +250,7 @@ def _events(services: Any, command: str, event_id: str) -> int:
         return 1
     for delivery in services.delivery.deliveries(event_id):
         shown = ("endpoint_id", "url", "status", "attempts", "last_status_code", "last_error")
-        print(json.dumps({k: delivery.get(k) for k in shown}))
+        print(json.dumps({k: getattr(delivery, k) for k in shown}))
     return 0
 
 

@@ -7,9 +7,23 @@ is imported at run time by the adapters, so this module costs no cold-start time
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Protocol
 
 from chalicelib.adapters.bank_client import BankOutcome, CardDetails
+from chalicelib.adapters.dynamo import ItemKey, PageStart, WriteEntry
+from chalicelib.domain.keys import ApiKey, AuditEntry, KeyStatus
+from chalicelib.domain.origins import CheckoutOrigins
+from chalicelib.domain.webhooks import (
+    Attempt,
+    Delivery,
+    DeliveryStatus,
+    Event,
+    WebhookEndpoint,
+)
+
+if TYPE_CHECKING:
+    from chalicelib.adapters.event_store import StreamRecord
 
 # ---- the bank ------------------------------------------------------------------------------
 
@@ -48,4 +62,130 @@ class Bank(Protocol):
 # ---- keys, idempotency and audit -------------------------------------------------------------
 
 
+class ApiKeyReader(Protocol):
+    """Key records by the hash of a presented key (the authenticator's one read)."""
+
+    def get(self, key_hash: str) -> ApiKey | None: ...
+
+
+class ApiKeys(ApiKeyReader, Protocol):
+    """Key records as operators change them: each write is an entry for one transaction
+    with its audit record."""
+
+    def put_entry(self, key: ApiKey) -> WriteEntry: ...
+
+    def revoke_entry(self, key_hash: str, revoked_at: str) -> WriteEntry: ...
+
+    def roll_entry(
+        self, key_hash: str, status: KeyStatus, rolled_to: str, expires_at: str | None
+    ) -> WriteEntry: ...
+
+    def list_for_merchant(self, merchant_id: str) -> list[ApiKey]: ...
+
+    def merchant_ids(self) -> list[str]: ...
+
+
+class AuditTrail(Protocol):
+    """Append-only audit records, written in the transaction of what they trace."""
+
+    def entry(self, record: AuditEntry) -> WriteEntry: ...
+
+
+class CheckoutOriginStore(Protocol):
+    """Each merchant's checkout origins, rewritten whole on condition of their version."""
+
+    def get(self, merchant_id: str) -> CheckoutOrigins: ...
+
+    def put_entry(
+        self, merchant_id: str, origins: tuple[str, ...], expected: CheckoutOrigins, at: str
+    ) -> WriteEntry: ...
+
+
 # ---- events and webhooks ---------------------------------------------------------------------
+
+
+class EventLog(Protocol):
+    """The outbox: events written with their changes, read by the routes and delivered."""
+
+    def test_ping_entry(
+        self, merchant_id: str, endpoint_id: str, created_at: str, data: object
+    ) -> tuple[WriteEntry, Event]: ...
+
+    def get(self, event_id: str) -> Event | None: ...
+
+    def get_for(self, merchant_id: str, event_id: str) -> Event | None: ...
+
+    def list_for_merchant(
+        self, merchant_id: str, event_type: str | None, limit: int, after: Event | None
+    ) -> tuple[list[Event], bool]: ...
+
+    def from_stream(self, record: StreamRecord) -> Event | None: ...
+
+    def mark_handed_over(self, event_id: str) -> None: ...
+
+    def undelivered_page(
+        self, shard: int, created_before: str, start: PageStart | None, limit: int = 50
+    ) -> tuple[list[Event], PageStart | None]: ...
+
+
+class WebhookEndpoints(Protocol):
+    """A merchant's endpoints (at most a cap, counted in one item) and their secrets."""
+
+    @property
+    def table(self) -> str: ...
+
+    def counter_key(self, merchant_id: str) -> ItemKey: ...
+
+    def count_of(self, counter: Mapping[str, object] | None) -> int: ...
+
+    def create_entries(
+        self, endpoint: WebhookEndpoint, secret: str, cap: int
+    ) -> list[WriteEntry]: ...
+
+    def delete_entries(self, merchant_id: str, endpoint_id: str) -> list[WriteEntry]: ...
+
+    def roll_entry(
+        self, merchant_id: str, endpoint_id: str, secret: str, old_expires_ms: int | None
+    ) -> WriteEntry: ...
+
+    def get(self, merchant_id: str, endpoint_id: str) -> WebhookEndpoint | None: ...
+
+    def list_for_merchant(self, merchant_id: str) -> list[WebhookEndpoint]: ...
+
+    def secrets(self, endpoint_ids: list[str], now_ms: int) -> dict[str, tuple[str, ...]]: ...
+
+
+class Deliveries(Protocol):
+    """Deliveries of events to endpoints, each claimed before every attempt."""
+
+    def start(
+        self,
+        event: Event,
+        endpoint: WebhookEndpoint,
+        now_ms: int,
+        lease_ms: int,
+        again: bool = False,
+    ) -> Delivery | None: ...
+
+    def claim(self, delivery: Delivery, now_ms: int, lease_ms: int) -> Delivery | None: ...
+
+    def record(
+        self,
+        delivery: Delivery,
+        now_ms: int,
+        outcome: DeliveryStatus,
+        next_ms: int | None,
+        attempt: Attempt,
+    ) -> None: ...
+
+    def due_page(
+        self, shard: int, now_ms: int, start: PageStart | None, limit: int = 50
+    ) -> tuple[list[Delivery], PageStart | None]: ...
+
+    def for_event(self, event_id: str) -> list[Delivery]: ...
+
+
+class WebhookPoster(Protocol):
+    """One signed POST of a webhook to a merchant's URL."""
+
+    def post(self, url: str, body: bytes, headers: dict[str, str]) -> Attempt: ...

@@ -241,7 +241,8 @@ def test_a_charge_has_at_most_one_pending_event(api: Any, merchant: Any, service
 
 def test_a_batch_reads_each_merchants_endpoints_once(merchant: Any, services: Any) -> None:
     """The delivery function reads a merchant's endpoints once per stream batch."""
-    from chalicelib.adapters.dynamo import to_item
+    from chalicelib.adapters.event_store import event_to_item
+    from chalicelib.domain.webhooks import Event
 
     queried: list[str] = []
 
@@ -250,11 +251,20 @@ def test_a_batch_reads_each_merchants_endpoints_once(merchant: Any, services: An
             queried.append(str(params.get("TableName")))
 
     events = [
-        {"event_id": f"evt_b{n}", "merchant_id": merchant.merchant_id, "type": "charge.succeeded"}
+        Event(
+            event_id=f"evt_b{n}",
+            merchant_id=merchant.merchant_id,
+            type="charge.succeeded",
+            created_at="2026-01-01T00:00:00.000Z",
+            body="{}",
+        )
         for n in range(3)
     ]
     records = [
-        {"eventName": "INSERT", "dynamodb": {"NewImage": to_item(e), "SequenceNumber": str(n)}}
+        {
+            "eventName": "INSERT",
+            "dynamodb": {"NewImage": event_to_item(e), "SequenceNumber": str(n)},
+        }
         for n, e in enumerate(events)
     ]
     services.dynamodb.meta.events.register("before-parameter-build.dynamodb.Query", count)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -211,19 +212,20 @@ def test_state_changing_requests_are_audited(api: Any, services: Any, merchant: 
 
 def test_audit_records_refuse_overwrite(services: Any) -> None:
     from chalicelib.adapters.dynamo import is_condition_failure
+    from chalicelib.domain.keys import AuditEntry
 
-    record = {
-        "at": "2026-01-01T00:00:00.000Z",
-        "request_id": "req_fixed_for_overwrite_test",
-        "action": "test",
-        "status": 200,
-    }
+    record = AuditEntry(
+        at="2026-01-01T00:00:00.000Z",
+        request_id="req_fixed_for_overwrite_test",
+        action="test",
+        status=200,
+    )
     try:
         services.audit_log.append(record)
     except Exception as exc:  # a rerun of the session against the same moto: already there
         assert is_condition_failure(exc)
     with pytest.raises(Exception) as raised:
-        services.audit_log.append({**record, "status": 500})
+        services.audit_log.append(dataclasses.replace(record, status=500))
     assert is_condition_failure(raised.value)
 
 

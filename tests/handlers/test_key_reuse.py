@@ -5,6 +5,7 @@ with a condition in their commit. A revoked or expired key writes nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from collections.abc import Iterator
@@ -168,7 +169,8 @@ def test_confirm_refuses_another_merchants_key_and_forgets_a_refused_one(
     assert auth.confirm(header, None, merchant.merchant_id).reason == "unknown_key"
     assert auth.confirm("Bearer nonsense", record, merchant.merchant_id).reason == "malformed"
     auth.authenticate(header, reuse=True)
-    revoked = {**record, "status": "revoked"}
+    assert record is not None
+    revoked = dataclasses.replace(record, status="revoked")
     assert auth.confirm(header, revoked, merchant.merchant_id).reason == "revoked_key"
     auth.authenticate(header, reuse=True)  # forgotten: read again
     assert keys.reads == 2

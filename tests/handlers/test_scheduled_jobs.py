@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from chalicelib import tables
-from chalicelib.adapters.leases import Leases
+from chalicelib.adapters.leases import Lease, Leases
 from chalicelib.services import jobs
 
 
@@ -41,8 +41,12 @@ def test_a_lease_has_one_holder_until_it_is_released_or_expires(services: Any) -
     clock.now_ms += 1  # run-a's time is up (killed by its timeout, say)
     assert leases.acquire(name, "run-b", 60)
     leases.release(name, "run-a")  # a late release by the old holder changes nothing
+    assert leases.held(name) == Lease(
+        name=name, holder="run-b", expires_at_ms=clock.now_ms + 60_000
+    )
     assert not leases.acquire(name, "run-c", 60)
     leases.release(name, "run-b")
+    assert leases.held(name) is None
     assert leases.acquire(name, "run-c", 60)
     leases.release(name, "run-c")
 

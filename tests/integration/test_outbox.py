@@ -110,6 +110,6 @@ def test_an_event_whose_stream_record_is_lost_is_delivered_by_the_redriver(
     (delivery,) = receiver.wait_for(charge.data["id"], 1, timeout=30)
     assert delivery.event["type"] == "charge.succeeded"
     (record,) = services.delivery.deliveries(delivery.event["id"])
-    assert record["attempts"] == 1
+    assert record.attempts == 1
     time.sleep(1.5)  # more passes of the re-driver: nothing is delivered twice
     assert len(receiver.about(charge.data["id"])) == 1

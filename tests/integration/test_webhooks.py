@@ -70,7 +70,7 @@ def test_a_receiver_answering_500_twice_gets_the_event_a_third_time(
         assert deliveries[2].at - deliveries[0].at < 120
         time.sleep(1)
         (record,) = services.delivery.deliveries(deliveries[0].event["id"])
-        assert (record["status"], record["attempts"]) == ("delivered", 3)
+        assert (record.status, record.attempts) == ("delivered", 3)
         assert len(receiver.about(charge_id)) == 3
 
 
@@ -84,7 +84,7 @@ def test_a_delivery_that_never_succeeds_is_marked_failed(
         deliveries = receiver.wait_for(charge_id, 4)  # the first attempt and 3 retries
         time.sleep(1.5)
         (record,) = services.delivery.deliveries(deliveries[0].event["id"])
-        assert (record["status"], record["attempts"], record["last_status_code"]) == (
+        assert (record.status, record.attempts, record.last_status_code) == (
             "failed",
             4,
             500,

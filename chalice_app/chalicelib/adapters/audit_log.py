@@ -1,34 +1,72 @@
 """The audit trail: AuditLog (one append-only record per state-changing request or key
 event) and AuthRejections (rejected authentications, counted per minute).
 
-Neither table has a TTL: audit records are kept at least one year (PCI DSS 10.5.1).
+Neither table has a TTL: audit records are kept at least one year (PCI DSS 10.5.1). An
+audit record holds only ``AuditEntry``'s fields, so no caller can put a body, a key or card
+data into the log.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from typing import Any
 
-from chalicelib.adapters.dynamo import to_item, to_values
-
-# Attributes an audit record may hold. Anything else (a body, a key) is dropped, so a
-# careless caller cannot put card data or keys into the log.
-AUDIT_FIELDS = (
-    "at",
-    "request_id",
-    "merchant_id",
-    "key_id",
-    "action",
-    "route",
-    "object_id",
-    "status",
-    "error_code",
-    "source_ip",
-    "user_agent",
-    "reason",
-    "key_hash_prefix",
-    "expires_at",
+from chalicelib.adapters.dynamo import (
+    WriteEntry,
+    optional_str,
+    required_int,
+    required_str,
+    to_item,
+    to_values,
 )
+from chalicelib.domain.keys import AuditEntry
+
+
+def audit_to_item(entry: AuditEntry) -> dict[str, Any]:
+    """The audit record as a DynamoDB item, under its merchant's (or ``unauthenticated``)
+    partition of the day; absent optional fields are not written."""
+    owner = entry.merchant_id or "unauthenticated"
+    return to_item(
+        {
+            "partition": f"{owner}#{entry.at[:10]}",
+            "sort": f"{entry.at}#{entry.request_id}",
+            "at": entry.at,
+            "request_id": entry.request_id,
+            "merchant_id": entry.merchant_id,
+            "key_id": entry.key_id,
+            "action": entry.action,
+            "route": entry.route,
+            "object_id": entry.object_id,
+            "status": entry.status,
+            "error_code": entry.error_code,
+            "source_ip": entry.source_ip,
+            "user_agent": entry.user_agent,
+            "reason": entry.reason,
+            "key_hash_prefix": entry.key_hash_prefix,
+            "expires_at": entry.expires_at,
+        }
+    )
+
+
+def audit_from_item(values: Mapping[str, object]) -> AuditEntry:
+    """An audit record from an item's values as ``dynamo.from_item`` decodes them."""
+    return AuditEntry(
+        at=required_str(values, "at"),
+        request_id=required_str(values, "request_id"),
+        action=required_str(values, "action"),
+        status=required_int(values, "status"),
+        merchant_id=optional_str(values, "merchant_id"),
+        key_id=optional_str(values, "key_id"),
+        route=optional_str(values, "route"),
+        object_id=optional_str(values, "object_id"),
+        error_code=optional_str(values, "error_code"),
+        source_ip=optional_str(values, "source_ip"),
+        user_agent=optional_str(values, "user_agent"),
+        reason=optional_str(values, "reason"),
+        key_hash_prefix=optional_str(values, "key_hash_prefix"),
+        expires_at=optional_str(values, "expires_at"),
+    )
 
 
 class AuditLog:
@@ -38,22 +76,20 @@ class AuditLog:
         self._client = client
         self._table = table_name
 
-    def entry(self, record: dict[str, Any]) -> dict[str, Any]:
+    def entry(self, record: AuditEntry) -> WriteEntry:
         """A write entry appending ``record``; its condition refuses any overwrite."""
-        values = {k: record.get(k) for k in AUDIT_FIELDS}
-        owner = values.get("merchant_id") or "unauthenticated"
-        values["partition"] = f"{owner}#{str(values['at'])[:10]}"
-        values["sort"] = f"{values['at']}#{values['request_id']}"
-        return {
-            "Put": {
-                "TableName": self._table,
-                "Item": to_item(values),
-                "ConditionExpression": "attribute_not_exists(#p)",
-                "ExpressionAttributeNames": {"#p": "partition"},
+        return WriteEntry(
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": audit_to_item(record),
+                    "ConditionExpression": "attribute_not_exists(#p)",
+                    "ExpressionAttributeNames": {"#p": "partition"},
+                }
             }
-        }
+        )
 
-    def append(self, record: dict[str, Any]) -> None:
+    def append(self, record: AuditEntry) -> None:
         """Write one record now (used where there is no unit of work, e.g. the authorizer)."""
         self._client.put_item(**self.entry(record)["Put"])
 

@@ -6,18 +6,41 @@ at once cannot lose each other's change (the loser re-reads and tries again).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
-from chalicelib.adapters.dynamo import from_item, to_item, to_values
+from chalicelib.adapters.dynamo import (
+    WriteEntry,
+    from_item,
+    optional_str,
+    required_int,
+    required_str,
+    str_tuple,
+    to_item,
+    to_values,
+)
+from chalicelib.domain.origins import CheckoutOrigins
 
 
-@dataclass(frozen=True)
-class OriginList:
-    """A merchant's origins as stored, and the version a rewrite must find."""
+def origins_to_item(record: CheckoutOrigins) -> dict[str, Any]:
+    return to_item(
+        {
+            "merchant_id": record.merchant_id,
+            "origins": list(record.origins),
+            "version": record.version,
+            "updated_at": record.updated_at,
+        }
+    )
 
-    origins: tuple[str, ...]
-    version: int  # 0: no item yet
+
+def origins_from_item(values: Mapping[str, object]) -> CheckoutOrigins:
+    """The record from an item's values as ``dynamo.from_item`` decodes them."""
+    return CheckoutOrigins(
+        merchant_id=required_str(values, "merchant_id"),
+        origins=str_tuple(values, "origins"),
+        version=required_int(values, "version"),
+        updated_at=optional_str(values, "updated_at"),
+    )
 
 
 class CheckoutOriginRepository:
@@ -25,7 +48,8 @@ class CheckoutOriginRepository:
         self._client = client
         self.table = table_name
 
-    def get(self, merchant_id: str) -> OriginList:
+    def get(self, merchant_id: str) -> CheckoutOrigins:
+        """The merchant's origins (none, at version 0, if it never registered one)."""
         response = self._client.get_item(
             TableName=self.table,
             Key={"merchant_id": {"S": merchant_id}},
@@ -33,29 +57,22 @@ class CheckoutOriginRepository:
         )
         item = response.get("Item")
         if not item:
-            return OriginList((), 0)
-        record = from_item(item)
-        return OriginList(tuple(record.get("origins") or ()), int(record.get("version", 0)))
+            return CheckoutOrigins(merchant_id=merchant_id)
+        return origins_from_item(from_item(item))
 
     def put_entry(
-        self, merchant_id: str, origins: tuple[str, ...], expected: OriginList, at: str
-    ) -> dict[str, Any]:
+        self, merchant_id: str, origins: tuple[str, ...], expected: CheckoutOrigins, at: str
+    ) -> WriteEntry:
         """A write entry replacing the list, if it is still at ``expected.version``."""
         condition = "attribute_not_exists(merchant_id)" if expected.version == 0 else "version = :v"
-        entry: dict[str, Any] = {
-            "Put": {
-                "TableName": self.table,
-                "Item": to_item(
-                    {
-                        "merchant_id": merchant_id,
-                        "origins": list(origins),
-                        "version": expected.version + 1,
-                        "updated_at": at,
-                    }
-                ),
-                "ConditionExpression": condition,
-            }
+        record = CheckoutOrigins(
+            merchant_id=merchant_id, origins=origins, version=expected.version + 1, updated_at=at
+        )
+        put: dict[str, object] = {
+            "TableName": self.table,
+            "Item": origins_to_item(record),
+            "ConditionExpression": condition,
         }
         if expected.version:
-            entry["Put"]["ExpressionAttributeValues"] = to_values({":v": expected.version})
-        return entry
+            put["ExpressionAttributeValues"] = to_values({":v": expected.version})
+        return WriteEntry({"Put": put})

@@ -9,9 +9,18 @@ from __future__ import annotations
 import random
 import time
 import uuid
+from collections.abc import Mapping
 from decimal import Decimal
 from functools import cache
-from typing import Any
+from typing import Any, NewType
+
+# A write of a transaction as TransactWriteItems takes it (Put, Update, Delete or
+# ConditionCheck). Repositories build them; services only hand them on to a commit.
+WriteEntry = NewType("WriteEntry", dict[str, Any])
+# An item's primary key as DynamoDB takes it (``{"name": {"S": value}}``), for batch reads.
+ItemKey = NewType("ItemKey", dict[str, Any])
+# Where the next page of a query starts (its LastEvaluatedKey); None: no more pages.
+PageStart = NewType("PageStart", dict[str, Any])
 
 
 @cache
@@ -99,6 +108,45 @@ def _python(attribute: dict[str, Any]) -> Any:
 def from_item(item: dict[str, Any]) -> dict[str, Any]:
     """A DynamoDB item as a plain dict; every number in this design is an integer."""
     return {k: _python(v) for k, v in item.items()}
+
+
+# Readers of decoded values, for the repositories' ``from_item``: an item that lacks a
+# required attribute, or holds one of another type, is refused (``KeyError``/``TypeError``)
+# rather than turned into a record that lies.
+
+
+def required_str(values: Mapping[str, object], name: str) -> str:
+    value = values[name]
+    if not isinstance(value, str):
+        raise TypeError(f"{name} is not a string")
+    return value
+
+
+def optional_str(values: Mapping[str, object], name: str) -> str | None:
+    value = values.get(name)
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{name} is not a string")
+    return value
+
+
+def required_int(values: Mapping[str, object], name: str) -> int:
+    value = values[name]
+    if type(value) is not int:
+        raise TypeError(f"{name} is not an integer")
+    return value
+
+
+def optional_int(values: Mapping[str, object], name: str) -> int | None:
+    value = values.get(name)
+    return None if value is None else required_int(values, name)
+
+
+def str_tuple(values: Mapping[str, object], name: str) -> tuple[str, ...]:
+    """A list of strings, in its order."""
+    value = values[name]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise TypeError(f"{name} is not a list of strings")
+    return tuple(str(v) for v in value)
 
 
 def error_code(exc: Exception) -> str:

@@ -11,10 +11,42 @@ timeout frees the job at the moment it dies; a run that ends releases it at once
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.adapters.dynamo import is_condition_failure, to_item, to_values
+from chalicelib.adapters.dynamo import (
+    from_item,
+    is_condition_failure,
+    required_int,
+    required_str,
+    to_item,
+    to_values,
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Lease:
+    """Who holds a named job, until when (epoch milliseconds)."""
+
+    name: str
+    holder: str
+    expires_at_ms: int
+
+
+def lease_to_item(lease: Lease) -> dict[str, Any]:
+    return to_item(
+        {"name": lease.name, "holder": lease.holder, "expires_at_ms": lease.expires_at_ms}
+    )
+
+
+def lease_from_item(values: Mapping[str, object]) -> Lease:
+    """A lease from an item's values as ``dynamo.from_item`` decodes them."""
+    return Lease(
+        name=required_str(values, "name"),
+        holder=required_str(values, "holder"),
+        expires_at_ms=required_int(values, "expires_at_ms"),
+    )
 
 
 class Leases:
@@ -33,8 +65,8 @@ class Leases:
         try:
             self._client.put_item(
                 TableName=self._table,
-                Item=to_item(
-                    {"name": name, "holder": holder, "expires_at_ms": now + int(seconds * 1000)}
+                Item=lease_to_item(
+                    Lease(name=name, holder=holder, expires_at_ms=now + int(seconds * 1000))
                 ),
                 ConditionExpression="attribute_not_exists(#n) OR #e <= :now",
                 ExpressionAttributeNames={"#n": "name", "#e": "expires_at_ms"},
@@ -59,3 +91,10 @@ class Leases:
         except Exception as exc:
             if not is_condition_failure(exc):
                 raise
+
+    def held(self, name: str) -> Lease | None:
+        """The lease last taken on ``name`` (it may have expired), or None."""
+        item = self._client.get_item(
+            TableName=self._table, Key=to_item({"name": name}), ConsistentRead=True
+        ).get("Item")
+        return lease_from_item(from_item(item)) if item else None

@@ -10,30 +10,23 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
-from chalicelib.domain.webhook_urls import UnsafeUrl, check
+from chalicelib.domain.webhook_urls import Resolver, UnsafeUrl, check
+from chalicelib.domain.webhooks import Attempt
+
+if TYPE_CHECKING:
+    import urllib3
 
 
 def system_resolve(host: str, port: int) -> Iterable[str]:
     return [str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
 
 
-@dataclass(frozen=True)
-class Attempt:
-    """What one POST got: a status code, or an error (no answer, refused URL)."""
-
-    status_code: int | None = None
-    error: str | None = None
-
-    @property
-    def delivered(self) -> bool:
-        return self.status_code is not None and 200 <= self.status_code < 300
-
-
 class WebhookSender:
-    def __init__(self, timeout_seconds: float, allow_local: bool, resolve: Any = None) -> None:
+    def __init__(
+        self, timeout_seconds: float, allow_local: bool, resolve: Resolver | None = None
+    ) -> None:
         self._timeout = timeout_seconds
         self._allow_local = allow_local
         self._resolve = resolve or system_resolve
@@ -48,7 +41,7 @@ class WebhookSender:
         address = target.addresses[0]
         host_header = target.host if target.port in (80, 443) else f"{target.host}:{target.port}"
         timeout = urllib3.Timeout(total=self._timeout)
-        pool: Any
+        pool: urllib3.HTTPConnectionPool
         if target.scheme == "https":
             pool = urllib3.HTTPSConnectionPool(
                 address,

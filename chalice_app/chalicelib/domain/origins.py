@@ -9,8 +9,21 @@ is a plain string comparison.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 MAX_ORIGINS = 10
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckoutOrigins:
+    """A merchant's registered origins, and the version a rewrite of them must find (0: none
+    registered yet), so two operators changing the list at once cannot lose a change."""
+
+    merchant_id: str
+    origins: tuple[str, ...] = ()
+    version: int = 0
+    updated_at: str | None = None  # ISO 8601, UTC; None while nothing is registered
+
 
 _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
 _HOST = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")

@@ -10,11 +10,14 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
+from chalicelib.domain.keys import ApiKey, KeyType
 from chalicelib.ids import iso, now_utc
 
-KeyType = Literal["secret", "publishable"]
+if TYPE_CHECKING:
+    from chalicelib.ports import ApiKeyReader
+
 _PREFIX = {"secret": "sk", "publishable": "pk"}
 _ALPHABET = string.ascii_letters + string.digits
 # 32 characters of 62 symbols: about 190 bits of randomness.
@@ -80,11 +83,11 @@ class Rejection:
     merchant_id: str | None = None
 
 
-def key_state(record: dict[str, Any], now: datetime) -> Literal["active", "revoked", "expired"]:
+def key_state(record: ApiKey, now: datetime) -> Literal["active", "revoked", "expired"]:
     """A key record's effective status: a rolled key is expired from its ``expires_at`` on."""
-    if record.get("status") != "active":
+    if record.status != "active":
         return "revoked"
-    expires_at = record.get("expires_at")
+    expires_at = record.expires_at
     if expires_at is not None and expires_at <= iso(now):
         return "expired"
     return "active"
@@ -102,11 +105,13 @@ class Authenticator:
     where API Gateway caches the authorizer's policy for its TTL.
     """
 
-    def __init__(self, api_keys: Any, reuse_seconds: float = 60.0, max_reused: int = 1024) -> None:
+    def __init__(
+        self, api_keys: ApiKeyReader, reuse_seconds: float = 60.0, max_reused: int = 1024
+    ) -> None:
         self._api_keys = api_keys
         self._reuse_seconds = reuse_seconds
         self._max_reused = max_reused
-        self._recent: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._recent: dict[str, tuple[float, ApiKey]] = {}
         self._lock = threading.Lock()
 
     def authenticate(
@@ -126,7 +131,7 @@ class Authenticator:
         return outcome
 
     def confirm(
-        self, header: str | None, record: dict[str, Any] | None, merchant_id: str
+        self, header: str | None, record: ApiKey | None, merchant_id: str
     ) -> Rejection | None:
         """Judge an allowed request's key again, against its record as the route read it.
 
@@ -146,14 +151,14 @@ class Authenticator:
             return outcome
         return Rejection("unknown_key", digest[:UNKNOWN_KEY_PREFIX])
 
-    def _recently_read(self, digest: str) -> dict[str, Any] | None:
+    def _recently_read(self, digest: str) -> ApiKey | None:
         with self._lock:
             entry = self._recent.get(digest)
         if entry is None or time.monotonic() - entry[0] >= self._reuse_seconds:
             return None
         return entry[1]
 
-    def _remember(self, digest: str, record: dict[str, Any]) -> None:
+    def _remember(self, digest: str, record: ApiKey) -> None:
         with self._lock:
             if digest not in self._recent and len(self._recent) >= self._max_reused:
                 self._recent.clear()  # a bound, not an LRU: a refill costs one read per key
@@ -180,18 +185,16 @@ def _presented(header: str | None) -> tuple[str, str] | Rejection:
     return key, hash_key(key)
 
 
-def judge(
-    key: str, digest: str, record: dict[str, Any] | None, now: datetime
-) -> Principal | Rejection:
+def judge(key: str, digest: str, record: ApiKey | None, now: datetime) -> Principal | Rejection:
     """Who a presented key belongs to, given its record (None: no such key)."""
-    if record is None or record.get("key_type") != key_type_of(key):
+    if record is None or record.key_type != key_type_of(key):
         return Rejection("unknown_key", digest[:UNKNOWN_KEY_PREFIX])
     state = key_state(record, now)
     if state != "active":
         return Rejection(
             "revoked_key" if state == "revoked" else "expired_key",
             digest[:KNOWN_KEY_PREFIX],
-            key_id=record["key_id"],
-            merchant_id=record["merchant_id"],
+            key_id=record.key_id,
+            merchant_id=record.merchant_id,
         )
-    return Principal(record["merchant_id"], record["key_id"], record["key_type"])
+    return Principal(record.merchant_id, record.key_id, record.key_type)

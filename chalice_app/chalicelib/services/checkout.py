@@ -10,13 +10,18 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
-from chalicelib.adapters.checkout_origins import CheckoutOriginRepository
 from chalicelib.adapters.dynamo import WriteConflict
+from chalicelib.domain.keys import AuditEntry
 from chalicelib.domain.origins import add_origin, parse_origin
 from chalicelib.ids import iso, new_id, now_utc
 from chalicelib.services.recording import commit_with
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+    from chalicelib.ports import ApiKeys, AuditTrail, CheckoutOriginStore
 
 # Operators changing one merchant's list at once: each round one wins, the others re-read
 # and try again after a short random pause (so n at once need about n rounds).
@@ -38,10 +43,10 @@ class OriginNotRegistered(LookupError):
 class CheckoutOriginService:
     def __init__(
         self,
-        origins: CheckoutOriginRepository,
-        api_keys: Any,
-        audit_log: Any,
-        client: Any,
+        origins: CheckoutOriginStore,
+        api_keys: ApiKeys,
+        audit_log: AuditTrail,
+        client: DynamoDBClient,
         *,
         local: bool,
     ) -> None:
@@ -92,14 +97,14 @@ class CheckoutOriginService:
             writes = [
                 self._origins.put_entry(merchant_id, changed, current, at),
                 self._audit_log.entry(
-                    {
-                        "at": at,
-                        "request_id": new_id("req"),
-                        "merchant_id": merchant_id,
-                        "action": action,
-                        "object_id": origin,
-                        "status": 200,
-                    }
+                    AuditEntry(
+                        at=at,
+                        request_id=new_id("req"),
+                        merchant_id=merchant_id,
+                        action=action,
+                        object_id=origin,
+                        status=200,
+                    )
                 ),
             ]
             try:

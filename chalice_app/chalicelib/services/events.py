@@ -4,24 +4,28 @@ from __future__ import annotations
 
 import secrets
 import time
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from chalicelib.adapters.dynamo import WriteConflict
+from chalicelib import models
+from chalicelib.adapters.dynamo import ItemKey, WriteConflict
 from chalicelib.domain.events import EVENT_TYPES
-from chalicelib.domain.webhook_urls import UnresolvableHost, UnsafeUrl, check
+from chalicelib.domain.webhook_urls import Resolver, UnresolvableHost, UnsafeUrl, check
+from chalicelib.domain.webhooks import Event, WebhookEndpoint
 from chalicelib.errors import ApiError
 from chalicelib.ids import iso, new_id, now_utc
 from chalicelib.models import (
-    Event,
     EventList,
     ListEventsQuery,
     NewWebhookEndpoint,
     RollSecretRequest,
-    WebhookEndpoint,
     WebhookEndpointList,
     WebhookEndpointRequest,
 )
 from chalicelib.services.recording import Record, Reply
+
+if TYPE_CHECKING:
+    from chalicelib.ports import EventLog, WebhookEndpoints
 
 # Each endpoint gets every event of its types: a bound on the fan-out of one event.
 MAX_ENDPOINTS = 16
@@ -32,7 +36,7 @@ UNRESOLVABLE_URL_MESSAGE = (
 )
 
 
-def check_url(url: str, allow_local: bool, resolve: Any) -> None:
+def check_url(url: str, allow_local: bool, resolve: Resolver) -> None:
     """400 ``invalid_url`` unless webhooks may be sent to ``url`` (``domain.webhook_urls``)."""
     try:
         check(url, allow_local=allow_local, resolve=resolve)
@@ -42,22 +46,28 @@ def check_url(url: str, allow_local: bool, resolve: Any) -> None:
         raise ApiError("invalid_url", param="url") from None
 
 
-def event_resource(item: dict[str, Any]) -> Event:
-    return Event.model_validate_json(item["body"])
+def event_resource(event: Event) -> models.Event:
+    return models.Event.model_validate_json(event.body)
 
 
-def endpoint_resource(item: dict[str, Any], status: str = "enabled") -> WebhookEndpoint:
-    return WebhookEndpoint(
-        id=item["endpoint_id"],
-        url=item["url"],
-        events=item["events"],
+def endpoint_resource(endpoint: WebhookEndpoint, status: str = "enabled") -> models.WebhookEndpoint:
+    return models.WebhookEndpoint(
+        id=endpoint.endpoint_id,
+        url=endpoint.url,
+        events=list(endpoint.events),
         status=status,
-        created_at=item["created_at"],
+        created_at=endpoint.created_at,
     )
 
 
 class EventService:
-    def __init__(self, events: Any, endpoints: Any, allow_local: bool, resolve: Any) -> None:
+    def __init__(
+        self,
+        events: EventLog,
+        endpoints: WebhookEndpoints,
+        allow_local: bool,
+        resolve: Resolver,
+    ) -> None:
         self._events = events
         self._endpoints = endpoints
         self._allow_local = allow_local
@@ -66,29 +76,28 @@ class EventService:
 
     # ---- events --------------------------------------------------------------------------
 
-    def get(self, merchant_id: str, event_id: str) -> Event:
-        item = self._events.get_for(merchant_id, event_id)
-        if item is None:
+    def get(self, merchant_id: str, event_id: str) -> models.Event:
+        event = self._events.get_for(merchant_id, event_id)
+        if event is None:
             raise ApiError("resource_missing", param="id")
-        return event_resource(item)
+        return event_resource(event)
 
     def list(self, merchant_id: str, query: ListEventsQuery) -> EventList:
-        cursor = None
+        anchor = None
         if query.starting_after is not None:
             anchor = self._events.get_for(merchant_id, query.starting_after)
             if anchor is None:
                 raise ApiError("invalid_starting_after", param="starting_after")
-            cursor = anchor["list_sk"]
-        items, has_more = self._events.list_for_merchant(
-            merchant_id, query.type, query.page_size, cursor
+        events, has_more = self._events.list_for_merchant(
+            merchant_id, query.type, query.page_size, anchor
         )
-        return EventList(items=[event_resource(i) for i in items], has_more=has_more)
+        return EventList(items=[event_resource(e) for e in events], has_more=has_more)
 
     # ---- webhook endpoints ---------------------------------------------------------------
 
     def list_endpoints(self, merchant_id: str) -> WebhookEndpointList:
-        items = self._endpoints.list_for_merchant(merchant_id)
-        return WebhookEndpointList(items=[endpoint_resource(i) for i in items], has_more=False)
+        endpoints = self._endpoints.list_for_merchant(merchant_id)
+        return WebhookEndpointList(items=[endpoint_resource(e) for e in endpoints], has_more=False)
 
     def roll_secret(
         self, merchant_id: str, endpoint_id: str, request: RollSecretRequest, record: Record
@@ -96,15 +105,15 @@ class EventService:
         """A new signing secret, shown in this response only. The old one keeps signing
         deliveries beside it for ``expire_old_in_hours``; a secret rolled before and still
         in its grace period stops at once (only the newest old secret is kept)."""
-        item = self._endpoints.get(merchant_id, endpoint_id)
-        if item is None:
+        endpoint = self._endpoints.get(merchant_id, endpoint_id)
+        if endpoint is None:
             raise ApiError("resource_missing", param="id")
         secret = f"whsec_{secrets.token_urlsafe(32)}"
         hours = request.expire_old_in_hours
         old_expires_ms = int((time.time() + hours * 3600) * 1000) if hours else None
         reply = Reply(
             200,
-            data=NewWebhookEndpoint(**endpoint_resource(item).model_dump(), secret=secret),
+            data=NewWebhookEndpoint(**endpoint_resource(endpoint).model_dump(), secret=secret),
             object_id=endpoint_id,
         )
         entry = self._endpoints.roll_entry(merchant_id, endpoint_id, secret, old_expires_ms)
@@ -117,23 +126,21 @@ class EventService:
     def send_test(self, merchant_id: str, endpoint_id: str, record: Record) -> Reply:
         """202: a ``test.ping`` event (about the endpoint, without its secret) is written to
         the outbox for this endpoint only; the delivery functions sign and send it."""
-        item = self._endpoints.get(merchant_id, endpoint_id)
-        if item is None:
+        endpoint = self._endpoints.get(merchant_id, endpoint_id)
+        if endpoint is None:
             raise ApiError("resource_missing", param="id")
-        endpoint = endpoint_resource(item).model_dump(mode="json")
-        entry, event = self._events.test_ping_entry(
-            merchant_id, endpoint_id, iso(now_utc()), endpoint
-        )
-        reply = Reply(202, data=Event.model_validate(event), object_id=event["id"])
+        about = endpoint_resource(endpoint).model_dump(mode="json")
+        entry, event = self._events.test_ping_entry(merchant_id, endpoint_id, iso(now_utc()), about)
+        reply = Reply(202, data=event_resource(event), object_id=event.event_id)
         record.finish(reply, [entry])
         return reply
 
     def delete_endpoint(self, merchant_id: str, endpoint_id: str, record: Record) -> Reply:
         """Delete an endpoint and its secret: nothing more is delivered to it."""
-        item = self._endpoints.get(merchant_id, endpoint_id)
-        if item is None:
+        endpoint = self._endpoints.get(merchant_id, endpoint_id)
+        if endpoint is None:
             raise ApiError("resource_missing", param="id")
-        reply = Reply(200, data=endpoint_resource(item, "deleted"), object_id=endpoint_id)
+        reply = Reply(200, data=endpoint_resource(endpoint, "deleted"), object_id=endpoint_id)
         try:
             record.finish(reply, self._endpoints.delete_entries(merchant_id, endpoint_id))
         except WriteConflict:
@@ -151,14 +158,12 @@ class EndpointCreation:
     (``POST /webhook_endpoints/{id}/roll_secret``) to get a new one.
     """
 
-    def __init__(self, endpoints: Any, allow_local: bool, resolve: Any) -> None:
+    def __init__(self, endpoints: WebhookEndpoints, allow_local: bool, resolve: Resolver) -> None:
         self._endpoints = endpoints
         self._allow_local = allow_local
         self._resolve = resolve
 
-    def first_read(
-        self, merchant_id: str, request: WebhookEndpointRequest
-    ) -> tuple[str, dict[str, Any]]:
+    def first_read(self, merchant_id: str, request: WebhookEndpointRequest) -> tuple[str, ItemKey]:
         """The merchant's endpoint count. The URL is checked first, like the request's
         shape: a refused URL is not stored for replay (a name may resolve later)."""
         check_url(request.url, self._allow_local, self._resolve)
@@ -169,27 +174,25 @@ class EndpointCreation:
         merchant_id: str,
         request: WebhookEndpointRequest,
         record: Record,
-        count: dict[str, Any] | None,
+        counter: Mapping[str, object] | None,
     ) -> Reply:
         """A new endpoint and its signing secret, shown in this response only."""
-        if count is not None and count.get("endpoint_count", 0) >= MAX_ENDPOINTS:
+        if self._endpoints.count_of(counter) >= MAX_ENDPOINTS:
             raise ApiError("too_many_webhook_endpoints")
-        endpoint = {
-            "merchant_id": merchant_id,
-            "endpoint_id": new_id("we"),
-            "url": request.url,
-            "events": list(request.events or EVENT_TYPES),
-            "created_at": iso(now_utc()),
-        }
+        endpoint = WebhookEndpoint(
+            merchant_id=merchant_id,
+            endpoint_id=new_id("we"),
+            url=request.url,
+            events=tuple(request.events or EVENT_TYPES),
+            created_at=iso(now_utc()),
+        )
         secret = f"whsec_{secrets.token_urlsafe(32)}"
         created = endpoint_resource(endpoint)
         reply = Reply(
             201,
             data=NewWebhookEndpoint(**created.model_dump(), secret=secret),
             object_id=created.id,
-            replayed_as=Reply(
-                201, data=NewWebhookEndpoint(**created.model_dump(), secret=None)
-            ),
+            replayed_as=Reply(201, data=NewWebhookEndpoint(**created.model_dump(), secret=None)),
         )
         try:
             record.finish(reply, self._endpoints.create_entries(endpoint, secret, MAX_ENDPOINTS))

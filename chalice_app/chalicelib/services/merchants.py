@@ -8,24 +8,27 @@ happens without its trace.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Literal
 
-from chalicelib.adapters.dynamo import WriteConflict
+from chalicelib.adapters.dynamo import WriteConflict, WriteEntry
+from chalicelib.domain.keys import ApiKey, AuditEntry, KeyType
 from chalicelib.ids import iso, new_id, now_utc
 from chalicelib.services.authentication import (
-    KeyType,
     generate_key,
     hash_key,
     key_state,
     key_type_of,
     usage_identifier_key,
 )
-from chalicelib.services.recording import Entry, commit_with
+from chalicelib.services.recording import commit_with
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
     from chalicelib.adapters.usage_plan import PlanKey, UsagePlanKeys
+    from chalicelib.ports import ApiKeys, AuditTrail
 
 # Stripe caps a rolled key's grace period at 7 days; a longer one defeats the point of rolling.
 MAX_GRACE = timedelta(days=7)
@@ -49,6 +52,20 @@ class RolledKey:
     old_key_expires_at: str | None  # None: the old key was already revoked
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KeySummary:
+    """What an operator may see of a key: never the key, nor its hash."""
+
+    key_id: str
+    type: KeyType
+    created_at: str
+    expires_at: str | None
+    status: Literal["active", "revoked", "expired"]
+    last4: str | None
+    revoked_at: str | None
+    rolled_to: str | None
+
+
 class KeyNotFound(Exception):
     """No key record for the presented key."""
 
@@ -70,9 +87,9 @@ class MerchantService:
 
     def __init__(
         self,
-        api_keys: Any,
-        audit_log: Any,
-        client: Any,
+        api_keys: ApiKeys,
+        audit_log: AuditTrail,
+        client: DynamoDBClient,
         usage_plan: UsagePlanKeys | None = None,
     ) -> None:
         self._api_keys = api_keys
@@ -103,7 +120,7 @@ class MerchantService:
         )
         if self._usage_plan is not None:
             self._usage_plan.attach(usage_identifier_key(merchant.merchant_id))
-        writes: list[Entry] = []
+        writes: list[WriteEntry] = []
         now = iso(now_utc())
         request_id = new_id("req")
         for key in (merchant.secret_key, merchant.publishable_key):
@@ -134,39 +151,39 @@ class MerchantService:
             raise ValueError("the grace period must be from 0 to 168 hours")
         moment = now or now_utc()
         old = self._api_keys.get(hash_key(key))
-        if old is None or old.get("key_type") != key_type_of(key):
+        if old is None or old.key_type != key_type_of(key):
             raise KeyNotFound
-        if old.get("rolled_to"):
-            raise KeyAlreadyRolled(old["rolled_to"])
+        if old.rolled_to:
+            raise KeyAlreadyRolled(old.rolled_to)
         state = key_state(old, moment)
         expires_at = iso(moment + expire_old_in) if state == "active" else None
-        new_key = generate_key(old["key_type"], mode=key.split("_")[1])
+        new_key = generate_key(old.key_type, mode=key.split("_")[1])
         at = iso(moment)
         request_id = new_id("req")
-        writes: list[Entry] = []
+        writes: list[WriteEntry] = []
         new_key_id = self._add_key(
             writes,
             new_key,
-            old["merchant_id"],
-            old.get("merchant_name", ""),
+            old.merchant_id,
+            old.merchant_name,
             at,
             f"{request_id}-create",
-            rolled_from=old["key_id"],
+            rolled_from=old.key_id,
         )
         writes.extend(
             (
-                self._api_keys.roll_entry(old["key_hash"], old["status"], new_key_id, expires_at),
+                self._api_keys.roll_entry(old.key_hash, old.status, new_key_id, expires_at),
                 self._audit_log.entry(
-                    {
-                        "at": at,
-                        "request_id": f"{request_id}-roll",
-                        "merchant_id": old["merchant_id"],
-                        "key_id": old["key_id"],
-                        "action": "api_key.roll",
-                        "object_id": new_key_id,
-                        "expires_at": expires_at,
-                        "status": 200,
-                    }
+                    AuditEntry(
+                        at=at,
+                        request_id=f"{request_id}-roll",
+                        merchant_id=old.merchant_id,
+                        key_id=old.key_id,
+                        action="api_key.roll",
+                        object_id=new_key_id,
+                        expires_at=expires_at,
+                        status=200,
+                    )
                 ),
             )
         )
@@ -175,56 +192,56 @@ class MerchantService:
         except WriteConflict:
             # Rolled or revoked by someone else between our read and our write.
             raise KeyAlreadyRolled(None) from None
-        return RolledKey(new_key, new_key_id, old["merchant_id"], old["key_id"], expires_at)
+        return RolledKey(new_key, new_key_id, old.merchant_id, old.key_id, expires_at)
 
-    def revoke_key(self, key: str) -> dict[str, Any] | None:
+    def revoke_key(self, key: str) -> ApiKey | None:
         """Revoke a key given as its holder has it; None if no such key.
 
         Revoking ends a rolled key's grace period at once. An already revoked key is
         returned as it is, with nothing written.
         """
         now = iso(now_utc())
-        record: dict[str, Any] | None = self._api_keys.get(hash_key(key))
-        if record is None or record.get("status") != "active":
+        record = self._api_keys.get(hash_key(key))
+        if record is None or record.status != "active":
             return record
         writes = [
-            self._api_keys.revoke_entry(record["key_hash"], now),
+            self._api_keys.revoke_entry(record.key_hash, now),
             self._audit_log.entry(
-                {
-                    "at": now,
-                    "request_id": new_id("req"),
-                    "merchant_id": record["merchant_id"],
-                    "key_id": record["key_id"],
-                    "action": "api_key.revoke",
-                    "object_id": record["key_id"],
-                    "status": 200,
-                }
+                AuditEntry(
+                    at=now,
+                    request_id=new_id("req"),
+                    merchant_id=record.merchant_id,
+                    key_id=record.key_id,
+                    action="api_key.revoke",
+                    object_id=record.key_id,
+                    status=200,
+                )
             ),
         ]
         with contextlib.suppress(WriteConflict):  # revoked meanwhile by someone else
             commit_with(self._client, writes, ())
-        return {**record, "status": "revoked", "revoked_at": now}
+        return replace(record, status="revoked", revoked_at=now)
 
-    def list_keys(self, merchant_id: str, now: datetime | None = None) -> list[dict[str, Any]]:
+    def list_keys(self, merchant_id: str, now: datetime | None = None) -> list[KeySummary]:
         """What an operator may see of a merchant's keys: never a key, nor its hash."""
         moment = now or now_utc()
         return [
-            {
-                "key_id": record["key_id"],
-                "type": record["key_type"],
-                "created_at": record["created_at"],
-                "expires_at": record.get("expires_at"),
-                "status": key_state(record, moment),
-                "last4": record.get("last4"),
-                "revoked_at": record.get("revoked_at"),
-                "rolled_to": record.get("rolled_to"),
-            }
+            KeySummary(
+                key_id=record.key_id,
+                type=record.key_type,
+                created_at=record.created_at,
+                expires_at=record.expires_at,
+                status=key_state(record, moment),
+                last4=record.last4,
+                revoked_at=record.revoked_at,
+                rolled_to=record.rolled_to,
+            )
             for record in self._api_keys.list_for_merchant(merchant_id)
         ]
 
     def _add_key(
         self,
-        writes: list[Entry],
+        writes: list[WriteEntry],
         key: str,
         merchant_id: str,
         name: str,
@@ -238,30 +255,29 @@ class MerchantService:
         writes.extend(
             (
                 self._api_keys.put_entry(
-                    {
-                        "key_hash": hash_key(key),
-                        "key_id": key_id,
-                        "merchant_id": merchant_id,
-                        "merchant_name": name,
-                        "key_type": key_type,
-                        "status": "active",
-                        "created_at": at,
-                        # Shown by list-keys so an operator can tell keys apart; 4 of 32 random
-                        # characters leave about 166 bits unknown.
-                        "last4": key[-4:],
-                        "rolled_from": rolled_from,
-                    }
+                    ApiKey(
+                        key_hash=hash_key(key),
+                        key_id=key_id,
+                        merchant_id=merchant_id,
+                        merchant_name=name,
+                        key_type=key_type,
+                        status="active",
+                        created_at=at,
+                        # 4 of 32 random characters leave about 166 bits unknown.
+                        last4=key[-4:],
+                        rolled_from=rolled_from,
+                    )
                 ),
                 self._audit_log.entry(
-                    {
-                        "at": at,
-                        "request_id": request_id,
-                        "merchant_id": merchant_id,
-                        "key_id": key_id,
-                        "action": "api_key.create",
-                        "object_id": key_id,
-                        "status": 201,
-                    }
+                    AuditEntry(
+                        at=at,
+                        request_id=request_id,
+                        merchant_id=merchant_id,
+                        key_id=key_id,
+                        action="api_key.create",
+                        object_id=key_id,
+                        status=201,
+                    )
                 ),
             )
         )

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from chalicelib.adapters.dynamo import get_many
 from chalicelib.adapters.idempotency import KeyRecord
+from chalicelib.domain.keys import ApiKey, AuditEntry
 from chalicelib.errors import ApiError, RetryLater
 from chalicelib.ids import iso, now_utc
 from chalicelib.services.authentication import Rejection, presented_hash
@@ -81,7 +82,7 @@ class RequestRecord:
         merchant_id: str,
         request_id: str,
         render: Callable[[Reply], dict[str, Any]],
-        audit: Callable[[int, str | None, str | None], dict[str, Any]] | None,
+        audit: Callable[[int, str | None, str | None], AuditEntry] | None,
         key: str | None = None,
         fingerprint: str = "",
     ) -> None:
@@ -169,11 +170,11 @@ class RequestRecord:
         # The guard failed, yet the record reads valid: it changed in between. Refuse anyway.
         return Rejection("unknown_key", None)
 
-    def _read_key_record(self) -> dict[str, Any] | None:
+    def _read_key_record(self) -> ApiKey | None:
         key_hash = presented_hash(self.credential)
         return self._services.api_keys.get(key_hash) if key_hash is not None else None
 
-    def _audit_of(self, reply: Reply) -> dict[str, Any]:
+    def _audit_of(self, reply: Reply) -> AuditEntry:
         assert self._audit is not None
         code = reply.error.code if reply.error else None
         return self._audit(reply.status, code, reply.object_id)
@@ -226,14 +227,14 @@ def run(
     if key_hash is not None:
         reads.append((services.api_keys.table, services.api_keys.key(key_hash)))
     first, *rest = get_many(services.dynamodb, reads)
-    key_record = rest.pop() if key_hash is not None else None
+    key_record = services.api_keys.parse(rest.pop()) if key_hash is not None else None
     refused = services.authenticator.confirm(record.credential, key_record, merchant_id)
     if refused is not None:
         raise KeyRefused(refused)
     record.key_confirmed = True
     if key_hash is not None and key_record is not None:
         record.write_ahead_guard = services.api_keys.still_valid_entry(
-            key_hash, merchant_id, key_record["key_type"], iso(now_utc())
+            key_hash, merchant_id, key_record.key_type, iso(now_utc())
         )
     if record.key is None:
         return _create(command, merchant_id, request, record, first)
@@ -279,22 +280,22 @@ def _answer_existing(
 
 def audit_record(
     action: str, route: str, ctx: Any
-) -> Callable[[int, str | None, str | None], dict[str, Any]]:
+) -> Callable[[int, str | None, str | None], AuditEntry]:
     """The audit record of this request, once its outcome is known."""
 
-    def build(status: int, error_code: str | None, object_id: str | None) -> dict[str, Any]:
-        return {
-            "at": iso(now_utc()),
-            "request_id": ctx.request_id,
-            "merchant_id": ctx.merchant_id,
-            "key_id": ctx.key_id,
-            "action": action,
-            "route": route,
-            "object_id": object_id,
-            "status": status,
-            "error_code": error_code,
-            "source_ip": ctx.source_ip,
-            "user_agent": ctx.user_agent,
-        }
+    def build(status: int, error_code: str | None, object_id: str | None) -> AuditEntry:
+        return AuditEntry(
+            at=iso(now_utc()),
+            request_id=ctx.request_id,
+            merchant_id=ctx.merchant_id,
+            key_id=ctx.key_id,
+            action=action,
+            route=route,
+            object_id=object_id,
+            status=status,
+            error_code=error_code,
+            source_ip=ctx.source_ip,
+            user_agent=ctx.user_agent,
+        )
 
     return build
