@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.dynamo import (
     ItemKey,
@@ -16,6 +16,9 @@ from chalicelib.adapters.dynamo import (
 )
 from chalicelib.domain.keys import ApiKey, KeyStatus, KeyType
 from chalicelib.tables import API_KEYS_MERCHANT_INDEX
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 _KEY_TYPES: dict[str, KeyType] = {"secret": "secret", "publishable": "publishable"}
 _STATUSES: dict[str, KeyStatus] = {"active": "active", "revoked": "revoked"}
@@ -62,7 +65,7 @@ def api_key_from_item(values: Mapping[str, object]) -> ApiKey:
 class ApiKeyRepository:
     """Reads and writes key records; never sees or stores a key in plain text."""
 
-    def __init__(self, client: Any, table_name: str) -> None:
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._client = client
         self.table = table_name
 

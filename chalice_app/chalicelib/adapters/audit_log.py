@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.dynamo import (
     WriteEntry,
@@ -21,6 +21,9 @@ from chalicelib.adapters.dynamo import (
     to_values,
 )
 from chalicelib.domain.keys import AuditEntry
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 
 def audit_to_item(entry: AuditEntry) -> dict[str, Any]:
@@ -72,7 +75,7 @@ def audit_from_item(values: Mapping[str, object]) -> AuditEntry:
 class AuditLog:
     """Builds and appends audit records; records are never updated or deleted."""
 
-    def __init__(self, client: Any, table_name: str) -> None:
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._client = client
         self._table = table_name
 
@@ -110,7 +113,7 @@ class RejectedAuthLog:
     the number of requests, and the count stays exact.
     """
 
-    def __init__(self, client: Any, table_name: str) -> None:
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._client = client
         self._table = table_name
 

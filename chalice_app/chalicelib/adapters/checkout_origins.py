@@ -7,7 +7,7 @@ at once cannot lose each other's change (the loser re-reads and tries again).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.dynamo import (
     WriteEntry,
@@ -20,6 +20,9 @@ from chalicelib.adapters.dynamo import (
     to_values,
 )
 from chalicelib.domain.origins import CheckoutOrigins
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 
 def origins_to_item(record: CheckoutOrigins) -> dict[str, Any]:
@@ -44,7 +47,7 @@ def origins_from_item(values: Mapping[str, object]) -> CheckoutOrigins:
 
 
 class CheckoutOriginRepository:
-    def __init__(self, client: Any, table_name: str) -> None:
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._client = client
         self.table = table_name
 

@@ -16,7 +16,7 @@ import contextlib
 import json
 import zlib
 from collections.abc import Mapping
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from chalicelib.adapters.dynamo import (
     PageStart,
@@ -34,6 +34,9 @@ from chalicelib.domain.events import TEST_PING, event_id
 from chalicelib.domain.webhooks import Event
 from chalicelib.ids import new_id, parse_iso
 from chalicelib.tables import EVENTS_LIST_INDEX, EVENTS_TYPE_INDEX, EVENTS_UNDELIVERED_INDEX
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 RETENTION_SECONDS = 30 * 24 * 3600
 UNDELIVERED_SHARDS = 4
@@ -107,7 +110,7 @@ def _body(event_id: str, event_type: str, created_at: str, data: object) -> str:
 class EventStore:
     """Write entries and reads of events."""
 
-    def __init__(self, client: Any, table_name: str) -> None:
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._client = client
         self.table = table_name
 

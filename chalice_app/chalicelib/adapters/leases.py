@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.dynamo import (
     from_item,
@@ -23,6 +23,9 @@ from chalicelib.adapters.dynamo import (
     to_item,
     to_values,
 )
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,7 +56,7 @@ class Leases:
     """Named leases in the Leases table (``name`` -> ``holder``, ``expires_at_ms``)."""
 
     def __init__(
-        self, client: Any, table_name: str, clock_ms: Callable[[], int] | None = None
+        self, client: DynamoDBClient, table_name: str, clock_ms: Callable[[], int] | None = None
     ) -> None:
         self._client = client
         self._table = table_name

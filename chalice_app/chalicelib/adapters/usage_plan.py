@@ -11,7 +11,7 @@ what exists, so re-running attaches what is missing and creates nothing twice.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,24 @@ class PlanKey:
     enabled: bool  # a disabled key (an operator's doing; left so) still gets 403
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GatewayKey:
+    """An API Gateway API key, as far as the usage plan is concerned."""
+
+    id: str
+    value: str
+    enabled: bool
+
+    @classmethod
+    def of(cls, answer: Mapping[str, object]) -> GatewayKey:
+        """From API Gateway's answer (GetApiKeys item or CreateApiKey response)."""
+        return cls(
+            id=str(answer["id"]),
+            value=str(answer.get("value", "")),
+            enabled=bool(answer.get("enabled", True)),
+        )
+
+
 class UsagePlanKeys:
     """API keys named and valued by a usage identifier, in one usage plan."""
 
@@ -39,37 +57,37 @@ class UsagePlanKeys:
         key, created = self._find(value, by_name=True), False
         if key is None:
             key, created = self._create(value)
-        in_plan = self._in_plan(key["id"])
-        return self._result(value, key, created, not in_plan and self._add_to_plan(key["id"]))
+        in_plan = self._in_plan(key.id)
+        return self._result(value, key, created, not in_plan and self._add_to_plan(key.id))
 
     def attach_all(self, values: Iterable[str]) -> list[PlanKey]:
         """``attach`` for many identifiers: two listings, then only the missing writes."""
-        keys = {key["value"]: key for key in self._keys()}
+        keys = {key.value: key for key in self._keys()}
         in_plan = self._plan_key_ids()
         results = []
         for value in values:
             key, created = keys.get(value), False
             if key is None:
                 key, created = self._create(value)
-            attached = key["id"] not in in_plan and self._add_to_plan(key["id"])
+            attached = key.id not in in_plan and self._add_to_plan(key.id)
             results.append(self._result(value, key, created, attached))
         return results
 
     # ---- API Gateway calls ---------------------------------------------------------------
 
-    def _keys(self, name: str | None = None) -> Iterable[dict[str, Any]]:
-        params: dict[str, Any] = {"includeValues": True}
+    def _keys(self, name: str | None = None) -> Iterable[GatewayKey]:
+        params: dict[str, object] = {"includeValues": True}
         if name is not None:
             params["nameQuery"] = name
         for page in self._client.get_paginator("get_api_keys").paginate(**params):
-            yield from page.get("items", [])
+            yield from (GatewayKey.of(item) for item in page.get("items", []))
 
-    def _find(self, value: str, *, by_name: bool) -> dict[str, Any] | None:
+    def _find(self, value: str, *, by_name: bool) -> GatewayKey | None:
         """The API key whose value is ``value``; ``by_name`` narrows the listing first."""
         name = value if by_name else None
-        return next((key for key in self._keys(name) if key.get("value") == value), None)
+        return next((key for key in self._keys(name) if key.value == value), None)
 
-    def _create(self, value: str) -> tuple[dict[str, Any], bool]:
+    def _create(self, value: str) -> tuple[GatewayKey, bool]:
         """A new enabled key named and valued ``value``, or the one that already has it."""
         try:
             key = self._client.create_api_key(
@@ -78,7 +96,7 @@ class UsagePlanKeys:
                 enabled=True,
                 description="Usage identifier of a merchant (per-merchant rate limits)",
             )
-            return key, True
+            return GatewayKey.of(key), True
         except self._client.exceptions.ConflictException:
             # Values are unique: created meanwhile, or earlier under another name.
             existing = self._find(value, by_name=True) or self._find(value, by_name=False)
@@ -108,5 +126,5 @@ class UsagePlanKeys:
         return True
 
     @staticmethod
-    def _result(value: str, key: dict[str, Any], created: bool, attached: bool) -> PlanKey:
-        return PlanKey(value, key["id"], created, attached, bool(key.get("enabled", True)))
+    def _result(value: str, key: GatewayKey, created: bool, attached: bool) -> PlanKey:
+        return PlanKey(value, key.id, created, attached, key.enabled)

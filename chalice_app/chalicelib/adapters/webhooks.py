@@ -20,7 +20,7 @@ import contextlib
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.dynamo import (
     ItemKey,
@@ -47,6 +47,9 @@ from chalicelib.domain.webhooks import (
     WebhookEndpoint,
 )
 from chalicelib.tables import DELIVERIES_DUE_INDEX
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 # The sort key of a merchant's counter item: never an endpoint id (those are ``we_...``).
 COUNTER_ID = "#count"
@@ -178,7 +181,7 @@ def delivery_from_item(values: Mapping[str, object]) -> Delivery:
 class WebhookEndpointStore:
     """Endpoints and their secrets."""
 
-    def __init__(self, client: Any, endpoints_table: str, secrets_table: str) -> None:
+    def __init__(self, client: DynamoDBClient, endpoints_table: str, secrets_table: str) -> None:
         self._client = client
         self.table = endpoints_table
         self.secrets_table = secrets_table
@@ -330,7 +333,7 @@ class DeliveryStore:
     worker died is taken up again by the re-driver when its lease runs out.
     """
 
-    def __init__(self, client: Any, table_name: str) -> None:
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._client = client
         self.table = table_name
 

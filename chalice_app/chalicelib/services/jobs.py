@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 T = TypeVar("T")
 
@@ -18,8 +18,20 @@ class LeaseStore(Protocol):
     def release(self, name: str, holder: str) -> None: ...
 
 
+class InvocationContext(Protocol):
+    """What a job reads of its Lambda context."""
+
+    @property
+    def aws_request_id(self) -> str: ...
+
+    def get_remaining_time_in_millis(self) -> int: ...
+
+
 def run_alone(
-    leases: LeaseStore, name: str, context: Any, job: Callable[[float | None], T]
+    leases: LeaseStore,
+    name: str,
+    context: InvocationContext | None,
+    job: Callable[[float | None], T],
 ) -> T | None:
     """``job(remaining seconds)`` as the only run of ``name``; None if another run holds it.
 
