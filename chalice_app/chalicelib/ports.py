@@ -91,6 +91,9 @@ class AuditTrail(Protocol):
     def entry(self, record: AuditEntry) -> WriteEntry: ...
 
 
+# ---- checkout origins ------------------------------------------------------------------------
+
+
 class CheckoutOriginStore(Protocol):
     """Each merchant's checkout origins, rewritten whole on condition of their version."""
 
