@@ -23,7 +23,7 @@ import logging
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -61,7 +61,6 @@ class RedriveReport:
     delivered: int = 0
     failed: int = 0
     passes: int = 0
-    outcomes: list[DeliveryOutcome] = field(default_factory=list)
 
 
 def _now_ms() -> int:
