@@ -78,7 +78,9 @@ def _declined(code: str) -> BankOutcome:
 
 
 @dataclass
-class _Authorization:
+class LedgerAuthorization:
+    """What the bank keeps of one authorization reference (a tests' window on its ledger)."""
+
     status: Status
     answer: BankOutcome  # what a repeat of the authorization is answered
     amount: int = 0
@@ -96,7 +98,9 @@ class _Authorization:
 
 
 @dataclass
-class _Refund:
+class LedgerRefund:
+    """What the bank keeps of one refund reference."""
+
     status: Status
     answer: BankOutcome
     authorization_reference: str | None = None
@@ -110,8 +114,8 @@ class FakeBank:
 
     def __init__(self, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.clock = clock
-        self.authorizations: dict[str, _Authorization] = {}
-        self.refunds: dict[str, _Refund] = {}
+        self.authorizations: dict[str, LedgerAuthorization] = {}
+        self.refunds: dict[str, LedgerRefund] = {}
         # Every call received, scripted faults included: (operation, reference).
         self.calls: list[tuple[Operation, str]] = []
         self._faults: dict[Operation, deque[Fault]] = {}
@@ -164,14 +168,14 @@ class FakeBank:
 
     def _new_authorization(
         self, number: str, amount: int, hold_until: str | None
-    ) -> _Authorization:
+    ) -> LedgerAuthorization:
         decline = CARD_DECLINES.get(number)
         if decline is not None:
-            return _Authorization(DECLINED, _declined(decline), amount, decline_code=decline)
+            return LedgerAuthorization(DECLINED, _declined(decline), amount, decline_code=decline)
         self._codes += 1
         code = f"F{self._codes:05d}"
         held = hold_until is not None
-        return _Authorization(
+        return LedgerAuthorization(
             APPROVED,
             BankOutcome("approved", authorization_code=code),
             amount,
@@ -191,7 +195,7 @@ class FakeBank:
             return self.clock() + DEFAULT_HOLD
         return end if end.tzinfo is not None else end.replace(tzinfo=UTC)
 
-    def _release_if_expired(self, auth: _Authorization) -> None:
+    def _release_if_expired(self, auth: LedgerAuthorization) -> None:
         if auth.hold == "held" and auth.hold_until and self.clock() > auth.hold_until + HOLD_GRACE:
             auth.hold = "released"
 
@@ -234,7 +238,7 @@ class FakeBank:
 
         return self._exchange("capture", reference, act)
 
-    def _capture_refusal(self, auth: _Authorization, amount: int) -> str | None:
+    def _capture_refusal(self, auth: LedgerAuthorization, amount: int) -> str | None:
         """Why the bank declines a capture, in the mock bank's order; None: it captures."""
         if auth.status == REVERSED:
             return REVERSED
@@ -262,7 +266,7 @@ class FakeBank:
 
     def reverse_authorization(self, reference: str) -> BankOutcome:
         def act() -> BankOutcome:
-            auth = self.authorizations.setdefault(reference, _Authorization(REVERSED, REFUSED))
+            auth = self.authorizations.setdefault(reference, LedgerAuthorization(REVERSED, REFUSED))
             if auth.status == APPROVED:
                 auth.voided = True
                 if auth.hold is not None:
@@ -290,7 +294,7 @@ class FakeBank:
             else:
                 answer = _declined(code or "")
             slow = code is None and auth is not None and auth.refund_behaviour == "slow"
-            self.refunds[reference] = _Refund(
+            self.refunds[reference] = LedgerRefund(
                 APPROVED if code is None else DECLINED,
                 answer,
                 authorization_reference,
@@ -302,7 +306,7 @@ class FakeBank:
         return self._exchange("refund", reference, act)
 
     @staticmethod
-    def _refund_refusal(auth: _Authorization | None, amount: int) -> str | None:
+    def _refund_refusal(auth: LedgerAuthorization | None, amount: int) -> str | None:
         if auth is None:
             return "authorization_not_found"
         if auth.status != APPROVED:
@@ -324,7 +328,7 @@ class FakeBank:
 
     def reverse_refund(self, reference: str) -> BankOutcome:
         def act() -> BankOutcome:
-            known = self.refunds.setdefault(reference, _Refund(REVERSED, REFUSED))
+            known = self.refunds.setdefault(reference, LedgerRefund(REVERSED, REFUSED))
             if known.status == APPROVED:
                 known.voided = True
                 auth = self.authorizations.get(known.authorization_reference or "")
