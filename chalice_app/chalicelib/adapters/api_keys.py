@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from chalicelib.adapters.dynamo import (
+    Item,
     ItemKey,
     WriteEntry,
     from_item,
@@ -24,7 +25,7 @@ _KEY_TYPES: dict[str, KeyType] = {"secret": "secret", "publishable": "publishabl
 _STATUSES: dict[str, KeyStatus] = {"active": "active", "revoked": "revoked"}
 
 
-def api_key_to_item(key: ApiKey) -> dict[str, Any]:
+def api_key_to_item(key: ApiKey) -> Item:
     """The key record as a DynamoDB item (absent optional fields are not written)."""
     return to_item(
         {

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from chalicelib.adapters.dynamo import (
+    Item,
     WriteEntry,
     optional_str,
     required_int,
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 
-def audit_to_item(entry: AuditEntry) -> dict[str, Any]:
+def audit_to_item(entry: AuditEntry) -> Item:
     """The audit record as a DynamoDB item, under its merchant's (or ``unauthenticated``)
     partition of the day; absent optional fields are not written."""
     owner = entry.merchant_id or "unauthenticated"

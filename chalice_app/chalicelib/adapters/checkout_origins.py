@@ -7,9 +7,10 @@ at once cannot lose each other's change (the loser re-reads and tries again).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from chalicelib.adapters.dynamo import (
+    Item,
     WriteEntry,
     from_item,
     optional_str,
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 
-def origins_to_item(record: CheckoutOrigins) -> dict[str, Any]:
+def origins_to_item(record: CheckoutOrigins) -> Item:
     return to_item(
         {
             "merchant_id": record.merchant_id,

@@ -12,7 +12,10 @@ import uuid
 from collections.abc import Mapping
 from decimal import Decimal
 from functools import cache
-from typing import Any, NewType
+from typing import TYPE_CHECKING, Any, NewType, TypeAlias
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
 # A write of a transaction as TransactWriteItems takes it (Put, Update, Delete or
 # ConditionCheck). Repositories build them; services only hand them on to a commit.
@@ -21,6 +24,9 @@ WriteEntry = NewType("WriteEntry", dict[str, Any])
 ItemKey = NewType("ItemKey", dict[str, Any])
 # Where the next page of a query starts (its LastEvaluatedKey); None: no more pages.
 PageStart = NewType("PageStart", dict[str, Any])
+# An item, a key or expression attribute values in DynamoDB's own shape, as the low-level
+# client takes and answers them (``{"name": {"S": value}}``): what ``to_item`` builds.
+Item: TypeAlias = "dict[str, AttributeValueTypeDef]"
 
 
 @cache

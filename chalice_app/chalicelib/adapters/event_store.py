@@ -16,9 +16,11 @@ import contextlib
 import json
 import zlib
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 from chalicelib.adapters.dynamo import (
+    Item,
+    ItemKey,
     PageStart,
     WriteConflict,
     WriteEntry,
@@ -37,13 +39,14 @@ from chalicelib.tables import EVENTS_LIST_INDEX, EVENTS_TYPE_INDEX, EVENTS_UNDEL
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import QueryInputTypeDef
 
 RETENTION_SECONDS = 30 * 24 * 3600
 UNDELIVERED_SHARDS = 4
 
 
 class StreamChange(TypedDict, total=False):
-    NewImage: dict[str, Any]
+    NewImage: Item
     SequenceNumber: str
 
 
@@ -62,7 +65,7 @@ def _list_sort(event: Event) -> str:
     return f"{event.created_at}#{event.event_id}"
 
 
-def event_to_item(event: Event) -> dict[str, Any]:
+def event_to_item(event: Event) -> Item:
     """The event as a new item: in the merchant's listings (a test ping is in none) and in
     the undelivered index until its deliveries exist; kept ``RETENTION_SECONDS``."""
     values: dict[str, object] = {
@@ -115,8 +118,8 @@ class EventStore:
         self.table = table_name
 
     @staticmethod
-    def key(event_id: str) -> dict[str, Any]:
-        return {"event_id": {"S": event_id}}
+    def key(event_id: str) -> ItemKey:
+        return ItemKey({"event_id": {"S": event_id}})
 
     def _put(self, event: Event) -> WriteEntry:
         return WriteEntry(
@@ -225,7 +228,7 @@ class EventStore:
         self, shard: int, created_before: str, start: PageStart | None, limit: int = 50
     ) -> tuple[list[Event], PageStart | None]:
         """Events of one shard created before ``created_before`` (ISO) and not handed over."""
-        kwargs: dict[str, Any] = {
+        kwargs: QueryInputTypeDef = {
             "TableName": self.table,
             "IndexName": EVENTS_UNDELIVERED_INDEX.name,
             "KeyConditionExpression": "undelivered_pk = :p AND undelivered_sk < :before",

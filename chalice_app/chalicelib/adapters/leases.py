@@ -13,9 +13,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from chalicelib.adapters.dynamo import (
+    Item,
     from_item,
     is_condition_failure,
     required_int,
@@ -37,7 +38,7 @@ class Lease:
     expires_at_ms: int
 
 
-def lease_to_item(lease: Lease) -> dict[str, Any]:
+def lease_to_item(lease: Lease) -> Item:
     return to_item(
         {"name": lease.name, "holder": lease.holder, "expires_at_ms": lease.expires_at_ms}
     )

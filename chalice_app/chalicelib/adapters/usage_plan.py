@@ -13,7 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mypy_boto3_apigateway import APIGatewayClient
+    from mypy_boto3_apigateway.type_defs import GetApiKeysRequestPaginateTypeDef
 
 
 @dataclass(frozen=True)
@@ -48,7 +52,7 @@ class GatewayKey:
 class UsagePlanKeys:
     """API keys named and valued by a usage identifier, in one usage plan."""
 
-    def __init__(self, client: Any, usage_plan_id: str) -> None:
+    def __init__(self, client: APIGatewayClient, usage_plan_id: str) -> None:
         self._client = client
         self._plan = usage_plan_id
 
@@ -76,7 +80,7 @@ class UsagePlanKeys:
     # ---- API Gateway calls ---------------------------------------------------------------
 
     def _keys(self, name: str | None = None) -> Iterable[GatewayKey]:
-        params: dict[str, object] = {"includeValues": True}
+        params: GetApiKeysRequestPaginateTypeDef = {"includeValues": True}
         if name is not None:
             params["nameQuery"] = name
         for page in self._client.get_paginator("get_api_keys").paginate(**params):

@@ -20,9 +20,10 @@ import contextlib
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from chalicelib.adapters.dynamo import (
+    Item,
     ItemKey,
     PageStart,
     WriteConflict,
@@ -50,6 +51,7 @@ from chalicelib.tables import DELIVERIES_DUE_INDEX
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import PutTypeDef, QueryInputTypeDef, UpdateTypeDef
 
 # The sort key of a merchant's counter item: never an endpoint id (those are ``we_...``).
 COUNTER_ID = "#count"
@@ -81,7 +83,7 @@ class SigningSecret:
         return (self.secret,)
 
 
-def endpoint_to_item(endpoint: WebhookEndpoint) -> dict[str, Any]:
+def endpoint_to_item(endpoint: WebhookEndpoint) -> Item:
     return to_item(
         {
             "merchant_id": endpoint.merchant_id,
@@ -104,7 +106,7 @@ def endpoint_from_item(values: Mapping[str, object]) -> WebhookEndpoint:
     )
 
 
-def secret_to_item(secret: SigningSecret) -> dict[str, Any]:
+def secret_to_item(secret: SigningSecret) -> Item:
     return to_item(
         {
             "endpoint_id": secret.endpoint_id,
@@ -134,7 +136,7 @@ def _due_sort(next_ms: int, event_id: str, endpoint_id: str) -> str:
     return f"{next_ms:013d}#{event_id}#{endpoint_id}"
 
 
-def delivery_to_item(delivery: Delivery) -> dict[str, Any]:
+def delivery_to_item(delivery: Delivery) -> Item:
     """The delivery as an item: a pending one is in the due index at its next attempt; the
     TTL keeps it ``DELIVERY_RETENTION_SECONDS`` after its first attempt."""
     values: dict[str, object] = {
@@ -186,11 +188,11 @@ class WebhookEndpointStore:
         self.table = endpoints_table
         self.secrets_table = secrets_table
 
-    def _key(self, merchant_id: str, endpoint_id: str) -> dict[str, Any]:
-        return {"merchant_id": {"S": merchant_id}, "endpoint_id": {"S": endpoint_id}}
+    def _key(self, merchant_id: str, endpoint_id: str) -> ItemKey:
+        return ItemKey({"merchant_id": {"S": merchant_id}, "endpoint_id": {"S": endpoint_id}})
 
     def counter_key(self, merchant_id: str) -> ItemKey:
-        return ItemKey(self._key(merchant_id, COUNTER_ID))
+        return self._key(merchant_id, COUNTER_ID)
 
     @staticmethod
     def count_of(counter: Mapping[str, object] | None) -> int:
@@ -200,7 +202,7 @@ class WebhookEndpointStore:
         return optional_int(counter, "endpoint_count") or 0
 
     def _count_by(self, merchant_id: str, step: int, cap: int | None) -> WriteEntry:
-        update: dict[str, Any] = {
+        update: UpdateTypeDef = {
             "TableName": self.table,
             "Key": self.counter_key(merchant_id),
             "UpdateExpression": "ADD endpoint_count :step",
@@ -297,7 +299,7 @@ class WebhookEndpointStore:
     def list_for_merchant(self, merchant_id: str) -> list[WebhookEndpoint]:
         """Every endpoint of the merchant, oldest first by id (a merchant has a few)."""
         endpoints: list[WebhookEndpoint] = []
-        kwargs: dict[str, Any] = {
+        kwargs: QueryInputTypeDef = {
             "TableName": self.table,
             "KeyConditionExpression": "merchant_id = :m AND begins_with(endpoint_id, :we)",
             "ExpressionAttributeValues": to_values({":m": merchant_id, ":we": ENDPOINT_ID_PREFIX}),
@@ -338,8 +340,8 @@ class DeliveryStore:
         self.table = table_name
 
     @staticmethod
-    def key(event_id: str, endpoint_id: str) -> dict[str, Any]:
-        return {"event_id": {"S": event_id}, "endpoint_id": {"S": endpoint_id}}
+    def key(event_id: str, endpoint_id: str) -> ItemKey:
+        return ItemKey({"event_id": {"S": event_id}, "endpoint_id": {"S": endpoint_id}})
 
     def start(
         self,
@@ -365,7 +367,7 @@ class DeliveryStore:
             next_attempt_ms=now_ms + lease_ms,
         )
         condition = "attribute_not_exists(event_id)"
-        put: dict[str, Any] = {
+        put: PutTypeDef = {
             "TableName": self.table,
             "Item": delivery_to_item(delivery),
             "ConditionExpression": condition,
@@ -385,7 +387,7 @@ class DeliveryStore:
         claimed = replace(
             delivery, attempts=delivery.attempts + 1, next_attempt_ms=now_ms + lease_ms
         )
-        update = {
+        update: UpdateTypeDef = {
             "TableName": self.table,
             "Key": self.key(delivery.event_id, delivery.endpoint_id),
             "UpdateExpression": "SET attempts = :n, next_attempt_ms = :next, due_sk = :due",
@@ -464,7 +466,7 @@ class DeliveryStore:
     def due_page(
         self, shard: int, now_ms: int, start: PageStart | None, limit: int = 50
     ) -> tuple[list[Delivery], PageStart | None]:
-        kwargs: dict[str, Any] = {
+        kwargs: QueryInputTypeDef = {
             "TableName": self.table,
             "IndexName": DELIVERIES_DUE_INDEX.name,
             "KeyConditionExpression": "due_pk = :p AND due_sk <= :now",
