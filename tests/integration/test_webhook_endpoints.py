@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from chalicelib.services.events import MAX_ENDPOINTS
+from tests.handlers.test_webhook_endpoint_count import counted, endpoints_without_counter
 from tests.helpers import VISA, charge_body, tokenize
 from tests.integration.test_concurrency import fire
 from tests.integration.test_webhooks import subscribe
@@ -32,6 +33,23 @@ def test_the_cap_holds_under_a_burst_of_concurrent_creations(http_api: Any, merc
     assert statuses.count(201) == MAX_ENDPOINTS
     assert {r.error["code"] for r in responses if r.status == 409} == {"too_many_webhook_endpoints"}
     assert len(endpoint_ids(http_api, key)) == MAX_ENDPOINTS
+
+
+def test_endpoints_older_than_the_counter_are_counted_once_under_concurrent_creations(
+    http_api: Any, services: Any, merchant: Any
+) -> None:
+    """Every creation of the burst finds no counter item and counts the endpoints; one
+    count is written, and the cap holds over the older endpoints too."""
+    key, older = merchant.secret_key, 10
+    endpoints_without_counter(services, merchant.merchant_id, older)
+    responses = fire(30, lambda: http_api.post("/webhook_endpoints", {"url": PUBLIC}, key=key))
+    statuses = [r.status for r in responses]
+    assert set(statuses) <= {201, 409}, [r.text for r in responses if r.status not in (201, 409)]
+    assert statuses.count(201) == MAX_ENDPOINTS - older
+    assert {r.error["code"] for r in responses if r.status == 409} == {"too_many_webhook_endpoints"}
+    assert (
+        len(endpoint_ids(http_api, key)) == MAX_ENDPOINTS == counted(services, merchant.merchant_id)
+    )
 
 
 def test_a_deleted_endpoint_frees_its_place(http_api: Any, merchant: Any) -> None:

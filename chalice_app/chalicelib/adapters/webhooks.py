@@ -4,7 +4,9 @@
   read and write it. Each merchant's partition also holds one counter item
   (``COUNTER_ID``): its number of endpoints, changed in the transaction that creates or
   deletes one, on condition that it stays within the cap, so concurrent creations cannot
-  pass it.
+  pass it. Those transactions also require the counter to exist: a merchant whose
+  endpoints predate it gets it from ``start_count``, which counts them while nothing can
+  change them.
 * ``WebhookSecrets`` (endpoint id): the signing secret and, after a roll, the previous one
   until it expires. The API function may only put it, replace it in place (a roll) and
   delete it with its endpoint; only the delivery functions read it, so no route can
@@ -201,23 +203,59 @@ class WebhookEndpointStore:
             return 0
         return optional_int(counter, "endpoint_count") or 0
 
+    def start_count(self, merchant_id: str) -> int:
+        """The merchant's number of endpoints when it has no counter item yet: counted from
+        the endpoints and written as the counter, unless one appeared meanwhile (then: its
+        count). The count is exact: no creation or deletion commits while the counter is
+        absent (their conditions require it), so the endpoints cannot change between the
+        strongly consistent count and the conditional write."""
+        query: QueryInputTypeDef = {
+            "TableName": self.table,
+            "KeyConditionExpression": "merchant_id = :m AND begins_with(endpoint_id, :we)",
+            "ExpressionAttributeValues": to_values({":m": merchant_id, ":we": ENDPOINT_ID_PREFIX}),
+            "Select": "COUNT",
+            "ConsistentRead": True,
+        }
+        count = 0
+        while True:
+            response = self._client.query(**query)
+            count += response["Count"]
+            if not response.get("LastEvaluatedKey"):
+                break
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        counter = to_item(
+            {"merchant_id": merchant_id, "endpoint_id": COUNTER_ID, "endpoint_count": count}
+        )
+        put: PutTypeDef = {
+            "TableName": self.table,
+            "Item": counter,
+            "ConditionExpression": "attribute_not_exists(endpoint_id)",
+        }
+        try:
+            transact(self._client, [WriteEntry({"Put": put})])
+        except WriteConflict:
+            found = get_many(self._client, [(self.table, self.counter_key(merchant_id))])
+            return self.count_of(found[0])
+        return count
+
     def _count_by(self, merchant_id: str, step: int, cap: int | None) -> WriteEntry:
+        """Add ``step`` to the count, which must exist (and, given ``cap``, be below it)."""
         update: UpdateTypeDef = {
             "TableName": self.table,
             "Key": self.counter_key(merchant_id),
             "UpdateExpression": "ADD endpoint_count :step",
+            "ConditionExpression": "attribute_exists(endpoint_count)",
             "ExpressionAttributeValues": to_values({":step": step}),
         }
         if cap is not None:
-            update["ConditionExpression"] = (
-                "attribute_not_exists(endpoint_count) OR endpoint_count < :cap"
-            )
+            # A comparison with a missing attribute is false: this requires the counter too.
+            update["ConditionExpression"] = "endpoint_count < :cap"
             update["ExpressionAttributeValues"] = to_values({":step": step, ":cap": cap})
         return WriteEntry({"Update": update})
 
     def create_entries(self, endpoint: WebhookEndpoint, secret: str, cap: int) -> list[WriteEntry]:
-        """The merchant's count (refused at ``cap``: ``WriteConflict`` on entry 0), the new
-        endpoint and its secret (one transaction)."""
+        """The merchant's count (refused at ``cap`` or without a counter item:
+        ``WriteConflict`` on entry 0), the new endpoint and its secret (one transaction)."""
         signing = SigningSecret(
             endpoint_id=endpoint.endpoint_id, merchant_id=endpoint.merchant_id, secret=secret
         )
@@ -244,7 +282,8 @@ class WebhookEndpointStore:
         ]
 
     def delete_entries(self, merchant_id: str, endpoint_id: str) -> list[WriteEntry]:
-        """Deletes of an endpoint (refused if it is gone) and of its secret; one less."""
+        """One less in the count (refused without a counter item: ``WriteConflict`` on
+        entry 0), deletes of an endpoint (refused if it is gone) and of its secret."""
         return [
             self._count_by(merchant_id, -1, None),
             WriteEntry(

@@ -22,6 +22,7 @@ from chalicelib.models import (
     WebhookEndpointList,
     WebhookEndpointRequest,
 )
+from chalicelib.services.contention import patiently
 from chalicelib.services.recording import Record, Reply
 
 if TYPE_CHECKING:
@@ -136,15 +137,26 @@ class EventService:
         return reply
 
     def delete_endpoint(self, merchant_id: str, endpoint_id: str, record: Record) -> Reply:
-        """Delete an endpoint and its secret: nothing more is delivered to it."""
+        """Delete an endpoint and its secret: nothing more is delivered to it.
+
+        The merchant's count goes down in the same commit, tried again while it loses to
+        concurrent changes of the count (then 429 ``lock_timeout``)."""
         endpoint = self._endpoints.get(merchant_id, endpoint_id)
         if endpoint is None:
             raise ApiError("resource_missing", param="id")
         reply = Reply(200, data=endpoint_resource(endpoint, "deleted"), object_id=endpoint_id)
+        entries = self._endpoints.delete_entries(merchant_id, endpoint_id)
         try:
-            record.finish(reply, self._endpoints.delete_entries(merchant_id, endpoint_id))
-        except WriteConflict:
-            raise ApiError("resource_missing", param="id") from None  # deleted meanwhile
+            patiently(lambda: record.finish(reply, entries))
+        except WriteConflict as conflict:
+            if not conflict.any_in(range(1)):
+                raise ApiError("resource_missing", param="id") from None  # deleted meanwhile
+            # No counter item yet (endpoints older than it): count them, then delete.
+            self._endpoints.start_count(merchant_id)
+            try:
+                patiently(lambda: record.finish(reply, entries))
+            except WriteConflict:
+                raise ApiError("resource_missing", param="id") from None
         return reply
 
 
@@ -152,10 +164,14 @@ class EndpointCreation:
     """POST /webhook_endpoints as an idempotent command (see ``web.pipeline``).
 
     Creation is one commit: the endpoint, its secret, the merchant's count and, with an
-    Idempotency-Key, the completed key record. A replay answers the same endpoint with
-    ``secret: null``: the secret is never stored where the API can read it (the key record
-    would be such a place), so a client that lost the first answer rolls the secret
-    (``POST /webhook_endpoints/{id}/roll_secret``) to get a new one.
+    Idempotency-Key, the completed key record. A commit that keeps losing to concurrent
+    changes of the count is tried again for a bounded time, then answered 429
+    ``lock_timeout``, not stored: the same key may be retried.
+
+    A replay answers the same endpoint with ``secret: null``: the secret is never stored
+    where the API can read it (the key record would be such a place), so a client that lost
+    the first answer rolls the secret (``POST /webhook_endpoints/{id}/roll_secret``) to get
+    a new one.
     """
 
     def __init__(self, endpoints: WebhookEndpoints, allow_local: bool, resolve: Resolver) -> None:
@@ -177,7 +193,13 @@ class EndpointCreation:
         counter: Mapping[str, object] | None,
     ) -> Reply:
         """A new endpoint and its signing secret, shown in this response only."""
-        if self._endpoints.count_of(counter) >= MAX_ENDPOINTS:
+        count = (
+            self._endpoints.count_of(counter)
+            if counter is not None
+            # No counter item yet: a new merchant, or one whose endpoints predate it.
+            else self._endpoints.start_count(merchant_id)
+        )
+        if count >= MAX_ENDPOINTS:
             raise ApiError("too_many_webhook_endpoints")
         endpoint = WebhookEndpoint(
             merchant_id=merchant_id,
@@ -194,10 +216,12 @@ class EndpointCreation:
             object_id=created.id,
             replayed_as=Reply(201, data=NewWebhookEndpoint(**created.model_dump(), secret=None)),
         )
+        entries = self._endpoints.create_entries(endpoint, secret, MAX_ENDPOINTS)
         try:
-            record.finish(reply, self._endpoints.create_entries(endpoint, secret, MAX_ENDPOINTS))
+            patiently(lambda: record.finish(reply, entries))
         except WriteConflict:
-            # Only the count is conditional: the merchant has MAX_ENDPOINTS already.
+            # Only the count is conditional, and it exists (read or started above): the
+            # merchant has MAX_ENDPOINTS already.
             raise ApiError("too_many_webhook_endpoints") from None
         return reply
 
