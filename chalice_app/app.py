@@ -216,7 +216,9 @@ def get_event(call: Call, path: EventPath) -> Result:
     idempotent=True,
     audit="webhook_endpoint.create",
 )
-@describe(responses={201: NewWebhookEndpoint}, errors=("too_many_webhook_endpoints",))
+@describe(
+    responses={201: NewWebhookEndpoint}, errors=("too_many_webhook_endpoints", "lock_timeout")
+)
 def create_webhook_endpoint(call: Call) -> Result | Replayed:
     """Receive events at a URL; the answer holds its signing secret, shown this once.
 
@@ -240,7 +242,7 @@ def list_webhook_endpoints(call: Call) -> Result:
     keys=SECRET_KEY,
     audit="webhook_endpoint.delete",
 )
-@describe(responses={200: WebhookEndpoint}, path=WebhookEndpointPath)
+@describe(responses={200: WebhookEndpoint}, path=WebhookEndpointPath, errors=("lock_timeout",))
 def delete_webhook_endpoint(call: Call, path: WebhookEndpointPath) -> Result:
     """Stop delivering to an endpoint; its secret is destroyed."""
     return call.services.event_service.delete_endpoint(

@@ -215,8 +215,7 @@ _SPECS = [
         "lock_timeout",
         RATE_LIMIT,
         429,
-        "Too many concurrent changes to this charge to commit in time; retry with the same "
-        "Idempotency-Key.",
+        "Too many concurrent changes to commit in time; retry with the same Idempotency-Key.",
     ),
     # GET /charges
     ErrorSpec("invalid_limit", INVALID_REQUEST, 400, "limit must be an integer from 1 to 100."),
