@@ -1,7 +1,9 @@
 """Payment platform API: routes only. Each route parses, calls one service, and returns.
 
 The envelope, validation, authorisation by key type, idempotency and audit are declared
-with ``@endpoint`` (chalicelib/web/endpoint.py); business rules live in chalicelib/services.
+with ``@api.endpoint`` (chalicelib/web/endpoint.py); business rules live in
+chalicelib/services. Every entrypoint here takes what it needs from the one composition root
+(``get_container()``): routes get the use cases (``call.services``), nothing else.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from chalice import AuthResponse, Chalice, Rate, Response
 from chalice.app import AuthRequest
 
 from chalicelib import logs
+from chalicelib.container import get_container
 from chalicelib.models import (
     CaptureRequest,
     Charge,
@@ -38,10 +41,12 @@ from chalicelib.models import (
 )
 from chalicelib.settings import get_settings
 from chalicelib.web import authorizer, checkout, middleware
-from chalicelib.web.endpoint import ANY_KEY, SECRET_KEY, Call, Replayed, Result, endpoint
+from chalicelib.web.endpoint import ANY_KEY, SECRET_KEY, Api, Call, Result
+from chalicelib.web.pipeline import Replayed
 from chalicelib.web.route_doc import describe
 
 app = Chalice(app_name="payments")
+api = Api(app, get_container)
 logs.configure(get_settings().log_level)
 
 
@@ -50,7 +55,7 @@ logs.configure(get_settings().log_level)
 @app.authorizer(ttl_seconds=5)
 def api_key_authorizer(auth_request: AuthRequest) -> AuthResponse:
     """API key -> merchant; rejected keys get 401, wrong key type 403 (see endpoint keys)."""
-    return authorizer.authorize(auth_request)
+    return authorizer.authorize(auth_request, get_container().pipeline_deps)
 
 
 @app.middleware("http")
@@ -58,15 +63,14 @@ def envelope(event: Any, get_response: Any) -> Any:
     return middleware.handle(event, get_response)
 
 
-@endpoint(app, "/health", "GET")
+@api.endpoint("/health", "GET")
 @describe(responses={200: Health})
 def health(call: Call) -> Result:
     """Liveness check; needs no key."""
     return Result(200, Health())
 
 
-@endpoint(
-    app,
+@api.endpoint(
     "/token",
     "POST",
     authorizer=api_key_authorizer,
@@ -76,9 +80,9 @@ def health(call: Call) -> Result:
     browser=True,
 )
 @describe(responses={201: Token}, errors=("origin_not_allowed",))
-def create_token(call: Call) -> Result:
+def create_token(call: Call[TokenRequest]) -> Result:
     """Tokenize a card (secret or publishable key). Single use, valid 15 minutes."""
-    return call.services.token_service.create(call.merchant_id, call.body, call.record)
+    return call.services.tokens.create(call.merchant_id, call.body, call.record)
 
 
 @app.route("/token", methods=["OPTIONS"])
@@ -87,8 +91,7 @@ def token_preflight() -> Response:
     return checkout.preflight()
 
 
-@endpoint(
-    app,
+@api.endpoint(
     "/charge",
     "POST",
     authorizer=api_key_authorizer,
@@ -101,20 +104,19 @@ def token_preflight() -> Response:
     responses={201: Charge, 202: Charge},
     errors=("token_already_used", "card_declined", "bank_unavailable"),
 )
-def create_charge(call: Call) -> Result | Replayed:
+def create_charge(call: Call[ChargeRequest]) -> Result | Replayed:
     """Charge a token: 201 succeeded, 202 pending (outcome unknown), 402 declined, 502."""
-    return call.run(call.services.charge_service)
+    return call.run(call.services.charges)
 
 
-@endpoint(app, "/charge/{charge_id}", "GET", authorizer=api_key_authorizer, keys=SECRET_KEY)
+@api.endpoint("/charge/{charge_id}", "GET", authorizer=api_key_authorizer, keys=SECRET_KEY)
 @describe(responses={200: Charge}, path=ChargePath)
 def get_charge(call: Call, path: ChargePath) -> Result:
     """A charge with its refunds, oldest first; a pending one is first re-checked."""
-    return Result(200, call.services.charge_service.get(call.merchant_id, path.charge_id))
+    return Result(200, call.services.charges.get(call.merchant_id, path.charge_id))
 
 
-@endpoint(
-    app,
+@api.endpoint(
     "/charge/{charge_id}/capture",
     "POST",
     authorizer=api_key_authorizer,
@@ -128,14 +130,13 @@ def get_charge(call: Call, path: ChargePath) -> Result:
     errors=("charge_not_capturable", "amount_too_large", "capture_failed", "bank_unavailable"),
     path=ChargePath,
 )
-def capture_charge(call: Call, path: ChargePath) -> Result | Replayed:
+def capture_charge(call: Call[CaptureRequest], path: ChargePath) -> Result | Replayed:
     """Capture an authorized charge (all, or ``amount``; the rest of the hold is released):
     201 succeeded, 202 pending (outcome unknown), 402 declined, 502."""
-    return call.run(call.services.hold_service.capture(path.charge_id))
+    return call.run(call.services.holds.capture(path.charge_id))
 
 
-@endpoint(
-    app,
+@api.endpoint(
     "/charge/{charge_id}/void",
     "POST",
     authorizer=api_key_authorizer,
@@ -149,22 +150,21 @@ def capture_charge(call: Call, path: ChargePath) -> Result | Replayed:
     errors=("charge_not_voidable", "bank_unavailable"),
     path=ChargePath,
 )
-def void_charge(call: Call, path: ChargePath) -> Result | Replayed:
+def void_charge(call: Call[VoidRequest], path: ChargePath) -> Result | Replayed:
     """Release an authorized charge's hold: 200 voided, 202 pending (outcome unknown)."""
-    return call.run(call.services.hold_service.void(path.charge_id))
+    return call.run(call.services.holds.void(path.charge_id))
 
 
-@endpoint(
-    app, "/charges", "GET", authorizer=api_key_authorizer, keys=SECRET_KEY, query=ListChargesQuery
+@api.endpoint(
+    "/charges", "GET", authorizer=api_key_authorizer, keys=SECRET_KEY, query=ListChargesQuery
 )
 @describe(responses={200: ChargeList})
-def list_charges(call: Call) -> Result:
+def list_charges(call: Call[None, ListChargesQuery]) -> Result:
     """The merchant's charges, newest first (refunds not expanded)."""
-    return Result(200, call.services.charge_service.list(call.merchant_id, call.query))
+    return Result(200, call.services.charges.list(call.merchant_id, call.query))
 
 
-@endpoint(
-    app,
+@api.endpoint(
     "/refund",
     "POST",
     authorizer=api_key_authorizer,
@@ -185,29 +185,28 @@ def list_charges(call: Call) -> Result:
         "lock_timeout",
     ),
 )
-def create_refund(call: Call) -> Result | Replayed:
+def create_refund(call: Call[RefundRequest]) -> Result | Replayed:
     """Refund all (no amount) or part of a succeeded charge: 201, 202 pending, 402, 502."""
-    return call.run(call.services.refund_service)
+    return call.run(call.services.refunds)
 
 
-@endpoint(
-    app, "/events", "GET", authorizer=api_key_authorizer, keys=SECRET_KEY, query=ListEventsQuery
+@api.endpoint(
+    "/events", "GET", authorizer=api_key_authorizer, keys=SECRET_KEY, query=ListEventsQuery
 )
 @describe(responses={200: EventList})
-def list_events(call: Call) -> Result:
+def list_events(call: Call[None, ListEventsQuery]) -> Result:
     """The merchant's events, newest first (kept 30 days); optionally of one type."""
-    return Result(200, call.services.event_service.list(call.merchant_id, call.query))
+    return Result(200, call.services.events.list(call.merchant_id, call.query))
 
 
-@endpoint(app, "/events/{event_id}", "GET", authorizer=api_key_authorizer, keys=SECRET_KEY)
+@api.endpoint("/events/{event_id}", "GET", authorizer=api_key_authorizer, keys=SECRET_KEY)
 @describe(responses={200: Event}, path=EventPath)
 def get_event(call: Call, path: EventPath) -> Result:
     """One event: what happened to which charge or refund, as it was then."""
-    return Result(200, call.services.event_service.get(call.merchant_id, path.event_id))
+    return Result(200, call.services.events.get(call.merchant_id, path.event_id))
 
 
-@endpoint(
-    app,
+@api.endpoint(
     "/webhook_endpoints",
     "POST",
     authorizer=api_key_authorizer,
@@ -219,23 +218,22 @@ def get_event(call: Call, path: EventPath) -> Result:
 @describe(
     responses={201: NewWebhookEndpoint}, errors=("too_many_webhook_endpoints", "lock_timeout")
 )
-def create_webhook_endpoint(call: Call) -> Result | Replayed:
+def create_webhook_endpoint(call: Call[WebhookEndpointRequest]) -> Result | Replayed:
     """Receive events at a URL; the answer holds its signing secret, shown this once.
 
     A replay (same Idempotency-Key and body) answers the same endpoint with `secret: null`:
     roll the secret to get a new one."""
-    return call.run(call.services.event_service.endpoint_creation)
+    return call.run(call.services.events.endpoint_creation)
 
 
-@endpoint(app, "/webhook_endpoints", "GET", authorizer=api_key_authorizer, keys=SECRET_KEY)
+@api.endpoint("/webhook_endpoints", "GET", authorizer=api_key_authorizer, keys=SECRET_KEY)
 @describe(responses={200: WebhookEndpointList})
 def list_webhook_endpoints(call: Call) -> Result:
     """The merchant's webhook endpoints (never their secrets)."""
-    return Result(200, call.services.event_service.list_endpoints(call.merchant_id))
+    return Result(200, call.services.events.list_endpoints(call.merchant_id))
 
 
-@endpoint(
-    app,
+@api.endpoint(
     "/webhook_endpoints/{endpoint_id}",
     "DELETE",
     authorizer=api_key_authorizer,
@@ -245,13 +243,10 @@ def list_webhook_endpoints(call: Call) -> Result:
 @describe(responses={200: WebhookEndpoint}, path=WebhookEndpointPath, errors=("lock_timeout",))
 def delete_webhook_endpoint(call: Call, path: WebhookEndpointPath) -> Result:
     """Stop delivering to an endpoint; its secret is destroyed."""
-    return call.services.event_service.delete_endpoint(
-        call.merchant_id, path.endpoint_id, call.record
-    )
+    return call.services.events.delete_endpoint(call.merchant_id, path.endpoint_id, call.record)
 
 
-@endpoint(
-    app,
+@api.endpoint(
     "/webhook_endpoints/{endpoint_id}/roll_secret",
     "POST",
     authorizer=api_key_authorizer,
@@ -260,17 +255,16 @@ def delete_webhook_endpoint(call: Call, path: WebhookEndpointPath) -> Result:
     audit="webhook_endpoint.roll_secret",
 )
 @describe(responses={200: NewWebhookEndpoint}, path=WebhookEndpointPath)
-def roll_webhook_secret(call: Call, path: WebhookEndpointPath) -> Result:
+def roll_webhook_secret(call: Call[RollSecretRequest], path: WebhookEndpointPath) -> Result:
     """A new signing secret, shown this once; the old one also signs until it expires.
 
     Until then every delivery carries both signatures (`t=...,v1=<new>,v1=<old>`)."""
-    return call.services.event_service.roll_secret(
+    return call.services.events.roll_secret(
         call.merchant_id, path.endpoint_id, call.body, call.record
     )
 
 
-@endpoint(
-    app,
+@api.endpoint(
     "/webhook_endpoints/{endpoint_id}/test",
     "POST",
     authorizer=api_key_authorizer,
@@ -282,7 +276,7 @@ def test_webhook_endpoint(call: Call, path: WebhookEndpointPath) -> Result:
     """Send a `test.ping` event (about the endpoint, without its secret) to it alone.
 
     Delivered, signed and retried like any event; not listed by `GET /events`."""
-    return call.services.event_service.send_test(call.merchant_id, path.endpoint_id, call.record)
+    return call.services.events.send_test(call.merchant_id, path.endpoint_id, call.record)
 
 
 @app.route("/openapi.json", methods=["GET"])
@@ -308,16 +302,14 @@ def payments_module() -> Response:
 @app.route("/elements/card", methods=["GET"])
 def card_fields() -> Response:
     """The hosted card fields (``?key=pk_...&origin=...``), framed by registered origins."""
-    from chalicelib.container import get_container
-
-    return checkout.card_page(app.current_request, get_container())
+    container = get_container()
+    return checkout.card_page(app, container.services, container.pipeline_deps)
 
 
 @app.schedule(Rate(5, unit=Rate.MINUTES))
 def reconcile_pending(event: Any) -> dict[str, float]:
     """Settle charges and refunds left pending by a timeout or a crash, while time remains."""
     from chalicelib import metrics
-    from chalicelib.container import get_container
     from chalicelib.services import jobs
 
     container = get_container()
@@ -338,8 +330,6 @@ def reconcile_pending(event: Any) -> dict[str, float]:
 )
 def deliver_events(event: Any) -> dict[str, Any]:
     """Deliver new events to their subscribed webhook endpoints (first attempts)."""
-    from chalicelib.container import get_container
-
     failed = get_container().delivery.handle_records(record.to_dict() for record in event)
     # Partial batch response: the stream hands these records (and only these) over again.
     return {"batchItemFailures": [{"itemIdentifier": sequence} for sequence in failed]}
@@ -348,7 +338,6 @@ def deliver_events(event: Any) -> dict[str, Any]:
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def redrive_deliveries(event: Any) -> dict[str, int]:
     """Retry due webhook deliveries, looking again every few seconds while time remains."""
-    from chalicelib.container import get_container
     from chalicelib.services import jobs
 
     container = get_container()

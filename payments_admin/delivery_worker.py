@@ -91,7 +91,7 @@ class Worker:
 
         self.app = app
         self.services = get_container()
-        self.streams = self.services._client("dynamodbstreams")
+        self.streams = self.services.dynamodb_streams
         self.table = self.services.settings.table(tables.EVENTS.name)
         self.poll = poll_seconds
         self.batch_size = batch_size

@@ -2,22 +2,34 @@
 
 Everything is built lazily, so a cold start pays only for what the first route uses
 (the authorizer never imports the KMS or bank code). Tests build a ``Container`` from
-their own ``Settings`` against moto and mountebank; nothing here is replaced by mocks.
+their own ``Settings`` against moto and mountebank, and may hand it their own
+implementation of a port (``Container(settings, bank=...)``), wired by hand.
+
+Only the entrypoints in app.py (routes, authorizer, scheduled and stream functions) call
+``get_container()``. The web layer gets two narrow views of it: ``Services``, the use cases a
+route may call, and ``PipelineDeps``, what the request pipeline itself writes and reads.
 """
 
 from __future__ import annotations
 
 import threading
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING
 
 from chalicelib import tables
 from chalicelib.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from boto3.session import Session
+    from botocore.config import Config
+    from mypy_boto3_apigateway import APIGatewayClient
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
+    from mypy_boto3_kms import KMSClient
+    from mypy_boto3_ssm import SSMClient
+
     from chalicelib.adapters.api_keys import ApiKeyRepository
     from chalicelib.adapters.audit_log import AuditLog, RejectedAuthLog
-    from chalicelib.adapters.bank_client import BankClient
     from chalicelib.adapters.card_vault import CardFingerprinter, CardVault
     from chalicelib.adapters.charge_repository import ChargeRepository
     from chalicelib.adapters.checkout_origins import CheckoutOriginRepository
@@ -27,6 +39,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.token_repository import TokenRepository
     from chalicelib.adapters.usage_plan import UsagePlanKeys
     from chalicelib.adapters.webhooks import DeliveryStore, WebhookEndpointStore
+    from chalicelib.ports import Bank
     from chalicelib.services.authentication import Authenticator
     from chalicelib.services.charges import ChargeService
     from chalicelib.services.checkout import CheckoutOriginService
@@ -37,51 +50,71 @@ if TYPE_CHECKING:
     from chalicelib.services.refunds import RefundService
     from chalicelib.services.settlement import SettlementService
     from chalicelib.services.tokens import TokenService
+    from chalicelib.web.pipeline import PipelineDeps
 
 # boto3's default session is not thread-safe, and chalice local serves requests on threads.
 _build_lock = threading.RLock()
 
 
 class Container:
-    """Lazily built dependencies of one stage."""
+    """Lazily built dependencies of one stage.
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    A keyword argument replaces what the container would build (a test's own bank); every
+    service that needs it then gets that one.
+    """
+
+    def __init__(self, settings: Settings | None = None, *, bank: Bank | None = None) -> None:
         self.settings = settings or get_settings()
+        self._bank = bank
 
-    def _client(self, service: Literal["dynamodb", "kms", "ssm", "apigateway"]) -> Any:
+    # ---- AWS clients ---------------------------------------------------------------------
+
+    @staticmethod
+    def _session() -> Session:
         import boto3
+
+        return boto3.session.Session()
+
+    @staticmethod
+    def _config() -> Config:
         from botocore.config import Config
 
+        return Config(
+            retries={"mode": "standard", "max_attempts": 3},
+            connect_timeout=2,
+            read_timeout=5,
+            max_pool_connections=50,
+            # Client-side validation re-walks every parameter against the service model on
+            # each call (~12% of a call's CPU); the service validates anyway and every
+            # request here is built by our own adapters.
+            parameter_validation=False,
+        )
+
+    @cached_property
+    def dynamodb(self) -> DynamoDBClient:
         with _build_lock:
-            return boto3.session.Session().client(
-                service,
-                config=Config(
-                    retries={"mode": "standard", "max_attempts": 3},
-                    connect_timeout=2,
-                    read_timeout=5,
-                    max_pool_connections=50,
-                    # Client-side validation re-walks every parameter against the service
-                    # model on each call (~12% of a call's CPU); the service validates anyway
-                    # and every request here is built by our own adapters.
-                    parameter_validation=False,
-                ),
-            )
+            return self._session().client("dynamodb", config=self._config())
 
     @cached_property
-    def dynamodb(self) -> Any:
-        return self._client("dynamodb")
+    def dynamodb_streams(self) -> DynamoDBStreamsClient:
+        """The Events table's change feed (read locally by the delivery worker and tests)."""
+        with _build_lock:
+            return self._session().client("dynamodbstreams", config=self._config())
 
     @cached_property
-    def kms(self) -> Any:
-        return self._client("kms")
+    def kms(self) -> KMSClient:
+        with _build_lock:
+            return self._session().client("kms", config=self._config())
 
     @cached_property
-    def ssm(self) -> Any:
-        return self._client("ssm")
+    def ssm(self) -> SSMClient:
+        with _build_lock:
+            return self._session().client("ssm", config=self._config())
 
     @cached_property
-    def apigateway(self) -> Any:
-        return self._client("apigateway")
+    def apigateway(self) -> APIGatewayClient:
+        with _build_lock:
+            return self._session().client("apigateway", config=self._config())
 
     # ---- adapters ------------------------------------------------------------------------
 
@@ -193,7 +226,9 @@ class Container:
         return str(response["Parameter"]["Value"]).rstrip("/")
 
     @cached_property
-    def bank(self) -> BankClient:
+    def bank(self) -> Bank:
+        if self._bank is not None:
+            return self._bank
         from chalicelib.adapters.bank_client import BankClient
 
         return BankClient(
@@ -305,6 +340,62 @@ class Container:
             settings.redrive_poll_seconds,
             settings.outbox_grace_seconds,
         )
+
+    # ---- what the web layer gets -----------------------------------------------------------
+
+    @cached_property
+    def services(self) -> Services:
+        return Services(self)
+
+    @cached_property
+    def pipeline_deps(self) -> PipelineDeps:
+        from chalicelib.web.pipeline import PipelineDeps
+
+        return PipelineDeps(
+            dynamodb=self.dynamodb,
+            idempotency=self.idempotency,
+            api_keys=self.api_keys,
+            authenticator=self.authenticator,
+            audit_log=self.audit_log,
+            rejections=self.auth_rejections,
+        )
+
+
+class Services:
+    """The use cases a route may call, and nothing else: no adapter, client or setting.
+
+    Each is the container's own, built on first use (a route pays only for what it calls).
+    """
+
+    __slots__ = ("__root",)
+
+    def __init__(self, root: Container) -> None:
+        self.__root = root
+
+    @property
+    def tokens(self) -> TokenService:
+        return self.__root.token_service
+
+    @property
+    def charges(self) -> ChargeService:
+        return self.__root.charge_service
+
+    @property
+    def holds(self) -> HoldService:
+        return self.__root.hold_service
+
+    @property
+    def refunds(self) -> RefundService:
+        return self.__root.refund_service
+
+    @property
+    def events(self) -> EventService:
+        """Events and webhook endpoints."""
+        return self.__root.event_service
+
+    @property
+    def checkout(self) -> CheckoutOriginService:
+        return self.__root.checkout
 
 
 _container: Container | None = None

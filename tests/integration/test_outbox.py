@@ -33,7 +33,7 @@ def receiver() -> Iterator[Receiver]:
 def stream_shards(services: Any) -> tuple[str, list[str]]:
     table = services.settings.table("Events")
     arn = services.dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
-    streams = services._client("dynamodbstreams")
+    streams = services.dynamodb_streams
     shards = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
     return arn, [s["ShardId"] for s in shards]
 
@@ -76,7 +76,7 @@ def test_a_checkpoint_of_another_stream_skips_nothing(
 
 
 def last_sequence_numbers(services: Any, arn: str, shards: list[str]) -> dict[str, str]:
-    streams = services._client("dynamodbstreams")
+    streams = services.dynamodb_streams
     last: dict[str, str] = {}
     for shard in shards:
         iterator = streams.get_shard_iterator(

@@ -5,15 +5,18 @@ from __future__ import annotations
 import json
 import logging
 import re
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from chalice.app import AuthRequest, AuthResponse
+from chalice.app import AuthRequest, AuthResponse, AuthRoute
 
-from chalicelib.container import get_container
 from chalicelib.ids import new_id
 from chalicelib.services.authentication import Principal, usage_identifier_key
 from chalicelib.web import rejections
 from chalicelib.web.endpoint import KEY_CONFIRMING_ROUTES, allowed_routes
+
+if TYPE_CHECKING:
+    from chalicelib.web.pipeline import PipelineDeps
 
 log = logging.getLogger("platform.authorizer")
 
@@ -34,19 +37,25 @@ class Unauthorized(Exception):
 class MeteredAuthResponse(AuthResponse):
     """An AuthResponse that also names the usage-plan key, for per-merchant limits."""
 
-    def __init__(self, usage_identifier: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(
+        self,
+        usage_identifier: str,
+        *,
+        routes: Sequence[str | AuthRoute],
+        principal_id: str,
+        context: dict[str, str],
+    ) -> None:
+        super().__init__(routes=list(routes), principal_id=principal_id, context=context)
         self.usage_identifier = usage_identifier
 
-    def to_dict(self, request: AuthRequest) -> dict[str, Any]:
+    def to_dict(self, request: AuthRequest) -> dict[str, object]:
         return {**super().to_dict(request), "usageIdentifierKey": self.usage_identifier}
 
 
-def authorize(auth_request: AuthRequest) -> AuthResponse:
+def authorize(auth_request: AuthRequest, deps: PipelineDeps) -> AuthResponse:
     """Allow a valid key's routes (403 elsewhere), or raise a 401 and audit the rejection."""
-    services = get_container()
     route = route_of(auth_request.method_arn)
-    outcome = services.authenticator.authenticate(
+    outcome = deps.authenticator.authenticate(
         auth_request.token, reuse=route in KEY_CONFIRMING_ROUTES
     )
     if isinstance(outcome, Principal):
@@ -61,7 +70,7 @@ def authorize(auth_request: AuthRequest) -> AuthResponse:
             },
         )
     request_id = new_id("req")
-    rejections.record(services, outcome, route, request_id)
+    rejections.record(deps, outcome, route, request_id)
     raise _unauthorized(request_id)
 
 

@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from chalice import Response
+from chalice import Chalice, Response
+from chalice.app import Request
 
-from chalicelib.container import Container
 from chalicelib.errors import ApiError
 from chalicelib.services.authentication import Principal
 from chalicelib.web import context, rejections
 from chalicelib.web.envelope import error_response
+
+if TYPE_CHECKING:
+    from chalicelib.container import Services
+    from chalicelib.web.pipeline import PipelineDeps
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
@@ -77,9 +82,9 @@ def preflight() -> Response:
     )
 
 
-def own_origin(request: Any) -> str | None:
+def own_origin(request: Request) -> str | None:
     """The origin the API itself is served from (the card-fields page's own requests)."""
-    headers = request.headers or {}
+    headers = request.headers
     host = headers.get("host")
     if not host:
         return None
@@ -89,7 +94,7 @@ def own_origin(request: Any) -> str | None:
 
 
 def browser_origin(
-    request: Any, ctx: context.RequestContext, services: Container, *, browser_route: bool
+    request: Request, ctx: context.RequestContext, services: Services, *, browser_route: bool
 ) -> str | None:
     """Judge a request's ``Origin`` header: the origin to allow in CORS headers, or None.
 
@@ -118,24 +123,26 @@ def cors_headers(origin: str | None) -> dict[str, str]:
     return headers
 
 
-def card_page(request: Any, services: Container) -> Response:
+def card_page(app: Chalice, services: Services, deps: PipelineDeps) -> Response:
     """The hosted card fields for ``?key=pk_...&origin=<parent page origin>[&name=1]``.
 
     Framed only by the merchant's registered origins (``frame-ancestors``); the page
     talks only to ``origin``, which must be one of them.
     """
     ctx = context.current()
-    query = request.query_params or {}
+    request = app.current_request
+    assert request is not None  # chalice sets it before calling a view
+    query: Mapping[str, str] = request.query_params or {}
     unknown = sorted(set(query) - {"key", "origin", "name"})
     if unknown:
         return error_response(ApiError("unknown_parameter", param=unknown[0][:100]), ctx.request_id)
     key = query.get("key")
     if not key:
         return error_response(ApiError("missing_parameter", param="key"), ctx.request_id)
-    outcome = services.authenticator.authenticate(f"Bearer {key}")
+    outcome = deps.authenticator.authenticate(f"Bearer {key}")
     if not isinstance(outcome, Principal):
         ctx.error_code = "invalid_api_key"
-        rejections.record(services, outcome, CARD_PAGE_ROUTE, ctx.request_id)
+        rejections.record(deps, outcome, CARD_PAGE_ROUTE, ctx.request_id)
         return error_response(ApiError("invalid_api_key"), ctx.request_id)
     if outcome.key_type == "secret":
         return error_response(ApiError("secret_key_in_browser"), ctx.request_id)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextvars
 from dataclasses import dataclass
-from typing import Any
+
+from chalice.app import Request
 
 from chalicelib.ids import new_id
 
@@ -24,7 +25,7 @@ class RequestContext:
     error_code: str | None = None
 
     @classmethod
-    def from_request(cls, request: Any) -> RequestContext:
+    def from_request(cls, request: Request) -> RequestContext:
         context = getattr(request, "context", None) or {}
         identity = context.get("identity") or {}
         authorizer = context.get("authorizer") or {}

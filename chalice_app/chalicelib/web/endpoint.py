@@ -1,7 +1,8 @@
 """One mechanism for every route: parse, authorise, idempotency, audit, envelope.
 
-A route in app.py declares what it needs (``@endpoint(...)``) and holds one service call.
-Everything a route must not forget is done here, once:
+A route in app.py declares what it needs (``@api.endpoint(...)``) and holds one call of a
+use case, reached through ``Call.services`` (use cases only: no adapter or client). Everything
+a route must not forget is done here, once:
 
 * the body and query string are validated into pydantic models (exact ``code``/``param``);
 * which key types may call the route (the authorizer reads ``allowed_routes``);
@@ -17,11 +18,12 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Generic, Never, Protocol, cast
 
 from chalice import AuthRoute, Chalice, Response
+from chalice.app import ChaliceAuthorizer, Request
+from typing_extensions import TypeVar
 
-from chalicelib.container import Container, get_container
 from chalicelib.errors import ApiError
 from chalicelib.ids import iso, now_utc
 from chalicelib.models import RequestModel
@@ -29,8 +31,18 @@ from chalicelib.services.authentication import Rejection, presented_hash
 from chalicelib.services.recording import Reply
 from chalicelib.web import checkout, context, pipeline, rejections
 from chalicelib.web.envelope import error_body, respond, success_body
-from chalicelib.web.pipeline import Command, KeyRefused, Replayed, RequestRecord
+from chalicelib.web.pipeline import (
+    Body,
+    Command,
+    KeyRefused,
+    PipelineDeps,
+    Replayed,
+    RequestRecord,
+)
 from chalicelib.web.validation import parse_json_object, validate
+
+if TYPE_CHECKING:
+    from chalicelib.container import Services
 
 log = logging.getLogger("platform.endpoint")
 
@@ -58,7 +70,7 @@ class RouteSpec:
     body: type[RequestModel] | None
     query: type[RequestModel] | None
     idempotent: bool
-    view: Callable[..., Any]  # the route's own function (docstring, ``route_doc.describe``)
+    view: View  # the route's own function (docstring, ``route_doc.describe``)
 
 
 # Every route ``endpoint`` registered, in declaration order.
@@ -94,29 +106,57 @@ def _policy_path(path: str) -> str:
     return re.sub(r"\{[^}]+\}", "*", path)
 
 
-@dataclass
-class Call:
-    """What a route's function receives."""
+class Wiring(Protocol):
+    """What a request takes from the composition root (``container.Container``)."""
+
+    @property
+    def services(self) -> Services: ...
+
+    @property
+    def pipeline_deps(self) -> PipelineDeps: ...
+
+
+BodyT = TypeVar("BodyT", bound=RequestModel | None, default=None, covariant=True)
+QueryT = TypeVar("QueryT", bound=RequestModel | None, default=None, covariant=True)
+
+
+@dataclass(frozen=True)
+class Call(Generic[BodyT, QueryT]):
+    """What a route's function receives: ``Call[ChargeRequest]``, ``Call[None, Query]``."""
 
     merchant_id: str
-    services: Container
+    services: Services
     record: RequestRecord
-    body: Any = None
-    query: Any = None
+    # The pipeline's own dependencies, for ``run``: not the route's to use.
+    _deps: PipelineDeps = field(repr=False)
+    body: BodyT
+    query: QueryT
     params: dict[str, str] = field(default_factory=dict)
 
     def run(self, command: Command) -> Reply | Replayed:
         """Serve an idempotent command (POST /charge, POST /refund) through the pipeline."""
-        return pipeline.run(command, self.merchant_id, self.body, self.record, self.services)
+        return pipeline.run(command, self.merchant_id, self.body, self.record, self._deps)
 
 
 # A route returns a Reply; a read route's reply is simply its status and resource.
 Result = Reply
 
+# A route's function (``route_doc.describe`` passes its path model on). Its ``Call`` names
+# the models the route declares (``Call[ChargeRequest]``): views accept the narrowest call,
+# and ``_parse`` hands each the one its declared models parsed.
+View = Callable[[Call[Never, Never]], Reply | Replayed]
+
+
+class RouteView(Protocol):
+    """What chalice registers for a route: path parameters in, the answer out."""
+
+    def __call__(self, **params: str) -> Response: ...
+
 
 @dataclass(frozen=True)
 class _Spec:
     app: Chalice
+    wiring: Callable[[], Wiring]
     path: str
     method: str
     body: type[RequestModel] | None
@@ -126,47 +166,56 @@ class _Spec:
     browser: bool = False
 
 
-def endpoint(
-    app: Chalice,
-    path: str,
-    method: str,
-    *,
-    authorizer: Any = None,
-    keys: frozenset[str] = SECRET_KEY,
-    body: type[RequestModel] | None = None,
-    query: type[RequestModel] | None = None,
-    idempotent: bool = False,
-    audit: str | None = None,
-    browser: bool = False,
-) -> Callable[[Callable[[Call], Any]], Callable[..., Response]]:
-    """Register ``fn`` as the route ``method path`` with the mechanisms above.
+class Api:
+    """Registers routes on ``app``; each request takes its use cases and the pipeline's
+    dependencies from ``wiring()`` (app.py's composition root), when it is served."""
 
-    ``browser``: browsers may call it (CORS) from the merchant's registered origins.
-    """
-    spec = _Spec(app, path, method, body, query, idempotent, audit, browser)
-    if authorizer is not None:
-        _POLICIES.append(RoutePolicy(path, method, keys))
-        if idempotent or audit:
-            KEY_CONFIRMING_ROUTES.add(_route_name(spec))
+    def __init__(self, app: Chalice, wiring: Callable[[], Wiring]) -> None:
+        self.app = app
+        self._wiring = wiring
 
-    def decorator(fn: Callable[[Call], Reply | Replayed]) -> Callable[..., Response]:
-        auth = keys if authorizer is not None else None
-        ROUTES.append(RouteSpec(path, method, auth, body, query, idempotent, fn))
+    def endpoint(
+        self,
+        path: str,
+        method: str,
+        *,
+        authorizer: ChaliceAuthorizer | None = None,
+        keys: frozenset[str] = SECRET_KEY,
+        body: type[RequestModel] | None = None,
+        query: type[RequestModel] | None = None,
+        idempotent: bool = False,
+        audit: str | None = None,
+        browser: bool = False,
+    ) -> Callable[[View], RouteView]:
+        """Register ``fn`` as the route ``method path`` with the mechanisms above.
 
-        def view(**params: str) -> Response:
-            return _serve(spec, fn, params)
+        ``browser``: browsers may call it (CORS) from the merchant's registered origins.
+        """
+        app = self.app
+        spec = _Spec(app, self._wiring, path, method, body, query, idempotent, audit, browser)
+        if authorizer is not None:
+            _POLICIES.append(RoutePolicy(path, method, keys))
+            if idempotent or audit:
+                KEY_CONFIRMING_ROUTES.add(_route_name(spec))
 
-        view.__name__ = fn.__name__
-        view.__doc__ = fn.__doc__
-        app.route(
-            path, methods=[method], authorizer=authorizer, content_types=["application/json"]
-        )(view)
-        return view
+        def decorator(fn: View) -> RouteView:
+            auth = keys if authorizer is not None else None
+            ROUTES.append(RouteSpec(path, method, auth, body, query, idempotent, fn))
 
-    return decorator
+            def view(**params: str) -> Response:
+                return _serve(spec, fn, params)
+
+            view.__name__ = fn.__name__
+            view.__doc__ = fn.__doc__
+            app.route(
+                path, methods=[method], authorizer=authorizer, content_types=["application/json"]
+            )(view)
+            return view
+
+        return decorator
 
 
-def _idempotency_key(request: Any) -> str | None:
+def _idempotency_key(request: Request) -> str | None:
     key: str | None = request.headers.get("idempotency-key")
     if key is None:
         return None
@@ -175,7 +224,7 @@ def _idempotency_key(request: Any) -> str | None:
     return key
 
 
-def _serve(spec: _Spec, fn: Callable[[Call], Reply | Replayed], params: dict[str, str]) -> Response:
+def _serve(spec: _Spec, fn: View, params: dict[str, str]) -> Response:
     """Serve the route; a browser route's answers carry its CORS headers."""
     allowed: list[str | None] = [None]
     response = _answer(spec, fn, params, allowed)
@@ -186,18 +235,20 @@ def _serve(spec: _Spec, fn: Callable[[Call], Reply | Replayed], params: dict[str
 
 def _answer(
     spec: _Spec,
-    fn: Callable[[Call], Reply | Replayed],
+    fn: View,
     params: dict[str, str],
     allowed_origin: list[str | None],
 ) -> Response:
     """Parse, run the route, answer; every outcome of a state-changing route is recorded."""
     ctx = context.current()
     request = spec.app.current_request
-    services = get_container()
+    assert request is not None  # chalice sets it before calling a view
+    wiring = spec.wiring()
+    services, deps = wiring.services, wiring.pipeline_deps
 
-    rendered: dict[int, dict[str, Any]] = {}
+    rendered: dict[int, Body] = {}
 
-    def render(reply: Reply) -> dict[str, Any]:
+    def render(reply: Reply) -> Body:
         # Once per reply: the stored response and the one sent are the same body.
         if id(reply) not in rendered:
             rendered[id(reply)] = (
@@ -210,21 +261,21 @@ def _answer(
     audit = (
         pipeline.audit_record(spec.audit, f"{spec.method} {spec.path}", ctx) if spec.audit else None
     )
-    record = RequestRecord(services, ctx.merchant_id or "", ctx.request_id, render, audit)
+    record = RequestRecord(deps, ctx.merchant_id or "", ctx.request_id, render, audit)
     try:
         # Before anything else: a refused origin creates nothing.
         allowed_origin[0] = checkout.browser_origin(
             request, ctx, services, browser_route=spec.browser
         )
-        _judge_key_again(spec, request, record, services, ctx)
-        call = _parse(spec, request, params, ctx, services, record)
+        _judge_key_again(spec, request, record, deps, ctx)
+        call = _parse(spec, request, params, ctx, services, deps, record)
         reply = fn(call)
     except KeyRefused as refused:
-        return _refuse_key(spec, refused, services, ctx)
+        return _refuse_key(spec, refused, deps, ctx)
     except ApiError as error:
         late = record.judge_key_now()
         if late is not None:
-            return _refuse_key(spec, late, services, ctx)
+            return _refuse_key(spec, late, deps, ctx)
         # Refused before acting (validation, 409, 422, 429): nothing written, nothing stored.
         ctx.error_code = error.code
         _audit_quietly(record, error.status, error.code)
@@ -243,7 +294,7 @@ def _answer(
         if spec.audit and not record.finished:
             record.finish(reply)
     except KeyRefused as refused:
-        return _refuse_key(spec, refused, services, ctx)
+        return _refuse_key(spec, refused, deps, ctx)
     except Exception:
         return _internal_error(record, ctx)
     return respond(reply.status, render(reply), ctx.request_id)
@@ -251,12 +302,13 @@ def _answer(
 
 def _parse(
     spec: _Spec,
-    request: Any,
+    request: Request,
     params: dict[str, str],
     ctx: context.RequestContext,
-    services: Container,
+    services: Services,
+    deps: PipelineDeps,
     record: RequestRecord,
-) -> Call:
+) -> Call[Never, Never]:
     """The validated call; a 400 for anything malformed (never stored for replay)."""
     key = _idempotency_key(request) if spec.idempotent else None
     payload = _payload(spec.body, request.raw_body) if spec.body else None
@@ -267,15 +319,18 @@ def _parse(
         # The path as called: the same key and body for another charge is another request.
         called = spec.path.format(**params)
         record.request_fingerprint = pipeline.fingerprint(spec.method, called, body)
-    return Call(ctx.merchant_id or "", services, record, body, query, params)
+    call = Call(ctx.merchant_id or "", services, record, deps, body, query, params)
+    # Its body and query are instances of the route's declared models, which its view's
+    # ``Call[...]`` names: known when the route is declared, not to the type checker.
+    return cast("Call[Never, Never]", call)
 
 
-def _payload(model: type[RequestModel], raw_body: bytes) -> dict[str, Any]:
+def _payload(model: type[RequestModel], raw_body: str | bytes) -> dict[str, object]:
     """The body's JSON object; no body at all is ``{}`` where every field is optional
     (capture, void): leaving them all out needs nothing to be sent."""
     if not raw_body and not any(f.is_required() for f in model.model_fields.values()):
         return {}
-    return parse_json_object(raw_body)
+    return parse_json_object(raw_body.encode() if isinstance(raw_body, str) else raw_body)
 
 
 def _route_name(spec: _Spec) -> str:
@@ -284,9 +339,9 @@ def _route_name(spec: _Spec) -> str:
 
 def _judge_key_again(
     spec: _Spec,
-    request: Any,
+    request: Request,
     record: RequestRecord,
-    services: Container,
+    deps: PipelineDeps,
     ctx: context.RequestContext,
 ) -> None:
     """Arrange for a key-confirming route to judge its key again (see ``Authenticator``):
@@ -300,17 +355,17 @@ def _judge_key_again(
     key_hash = presented_hash(record.credential)
     if key_hash is None or ctx.merchant_id is None or ctx.key_type is None:
         raise record.judge_key_now() or KeyRefused(Rejection("malformed", None))
-    record.key_guard = services.api_keys.still_valid_entry(
+    record.key_guard = deps.api_keys.still_valid_entry(
         key_hash, ctx.merchant_id, ctx.key_type, iso(now_utc())
     )
 
 
 def _refuse_key(
-    spec: _Spec, refused: KeyRefused, services: Container, ctx: context.RequestContext
+    spec: _Spec, refused: KeyRefused, deps: PipelineDeps, ctx: context.RequestContext
 ) -> Response:
     """As the authorizer answers a refused key: a rejection record, no audit record."""
     ctx.error_code = refused.code
-    rejections.record(services, refused.rejection, _route_name(spec), ctx.request_id)
+    rejections.record(deps, refused.rejection, _route_name(spec), ctx.request_id)
     return respond(refused.status, error_body(refused, ctx.request_id), ctx.request_id)
 
 

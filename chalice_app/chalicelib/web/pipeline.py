@@ -15,13 +15,13 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from chalicelib.adapters.dynamo import get_many
 from chalicelib.adapters.idempotency import KeyRecord
-from chalicelib.domain.keys import ApiKey, AuditEntry
+from chalicelib.domain.keys import AuditEntry
 from chalicelib.errors import ApiError, RetryLater
 from chalicelib.ids import iso, now_utc
 from chalicelib.services.authentication import Rejection, presented_hash
@@ -32,6 +32,35 @@ from chalicelib.services.recording import (
     Reply,
     commit_with,
 )
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+    from chalicelib.adapters.api_keys import ApiKeyRepository
+    from chalicelib.adapters.audit_log import AuditLog, RejectedAuthLog
+    from chalicelib.adapters.idempotency import IdempotencyStore
+    from chalicelib.models import RequestModel
+    from chalicelib.services.authentication import Authenticator
+    from chalicelib.web.context import RequestContext
+
+# A reply's rendered JSON body (the envelope), as sent and as stored for replay.
+Body = dict[str, object]
+
+
+@dataclass(frozen=True)
+class PipelineDeps:
+    """What the request pipeline reads and writes beside a use case's own effects: the
+    Idempotency-Key records, the API key judged again, the audit and rejection records, and
+    the DynamoDB client its commits and batched first read go through. Built once by the
+    container."""
+
+    dynamodb: DynamoDBClient
+    idempotency: IdempotencyStore
+    api_keys: ApiKeyRepository
+    authenticator: Authenticator
+    audit_log: AuditLog
+    rejections: RejectedAuthLog
+
 
 # 409 request_in_progress: when to retry with the same key. The first request usually ends
 # within a second or two; it can last no longer than the function's timeout.
@@ -63,7 +92,7 @@ class Replayed:
     request_id: str
 
 
-def fingerprint(method: str, path: str, request: Any) -> str:
+def fingerprint(method: str, path: str, request: RequestModel | None) -> str:
     """The request after validation and normalisation (null = absent, key order, case)."""
     canonical = json.dumps(
         request.model_dump(mode="json", exclude_none=True) if request is not None else None,
@@ -78,15 +107,15 @@ class RequestRecord:
 
     def __init__(
         self,
-        services: Any,
+        deps: PipelineDeps,
         merchant_id: str,
         request_id: str,
-        render: Callable[[Reply], dict[str, Any]],
+        render: Callable[[Reply], Body],
         audit: Callable[[int, str | None, str | None], AuditEntry] | None,
         key: str | None = None,
         fingerprint: str = "",
     ) -> None:
-        self._services = services
+        self._deps = deps
         self._merchant = merchant_id
         self._request_id = request_id
         self._render = render
@@ -106,11 +135,11 @@ class RequestRecord:
         # carries none: once the bank was asked, the outcome is recorded whatever happens).
         self.write_ahead_guard: Entry | None = None
 
-    def write_ahead(self, entries: list[Entry], object_key: tuple[str, str]) -> None:
+    def write_ahead(self, entries: Sequence[Entry], object_key: tuple[str, str]) -> None:
         own = []
         if self.key is not None:
             own.append(
-                self._services.idempotency.bind_entry(
+                self._deps.idempotency.bind_entry(
                     self._merchant,
                     self.key,
                     self.request_fingerprint,
@@ -120,16 +149,16 @@ class RequestRecord:
                 )
             )
         try:
-            commit_with(self._services.dynamodb, entries, own, self.write_ahead_guard)
+            commit_with(self._deps.dynamodb, entries, own, self.write_ahead_guard)
         except KeyNoLongerValid:
             raise KeyRefused(self._rejection_now()) from None
         self.bound = object_key
 
-    def finish(self, reply: Reply, entries: list[Entry] | tuple[Entry, ...] = ()) -> None:
+    def finish(self, reply: Reply, entries: Sequence[Entry] = ()) -> None:
         own = []
         if self.key is not None:
             own.append(
-                self._services.idempotency.complete_entry(
+                self._deps.idempotency.complete_entry(
                     self._merchant,
                     self.key,
                     self.request_fingerprint,
@@ -141,9 +170,9 @@ class RequestRecord:
                 )
             )
         if self._audit is not None:
-            own.append(self._services.audit_log.entry(self._audit_of(reply)))
+            own.append(self._deps.audit_log.entry(self._audit_of(reply)))
         try:
-            commit_with(self._services.dynamodb, list(entries), own, self.key_guard)
+            commit_with(self._deps.dynamodb, list(entries), own, self.key_guard)
         except KeyNoLongerValid:
             raise KeyRefused(self._rejection_now()) from None
         self.key_confirmed = True
@@ -154,25 +183,21 @@ class RequestRecord:
         of its own (error paths only), so a refused key gets its 401 before anything else."""
         if self.credential is None or self.key_confirmed:
             return None
-        rejection = self._services.authenticator.confirm(
-            self.credential, self._read_key_record(), self._merchant
-        )
+        rejection = self._confirm_key_now()
         return KeyRefused(rejection) if rejection is not None else None
 
     def _rejection_now(self) -> Rejection:
         """Why a commit's key condition failed, from a read of the key's record now."""
-        if self.credential is not None:
-            rejection: Rejection | None = self._services.authenticator.confirm(
-                self.credential, self._read_key_record(), self._merchant
-            )
-            if rejection is not None:
-                return rejection
-        # The guard failed, yet the record reads valid: it changed in between. Refuse anyway.
-        return Rejection("unknown_key", None)
+        rejection = self._confirm_key_now() if self.credential is not None else None
+        # None: the guard failed, yet the record reads valid: it changed in between. Refuse
+        # anyway.
+        return rejection or Rejection("unknown_key", None)
 
-    def _read_key_record(self) -> ApiKey | None:
+    def _confirm_key_now(self) -> Rejection | None:
+        """The presented key judged against a read of its record now."""
         key_hash = presented_hash(self.credential)
-        return self._services.api_keys.get(key_hash) if key_hash is not None else None
+        key_record = self._deps.api_keys.get(key_hash) if key_hash is not None else None
+        return self._deps.authenticator.confirm(self.credential, key_record, self._merchant)
 
     def _audit_of(self, reply: Reply) -> AuditEntry:
         assert self._audit is not None
@@ -182,16 +207,16 @@ class RequestRecord:
     def audit_now(self, status: int, error_code: str | None) -> None:
         """Audit a request whose outcome rides on no commit (refused, replayed, failed)."""
         if self._audit is not None:
-            self._services.audit_log.append(self._audit(status, error_code, None))
+            self._deps.audit_log.append(self._audit(status, error_code, None))
 
     def release(self) -> None:
         """After an internal error: let a retry resume at once what this request wrote ahead."""
         if self.key is not None and self.bound is not None and not self.finished:
-            self._services.idempotency.release(self._merchant, self.key, self._request_id)
+            self._deps.idempotency.release(self._merchant, self.key, self._request_id)
 
     def take_over(self, existing: KeyRecord) -> bool:
         assert self.key is not None
-        if not self._services.idempotency.take_over(
+        if not self._deps.idempotency.take_over(
             self._merchant, self.key, existing.owner, self._request_id, time.time()
         ):
             return False
@@ -210,7 +235,11 @@ class KeyRefused(ApiError):
 
 
 def run(
-    command: Command, merchant_id: str, request: Any, record: RequestRecord, services: Any
+    command: Command,
+    merchant_id: str,
+    request: RequestModel | None,
+    record: RequestRecord,
+    deps: PipelineDeps,
 ) -> Reply | Replayed:
     """Serve one idempotent command (see the module's docstring).
 
@@ -220,25 +249,23 @@ def run(
     """
     reads = [command.first_read(merchant_id, request)]
     if record.key is not None:
-        reads.append(
-            (services.idempotency.table, services.idempotency.key(merchant_id, record.key))
-        )
+        reads.append((deps.idempotency.table, deps.idempotency.key(merchant_id, record.key)))
     key_hash = presented_hash(record.credential)
     if key_hash is not None:
-        reads.append((services.api_keys.table, services.api_keys.key(key_hash)))
-    first, *rest = get_many(services.dynamodb, reads)
-    key_record = services.api_keys.parse(rest.pop()) if key_hash is not None else None
-    refused = services.authenticator.confirm(record.credential, key_record, merchant_id)
+        reads.append((deps.api_keys.table, deps.api_keys.key(key_hash)))
+    first, *rest = get_many(deps.dynamodb, reads)
+    key_record = deps.api_keys.parse(rest.pop()) if key_hash is not None else None
+    refused = deps.authenticator.confirm(record.credential, key_record, merchant_id)
     if refused is not None:
         raise KeyRefused(refused)
     record.key_confirmed = True
     if key_hash is not None and key_record is not None:
-        record.write_ahead_guard = services.api_keys.still_valid_entry(
+        record.write_ahead_guard = deps.api_keys.still_valid_entry(
             key_hash, merchant_id, key_record.key_type, iso(now_utc())
         )
     if record.key is None:
         return _create(command, merchant_id, request, record, first)
-    store = services.idempotency
+    store = deps.idempotency
     existing = store.parse(rest[0], time.time())
     try:
         if existing is None:
@@ -251,7 +278,11 @@ def run(
 
 
 def _create(
-    command: Command, merchant_id: str, request: Any, record: RequestRecord, first: Any
+    command: Command,
+    merchant_id: str,
+    request: RequestModel | None,
+    record: RequestRecord,
+    first: object,
 ) -> Reply:
     try:
         return command.create(merchant_id, request, record, first)
@@ -279,7 +310,7 @@ def _answer_existing(
 
 
 def audit_record(
-    action: str, route: str, ctx: Any
+    action: str, route: str, ctx: RequestContext
 ) -> Callable[[int, str | None, str | None], AuditEntry]:
     """The audit record of this request, once its outcome is known."""
 

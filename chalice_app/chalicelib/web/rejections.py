@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
 from chalicelib import metrics
 from chalicelib.ids import iso, now_utc
 from chalicelib.services.authentication import Rejection
 
+if TYPE_CHECKING:
+    from chalicelib.web.pipeline import PipelineDeps
+
 log = logging.getLogger("platform.authorizer")
 
 
-def record(services: Any, outcome: Rejection, source: str, request_id: str) -> None:
+def record(deps: PipelineDeps, outcome: Rejection, source: str, request_id: str) -> None:
     """Count the rejection; a failed audit write is logged and measured, never raised.
 
     The caller still gets its 401: turning it into a 500 (AUTHORIZER_FAILURE) would let a
     flood of bad keys that throttles the audit table take the API down for everyone.
     """
     try:
-        services.auth_rejections.record(
+        deps.rejections.record(
             at=iso(now_utc()),
             request_id=request_id,
             source=source,

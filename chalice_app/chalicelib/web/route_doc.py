@@ -1,6 +1,6 @@
 """What a route answers, declared beside it in app.py, and its path parameters validated.
 
-``@describe`` sits under ``@endpoint``: the API document (chalicelib/web/openapi.py) reads
+``@describe`` sits under ``@api.endpoint``: the API document (chalicelib/web/openapi.py) reads
 these facts from the route table, and path parameters are parsed with the same id types as
 bodies and query strings before the route's function runs.
 """
