@@ -189,9 +189,10 @@ class RequestRecord:
     def _rejection_now(self) -> Rejection:
         """Why a commit's key condition failed, from a read of the key's record now."""
         rejection = self._confirm_key_now() if self.credential is not None else None
-        # None: the guard failed, yet the record reads valid: it changed in between. Refuse
-        # anyway.
-        return rejection or Rejection("unknown_key", None)
+        if rejection is not None:
+            return rejection
+        # The guard failed, yet the record reads valid: it changed in between. Refuse anyway.
+        return Rejection("unknown_key", None)
 
     def _confirm_key_now(self) -> Rejection | None:
         """The presented key judged against a read of its record now."""
