@@ -27,10 +27,7 @@ def fake_bank(services: Any) -> Iterator[FakeBank]:
     from chalicelib.container import Container, get_container, reset_container
 
     fake = FakeBank()
-    container = Container(services.settings)
-    # Set before any service is built, each of which then takes this bank (the property
-    # caches its value on the instance, so the assignment is that value).
-    container.bank = fake
+    container = Container(services.settings, bank=fake)
     previous = get_container()
     reset_container(container)
     try:
