@@ -30,6 +30,12 @@ def assert_agrees_with_the_bank(charge: dict[str, Any], bank_url: str, sent: boo
         assert not sent, f"{charge['id']} failed, but the bank holds no reversal of it"
     else:
         assert bank["status"] in ("declined", "reversed") or bank["voided"], (bank, charge)
+    assert_refunds_agree_with_the_bank(charge, bank_url)
+
+
+def assert_refunds_agree_with_the_bank(charge: dict[str, Any], bank_url: str) -> None:
+    """Each refund of ``charge`` is final and says what the bank did with its reference (at
+    most one refund request per reference); ``amount_refunded`` is the sum of the succeeded."""
     refunded = 0
     for refund in charge["refunds"]:
         assert refund["status"] != "pending", refund
