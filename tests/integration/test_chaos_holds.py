@@ -64,7 +64,7 @@ from tests.ledger import (
 pytestmark = pytest.mark.integration
 
 SEED_VARIABLE = "CHAOS_HOLDS_SEED"
-FLOWS = 32
+FLOWS = 24
 WORKERS = 8
 CAPTURE_DECLINED_CARD = "4000000000000341"
 DECLINED_CARD = "4000000000000002"
@@ -79,7 +79,11 @@ FAULT_SHARE = 0.06
 BAD_GATEWAY = (502, {"Content-Type": "text/html"}, b"<html>502 Bad Gateway</html>")
 UNAVAILABLE = (503, {"Content-Type": "text/html"}, b"<html>503 Service Unavailable</html>")
 GARBAGE = (200, {"Content-Type": "application/json"}, b'{"status": "appro')
-MAX_KILLS = 6
+# The killer's pause between kills: often enough to land in every phase of every operation,
+# rarely enough (against a lease of FUNCTION_TIMEOUT seconds, renewed by each resume) for
+# retries to make progress.
+KILL_EVERY = (1.0, 3.0)
+MIN_KILLS = 3
 # The answers that took an authorized charge (its capture or void won the write-ahead).
 TOOK_THE_HOLD = (200, 201, 202, 402)
 REFUSED_BY_STATE = {
@@ -106,6 +110,9 @@ class Journal:
     answers: list[Answered] = field(default_factory=list)
     # Every 500 any API answered, also the ones retried.
     server_errors: list[str] = field(default_factory=list)
+    # The requests in flight on the victim now, and at each of its kills (for the log).
+    in_flight: Counter[str] = field(default_factory=Counter)
+    killed_during: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -132,10 +139,13 @@ class Merchant:
         idem = idem or str(uuid.uuid4())
         deadline = time.monotonic() + RETRY_FOR_SECONDS
         while time.monotonic() < deadline:
+            self._flying(api, action, +1)
             try:
                 response = api.post(path, body, key=self.key, headers={"Idempotency-Key": idem})
             except (urllib3.exceptions.HTTPError, OSError):
                 response = None
+            finally:
+                self._flying(api, action, -1)
             if response is not None and response.status == 500:
                 with self.journal.lock:
                     self.journal.server_errors.append(f"{path} {idem}: {response.text}")
@@ -147,6 +157,11 @@ class Merchant:
                 return response
             time.sleep(rng.uniform(0.2, 0.8))
         raise AssertionError(f"no definitive answer for {path} within {RETRY_FOR_SECONDS}s")
+
+    def _flying(self, api: HttpApi, action: str, step: int) -> None:
+        if api is self.victim:
+            with self.journal.lock:
+                self.journal.in_flight[action] += step
 
     def settled(self, charge_id: str) -> dict[str, Any]:
         """The charge once no longer pending (a GET settles it from the bank's record)."""
@@ -264,9 +279,10 @@ def _race(m: Merchant, rng: random.Random, charge_id: str, amount: int) -> None:
     )
 
 
-def _killer(rig: Any, stop: threading.Event, rng: random.Random) -> None:
-    first = rig.victim.kills
-    while rig.victim.kills - first < MAX_KILLS and not stop.wait(rng.uniform(0.5, 2.0)):
+def _killer(rig: Any, journal: Journal, stop: threading.Event, rng: random.Random) -> None:
+    while not stop.wait(rng.uniform(*KILL_EVERY)):
+        with journal.lock:
+            journal.killed_during.update(+journal.in_flight)
         rig.victim.kill()
         time.sleep(rng.uniform(0.0, 0.3))
         rig.victim.start()
@@ -313,14 +329,16 @@ def _run(
     kills_before = faults.victim.kills
     sent_before = len(faults.bank.journal)
     _bank_faults(faults, random.Random(rng.random()), services.settings.bank_read_timeout)
-    killer = threading.Thread(target=_killer, args=(faults, stop, random.Random(rng.random())))
+    killer = threading.Thread(
+        target=_killer, args=(faults, journal, stop, random.Random(rng.random()))
+    )
     started = time.monotonic()
     killer.start()
     flows = 0
     try:
-        # Flows keep coming until the killer has done its rounds.
+        # The killer keeps going until the last flow has its answers.
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-            while flows < FLOWS or killer.is_alive():
+            while flows < FLOWS:
                 may_leave = time.monotonic() - started < LEAVE_WITHIN_SECONDS
                 batch = [
                     pool.submit(_flow, m, random.Random(rng.random()), may_leave)
@@ -333,7 +351,7 @@ def _run(
         stop.set()
         killer.join()
         faults.bank.clear()  # healed
-    assert faults.victim.kills - kills_before >= 3, "the run was too short to kill the API"
+    assert faults.victim.kills - kills_before >= MIN_KILLS, "the run was too short to kill"
     # The authorizations the victim sent towards the bank (whether the bank saw them or not).
     sent = [
         body.decode(errors="replace")
@@ -356,8 +374,9 @@ def _run(
 def _summary(journal: Journal, full: dict[str, dict[str, Any]], kills: int) -> str:
     """What the run did, for the log: answers by action and status, final states, kills."""
     answers = Counter(f"{a.action} {a.response.status}" for a in journal.answers)
-    finals = Counter(c["status"] for c in full.values())
-    return f"kills={kills} answers={dict(sorted(answers.items()))} finals={dict(finals)}"
+    finals = dict(Counter(c["status"] for c in full.values()))
+    during = dict(journal.killed_during)
+    return f"kills={kills} (during {during}) answers={dict(sorted(answers.items()))} {finals=}"
 
 
 def _reconcile(services: Any, merchant: Any, http_api: Any) -> None:
