@@ -207,3 +207,41 @@ def test_captures_and_voids_racing_on_one_charge_have_one_winner(
             assert (loser.status, loser.error["code"]) == (409, code), (seed, loser.text)
         assert_hold_agrees_with_the_bank(final, bank_url)
         assert bank_calls(bank_url, charge_id).get("POST /authorizations/capture", 0) <= 1
+
+
+def test_a_capture_settled_while_its_answer_is_late_answers_what_was_recorded(
+    faults: Any, http_api: HttpApi, merchant: Any, bank_url: str
+) -> None:
+    """The bank captured, but its answer reaches the request only after the read timeout; a
+    GET meanwhile settles the charge from the bank's record (succeeded). The request, a
+    settler that lost, answers what was recorded - 201, stored so for replay - not 202 with
+    the charge pending, and no ``charge.pending`` event follows ``charge.succeeded``."""
+    key = merchant.secret_key
+    charge_id = _authorize(http_api, key)
+    late = faults.bank.add(
+        Rule(_is("POST", lambda p: p == f"/authorizations/{charge_id}/capture"), "hold")
+    )
+    late.gate_before.set()  # the capture reaches the bank; its answer waits at the gate
+    path, idem, answers = f"/charge/{charge_id}/capture", str(uuid.uuid4()), []
+    request = threading.Thread(
+        target=lambda: answers.append(_post(faults.api, path, {}, key, idem))
+    )
+    request.start()
+    try:
+        assert late.forwarded.wait(10), "the capture never reached the bank"
+        settled = http_api.get(f"/charge/{charge_id}", key=key).data
+        assert settled["status"] == "succeeded", settled
+        request.join(30)  # the request's read timeout passes with the answer still held
+    finally:
+        late.gate_after.set()
+    (answer,) = answers
+    assert answer is not None and answer.status == 201, answer and answer.text
+    assert answer.data["status"] == "succeeded"
+    final = http_api.get(f"/charge/{charge_id}", key=key).data
+    assert_hold_answer_true(answer, final)
+    assert_hold_agrees_with_the_bank(final, bank_url)
+    replay = _post(faults.api, path, {}, key, idem)
+    assert replay is not None and (replay.status, replay.text) == (answer.status, answer.text)
+    events = http_api.get("/events?limit=100", key=key).data["items"]  # newest first
+    types = [e["type"] for e in reversed(events) if e["data"]["object"]["id"] == charge_id]
+    assert types == ["charge.authorized", "charge.succeeded"], types

@@ -183,14 +183,15 @@ class Contention(Exception):
 def transact(client: Any, entries: list[dict[str, Any]]) -> None:
     """Send write entries in one round trip, all or nothing; ``WriteConflict`` if refused.
 
-    One entry is a plain conditional write; more are one TransactWriteItems. A transaction
+    One entry is a plain conditional write (a lone ConditionCheck, which has no plain form,
+    goes as a transaction); more are one TransactWriteItems. A transaction
     cancelled by a concurrent one on the same item (TransactionConflict) is resent: its
     conditions are checked again, so a resend can never apply a change twice; ``Contention``
     once the resends are spent.
     """
     if not entries:
         return
-    if len(entries) == 1:
+    if len(entries) == 1 and "ConditionCheck" not in entries[0]:
         _write_one(client, entries[0])
         return
     for attempt in range(_CONFLICT_RETRIES):

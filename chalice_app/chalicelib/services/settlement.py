@@ -280,7 +280,9 @@ class SettlementService:
         ``refund.pending`` event.
 
         At most one such event per item (its key is refused twice): a resumed retry that
-        answers 202 again records its response without a second event.
+        answers 202 again records its response without a second event. Both commit only while
+        the item is still pending: a settler that recorded it meanwhile (a GET, the sweep,
+        while this request waited on a late bank answer) is answered as recorded instead.
         """
         if "refund_id" in item:
             reply = refund_reply(item)
@@ -300,10 +302,20 @@ class SettlementService:
                 iso(now_utc()),
                 charge_resource(item, []).model_dump(mode="json"),
             )
-        try:
-            record.finish(reply, [event])
-        except WriteConflict:
-            record.finish(reply)
+        still_pending = self._charges.still_pending_entry(item)
+        for entries in ([still_pending, event], [still_pending]):
+            try:
+                record.finish(reply, entries)
+                return reply
+            except WriteConflict as conflict:
+                if not conflict.any_in(range(1)):
+                    continue  # only the event was refused: it was written before
+                recorded = self._recorded(item, record)
+                if recorded is not None:
+                    return recorded
+        # Pending again by now (a hold's capture or void began after its authorization
+        # was recorded): this request's outcome was decided before that began.
+        record.finish(reply)
         return reply
 
     def _commit_charge(self, charge: dict[str, Any], decision: Decision, record: Record) -> Reply:
