@@ -83,7 +83,8 @@ GARBAGE = (200, {"Content-Type": "application/json"}, b'{"status": "appro')
 # rarely enough (against a lease of FUNCTION_TIMEOUT seconds, renewed by each resume) for
 # retries to make progress.
 KILL_EVERY = (1.0, 3.0)
-MIN_KILLS = 3
+# Each kill costs the requests it cut a lease's wait: the run's time stays bounded.
+MIN_KILLS, MAX_KILLS = 3, 12
 # The answers that took an authorized charge (its capture or void won the write-ahead).
 TOOK_THE_HOLD = (200, 201, 202, 402)
 REFUSED_BY_STATE = {
@@ -280,7 +281,8 @@ def _race(m: Merchant, rng: random.Random, charge_id: str, amount: int) -> None:
 
 
 def _killer(rig: Any, journal: Journal, stop: threading.Event, rng: random.Random) -> None:
-    while not stop.wait(rng.uniform(*KILL_EVERY)):
+    first = rig.victim.kills
+    while rig.victim.kills - first < MAX_KILLS and not stop.wait(rng.uniform(*KILL_EVERY)):
         with journal.lock:
             journal.killed_during.update(+journal.in_flight)
         rig.victim.kill()
@@ -367,6 +369,7 @@ def _run(
     for charge_id, charge in full.items():
         _assert_charge_agrees_with_the_bank(charge, banks[charge_id], bank_url, sent)
     _assert_answers_true(journal, full, banks)
+    _assert_events_end_in_the_final_state(http_api, merchant.secret_key, full)
     assert journal.server_errors == [], journal.server_errors
     _assert_replays_equal_first_answers(journal, http_api, merchant.secret_key)
 
@@ -507,6 +510,31 @@ def _assert_answers_true(
             assert actions in ([], ["capture"]), (winners, final)
     stored_refunds = {r["id"] for c in full.values() for r in c["refunds"]}
     assert stored_refunds == answered_refunds
+
+
+def _assert_events_end_in_the_final_state(
+    http_api: Any, key: str, full: dict[str, dict[str, Any]]
+) -> None:
+    """Each charge has exactly one event of its final state, and no event of it is newer
+    (a webhook consumer ends where the charge did)."""
+    events: list[dict[str, Any]] = []
+    query = "/events?limit=100"
+    while True:
+        page = http_api.get(query, key=key).data
+        events += page["items"]
+        if not page["has_more"]:
+            break
+        query = f"/events?limit=100&starting_after={events[-1]['id']}"
+    about: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for event in events:
+        if event["type"].startswith("charge."):
+            about[event["data"]["object"]["id"]].append(event)
+    for charge_id, charge in full.items():
+        final_type = f"charge.{charge['status']}"
+        finals = [e for e in about[charge_id] if e["type"] == final_type]
+        assert len(finals) == 1, (charge_id, [e["type"] for e in about[charge_id]])
+        later = [e["type"] for e in about[charge_id] if e["created_at"] > finals[0]["created_at"]]
+        assert later == [], (charge_id, later)
 
 
 def _assert_replays_equal_first_answers(journal: Journal, http_api: Any, key: str) -> None:
