@@ -196,9 +196,7 @@ GRANTS: dict[str, Grant] = {
             ),
             TableAccess(tables.WEBHOOK_ENDPOINTS, (QUERY,)),
             READ_SECRETS,
-            TableAccess(
-                tables.DELIVERIES, (PUT, UPDATE), indexes=(tables.DELIVERIES_DUE_INDEX,)
-            ),
+            TableAccess(tables.DELIVERIES, (PUT, UPDATE), indexes=(tables.DELIVERIES_DUE_INDEX,)),
             HOLD_LEASE,
         ),
     ),
