@@ -11,8 +11,10 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Protocol
 
 from chalicelib.adapters.bank_client import BankOutcome, CardDetails
-from chalicelib.adapters.dynamo import ItemKey, PageStart, WriteEntry
+from chalicelib.adapters.dynamo import FirstRead, ItemKey, PageStart, WriteEntry
+from chalicelib.domain.charges import Charge, ObjectRef, Pending, Refund, Token
 from chalicelib.domain.keys import ApiKey, AuditEntry, KeyStatus
+from chalicelib.domain.lifecycle import Decision
 from chalicelib.domain.origins import CheckoutOrigins
 from chalicelib.domain.webhooks import (
     Attempt,
@@ -57,6 +59,82 @@ class Bank(Protocol):
 
 
 # ---- charges, refunds and tokens -------------------------------------------------------------
+
+
+class ChargeRepository(Protocol):
+    """Charges and their refunds: reads as records, writes as ``WriteEntry``s whose conditions
+    keep the lifecycle's rules under concurrency (``adapters.charge_repository``)."""
+
+    def charge_read(self, merchant_id: str, charge_id: str) -> FirstRead[Charge]: ...
+
+    def get(self, ref: ObjectRef) -> Pending | None: ...
+
+    def get_charge(self, merchant_id: str, charge_id: str) -> Charge | None: ...
+
+    def get_with_refunds(
+        self, merchant_id: str, charge_id: str
+    ) -> tuple[Charge | None, list[Refund]]: ...
+
+    def list_for_merchant(
+        self, merchant_id: str, limit: int, after: Charge | None
+    ) -> tuple[list[Charge], bool]: ...
+
+    def pending_page(
+        self, shard: int, cutoff: str, after: str | None, limit: int = 100
+    ) -> tuple[list[tuple[str, Pending]], bool]: ...
+
+    def sweep_cursor(self) -> tuple[int, str | None]: ...
+
+    def save_sweep_cursor(self, shard: int, after: str | None) -> None: ...
+
+    def claim_bank_check(self, item: Pending, now: str, not_since: str) -> bool: ...
+
+    def mark_reversing(self, item: Pending, now: str) -> bool: ...
+
+    def put_pending(self, item: Pending) -> WriteEntry: ...
+
+    def begin_operation_entry(self, pending: Charge) -> WriteEntry: ...
+
+    def reserve_refund_entry(self, charge: Charge, amount: int, updated_at: str) -> WriteEntry: ...
+
+    def finalize_charge_entry(self, final: Charge, decision: Decision) -> WriteEntry: ...
+
+    def settle_refund_entries(
+        self, refund: Refund, decision: Decision, updated_at: str
+    ) -> list[WriteEntry]: ...
+
+
+class TokenRepository(Protocol):
+    def token_read(self, token_id: str) -> FirstRead[Token]: ...
+
+    def put_entry(self, token: Token) -> WriteEntry: ...
+
+    def consume_entry(self, token: Token, now_epoch: int) -> WriteEntry: ...
+
+
+class CardVault(Protocol):
+    """Seals and opens card data under the aad of its merchant, token and field."""
+
+    def seal(self, plaintext: bytes, aad: bytes) -> bytes: ...
+
+    def open(self, blob: bytes, aad: bytes) -> bytes: ...
+
+
+class CardFingerprinter(Protocol):
+    def fingerprint(self, merchant_id: str, card_number: str) -> str: ...
+
+
+class EventOutbox(Protocol):
+    """The outbox entry of one event, committed with the state change it describes."""
+
+    def entry(
+        self,
+        merchant_id: str,
+        object_id: str,
+        event_type: str,
+        created_at: str,
+        data: dict[str, object],
+    ) -> WriteEntry: ...
 
 
 # ---- keys, idempotency and audit -------------------------------------------------------------

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from chalicelib.adapters.dynamo import WriteConflict, transact
+from chalicelib.domain.charges import ChargeId, ObjectRef, RefundId
 
-OBJECT = ("mer_x#ch_x", "charge")
+OBJECT = ObjectRef(merchant_id="mer_x", charge_id=ChargeId("ch_x"))
 
 
 def _read(services: Any, merchant: str, key: str, now: float) -> Any:
@@ -21,7 +22,7 @@ def test_a_binding_is_taken_over_only_after_its_lease(services: Any) -> None:
     merchant, key = "mer_lease", str(uuid.uuid4())
     transact(services.dynamodb, [store.bind_entry(merchant, key, "fp", "req_first", OBJECT, 1_000)])
     record = _read(services, merchant, key, 1_001)
-    assert (record.state, record.owner, (record.object_pk, record.object_sk)) == (
+    assert (record.state, record.owner, record.object_ref) == (
         "in_progress",
         "req_first",
         OBJECT,
@@ -100,3 +101,11 @@ def test_scheduled_reconcile_runs_through_chalice(client: Any) -> None:
         "oldest_pending_age_seconds",
         "skipped",
     }
+
+
+def test_a_binding_to_a_refund_reads_back_as_its_reference(services: Any) -> None:
+    store = services.idempotency
+    merchant, key = "mer_refund", str(uuid.uuid4())
+    ref = ObjectRef(merchant_id="mer_x", charge_id=ChargeId("ch_x"), refund_id=RefundId("re_y"))
+    transact(services.dynamodb, [store.bind_entry(merchant, key, "fp", "req_a", ref, 1_000)])
+    assert _read(services, merchant, key, 1_001).object_ref == ref

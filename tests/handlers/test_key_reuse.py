@@ -91,7 +91,7 @@ def test_a_key_refused_after_a_charge_cannot_charge_again(
     response = _charge(api, merchant.secret_key, token, **{"Idempotency-Key": key})
 
     assert_error(response, 401, "invalid_api_key")
-    assert services.tokens.get(token)["used"] is False
+    assert services.tokens.get(token).used is False
     assert services.idempotency.read(merchant.merchant_id, key, time.time()) is None
     assert _audit_request_ids(services, merchant.merchant_id) == audited_before
     (rejection,) = _rejections_of(services, merchant.merchant_id)
@@ -101,7 +101,7 @@ def test_a_key_refused_after_a_charge_cannot_charge_again(
     # The refused request never reached the bank: only the first charge did.
     charges = services.charges.list_for_merchant(merchant.merchant_id, 10, None)[0]
     assert len(charges) == 1
-    assert bank_calls(bank_url, charges[0]["charge_id"]) == {"POST /authorizations": 1}
+    assert bank_calls(bank_url, charges[0].id) == {"POST /authorizations": 1}
 
 
 def test_a_revoked_key_cannot_refund_what_it_charged(
@@ -116,7 +116,7 @@ def test_a_revoked_key_cannot_refund_what_it_charged(
     response = api.post("/refund", {"charge_id": charge_id}, key=merchant.secret_key)
 
     assert_error(response, 401, "invalid_api_key")
-    assert services.charges.get_charge(merchant.merchant_id, charge_id)["amount_refunded"] == 0
+    assert services.charges.get_charge(merchant.merchant_id, charge_id).amount_refunded == 0
     assert bank_calls(bank_url, charge_id) == {"POST /authorizations": 1}
     (rejection,) = _rejections_of(services, merchant.merchant_id)
     assert rejection["route"] == "POST /refund"
@@ -306,5 +306,5 @@ def test_a_route_refusal_is_still_a_401_when_its_rejection_record_fails(
     finally:
         reset_container(services)
     assert_error(response, 401, "invalid_api_key")
-    assert services.tokens.get(second)["used"] is False
+    assert services.tokens.get(second).used is False
     assert _rejections_of(services, merchant.merchant_id) == []

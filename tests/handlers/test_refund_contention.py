@@ -18,6 +18,7 @@ from typing import Any
 import boto3
 import pytest
 
+from chalicelib.adapters.charge_repository import charge_pk
 from chalicelib.adapters.dynamo import to_values
 from tests.helpers import HandlerApi, charge_body, tokenize
 
@@ -79,8 +80,7 @@ def test_a_refund_that_keeps_losing_to_contention_is_429_lock_timeout_and_not_st
     charged = api.post("/charge", charge_body(token, amount=4_000), key=merchant.secret_key)
     assert charged.status == 201
     charge_id = charged.data["id"]
-    charge = services.charges.get_charge(merchant.merchant_id, charge_id)
-    rival.update(pk=charge["pk"], amount=4_000)
+    rival.update(pk=charge_pk(merchant.merchant_id, charge_id), amount=4_000)
     body, headers = (
         {"charge_id": charge_id, "amount": 1_000},
         {"Idempotency-Key": str(uuid.uuid4())},
@@ -95,7 +95,7 @@ def test_a_refund_that_keeps_losing_to_contention_is_429_lock_timeout_and_not_st
     # Nothing written: no refund object, nothing reserved.
     charge, refunds = services.charges.get_with_refunds(merchant.merchant_id, charge_id)
     assert refunds == []
-    assert (charge["refundable"], charge["amount_reserved"], charge["refund_count"]) == (
+    assert (charge.refundable, charge.amount_reserved, charge.refund_count) == (
         4_000,
         0,
         0,

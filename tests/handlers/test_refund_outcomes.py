@@ -28,7 +28,7 @@ def test_a_refund_the_bank_answers_500_is_reversed_and_502(
     stored = api.get(f"/charge/{charge_id}", key=key).data
     assert [(r["id"], r["status"]) for r in stored["refunds"]] == [(refund_id, "failed")]
     item = services.charges.get_charge(merchant.merchant_id, charge_id)
-    assert (item["refundable"], item["amount_reserved"], item["amount_refunded"]) == (6_000, 0, 0)
+    assert (item.refundable, item.amount_reserved, item.amount_refunded) == (6_000, 0, 0)
 
 
 def test_a_refund_answered_late_is_202_pending_and_settles_later(
@@ -42,7 +42,7 @@ def test_a_refund_answered_late_is_202_pending_and_settles_later(
     refund_id = response.data["id"]
     # Still reserved: only 3,500 remains refundable while it is pending.
     item = services.charges.get_charge(merchant.merchant_id, charge_id)
-    assert (item["refundable"], item["amount_reserved"]) == (3_500, 2_500)
+    assert (item.refundable, item.amount_reserved) == (3_500, 2_500)
     assert refund(api, key, charge_id, amount=3_501).error["code"] == "amount_too_large"
     events = api.get("/events?type=refund.pending", key=key).data["items"]
     assert [e["data"]["object"]["id"] for e in events] == [refund_id]

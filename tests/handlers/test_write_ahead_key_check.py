@@ -49,7 +49,7 @@ def test_a_charge_whose_key_is_revoked_before_its_write_ahead_writes_nothing(
     assert response.error["code"] == "invalid_api_key"
     # Nothing written: no charge, the token unused, the key not bound, the bank not asked.
     assert services.charges.list_for_merchant(merchant.merchant_id, 10, None) == ([], False)
-    assert services.tokens.get(token)["used"] is False
+    assert services.tokens.get(token).used is False
     assert services.idempotency.read(merchant.merchant_id, idem, 0) is None
 
 
@@ -66,5 +66,5 @@ def test_a_refund_whose_key_is_revoked_before_its_write_ahead_writes_nothing(
     assert response.status == 401, response.text
     charge, refunds = services.charges.get_with_refunds(merchant.merchant_id, charge_id)
     assert refunds == []
-    assert (charge["refundable"], charge["amount_reserved"]) == (3_000, 0)
+    assert (charge.refundable, charge.amount_reserved) == (3_000, 0)
     assert bank_calls(bank_url, charge_id).get("POST /refunds", 0) == 0

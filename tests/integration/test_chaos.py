@@ -177,7 +177,7 @@ def _run(
     # settle an item itself).
     for charge in charges:
         stored, refunds = services.charges.get_with_refunds(merchant.merchant_id, charge["id"])
-        assert [i for i in [stored, *refunds] if i["status"] == "pending"] == []
+        assert [i for i in [stored, *refunds] if i.status == "pending"] == []
     full = {c["id"]: http_api.get(f"/charge/{c['id']}", key=key).data for c in charges}
 
     # The platform's ledger equals the bank's; a failed charge has no bank record only if

@@ -33,7 +33,7 @@ def _authorize(api: Any, key: str, amount: int = 2500) -> str:
 
 def _final(http_api: Any, services: Any, merchant: Any, charge_id: str) -> dict[str, Any]:
     stored = services.charges.get_charge(merchant.merchant_id, charge_id)
-    assert stored["status"] != "pending", stored
+    assert stored.status != "pending", stored
     return dict(http_api.get(f"/charge/{charge_id}", key=merchant.secret_key).data)
 
 

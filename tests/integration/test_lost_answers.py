@@ -37,7 +37,7 @@ def test_a_charge_whose_write_ahead_answer_is_lost_succeeds_once(
     assert lost.hits == 1
     assert response.status == 201, response.text
     items, _ = services.charges.list_for_merchant(merchant.merchant_id, 10, None)
-    assert [(i["charge_id"], i["status"]) for i in items] == [(response.data["id"], "succeeded")]
+    assert [(i.id, i.status) for i in items] == [(response.data["id"], "succeeded")]
     assert bank_calls(bank_url, response.data["id"])["POST /authorizations"] == 1
 
 
@@ -58,8 +58,8 @@ def test_a_refund_whose_write_ahead_answer_is_lost_makes_one_refund(
     assert lost.hits == 1
     assert response.status == 201, response.text
     charge, refunds = services.charges.get_with_refunds(merchant.merchant_id, charge_id)
-    assert [(r["refund_id"], r["status"]) for r in refunds] == [(response.data["id"], "succeeded")]
-    assert (charge["amount_refunded"], charge["refundable"], charge["amount_reserved"]) == (
+    assert [(r.id, r.status) for r in refunds] == [(response.data["id"], "succeeded")]
+    assert (charge.amount_refunded, charge.refundable, charge.amount_reserved) == (
         1_000,
         2_000,
         0,

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 
 from chalicelib.adapters.charge_repository import pending_shard
+from chalicelib.adapters.dynamo import transact
+from chalicelib.domain.charges import CardSummary, Charge, ChargeId, TokenId
 from chalicelib.ids import iso, new_id, now_utc
 from tests.helpers import FUNCTION_TIMEOUT, bank_record, charge_body, tokenize
 
@@ -44,12 +46,10 @@ def test_reads_ask_the_bank_at_most_once_per_interval(
             "pending"
         )
     item = services.charges.get_charge(merchant.merchant_id, charge_id)
-    first_check = item["checked_at"]
+    first_check = item.checked_at
     for _ in range(5):
         http_api.get(f"/charge/{charge_id}", key=merchant.secret_key)
-    assert services.charges.get_charge(merchant.merchant_id, charge_id)["checked_at"] == (
-        first_check
-    )
+    assert services.charges.get_charge(merchant.merchant_id, charge_id).checked_at == first_check
     assert bank_record(bank_url, "authorizations", charge_id) is None
 
 
@@ -70,8 +70,12 @@ def test_reconcile_settles_a_charge_nobody_reads(
         check=True,
     )
     assert '"settled"' in result.stdout
-    item = services.charges.get_charge(merchant.merchant_id, charge_id)
-    assert item["status"] == "succeeded"
+    item = services.dynamodb.get_item(
+        TableName=services.charges.table,
+        Key=services.charges.charge_key(merchant.merchant_id, charge_id),
+        ConsistentRead=True,
+    )["Item"]
+    assert item["status"] == {"S": "succeeded"}
     assert "pending_pk" not in item  # left the pending index
 
 
@@ -102,34 +106,26 @@ def test_a_request_in_flight_answers_409(http_api: Any, merchant: Any) -> None:
 
 def _write_ahead_only(services: Any, merchant: Any, amount: int) -> str:
     """A charge written ahead by a request that died before asking the bank."""
-    charge_id = new_id("ch")
-    stamp = iso(now_utc())
-    from chalicelib.adapters.dynamo import transact
+    charge = pending_charge(merchant.merchant_id, ChargeId(new_id("ch")), amount)
+    transact(services.dynamodb, [services.charges.put_pending(charge)])
+    return charge.id
 
-    transact(
-        services.dynamodb,
-        [
-            services.charges.put_pending_charge_entry(
-                {
-                    "charge_id": charge_id,
-                    "merchant_id": merchant.merchant_id,
-                    "status": "pending",
-                    "amount": amount,
-                    "currency": "USD",
-                    "amount_refunded": 0,
-                    "amount_reserved": 0,
-                    "refundable": 0,
-                    "refund_count": 0,
-                    "card": {"brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2031},
-                    "metadata": {},
-                    "created_at": stamp,
-                    "updated_at": stamp,
-                    "bank_requested_at": stamp,
-                }
-            )
-        ],
+
+def pending_charge(merchant_id: str, charge_id: ChargeId, amount: int) -> Charge:
+    """A charge as written ahead of its authorization."""
+    stamp = iso(now_utc())
+    return Charge(
+        id=charge_id,
+        merchant_id=merchant_id,
+        status="pending",
+        amount=amount,
+        currency="USD",
+        card=CardSummary(brand="visa", last4="4242", exp_month=12, exp_year=2031),
+        token_id=TokenId("tok_written_ahead"),
+        created_at=stamp,
+        updated_at=stamp,
+        bank_requested_at=stamp,
     )
-    return charge_id
 
 
 def test_a_charge_the_bank_never_saw_is_reversed_then_failed_after_the_window(
@@ -153,7 +149,7 @@ def test_the_sweep_pages_through_every_shard(services: Any, merchant: Any) -> No
     assert len({pending_shard(i) for i in ids}) > 1
     time.sleep(FUNCTION_TIMEOUT + 0.5)
     services.settlement.sweep()
-    statuses = {services.charges.get_charge(merchant.merchant_id, i)["status"] for i in ids}
+    statuses = {services.charges.get_charge(merchant.merchant_id, i).status for i in ids}
     assert statuses == {"failed"}
 
 

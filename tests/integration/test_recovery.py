@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import urllib3
 
+from chalicelib.domain.charges import Charge
 from tests.faults import Rule, aws_error, bank_call, dynamodb_call
 from tests.helpers import (
     FUNCTION_TIMEOUT,
@@ -218,7 +219,7 @@ def test_refund_killed_before_the_bank_is_reversed_and_its_reservation_released(
 # ---- settlers racing requests ------------------------------------------------------------
 
 
-def _pending_item(services: Any, merchant: Any) -> dict[str, Any]:
+def _pending_item(services: Any, merchant: Any) -> Charge:
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         items, _ = services.charges.list_for_merchant(merchant.merchant_id, 1, None)
@@ -252,9 +253,7 @@ def test_a_settler_never_fails_a_charge_whose_request_can_still_reach_the_bank(
     assert settled[0] is None  # the bank had no record while the request was held
     thread.join()
     assert answer["r"].status == 201, answer["r"].text
-    assert services.charges.get_charge(merchant.merchant_id, item["charge_id"])["status"] == (
-        "succeeded"
-    )
+    assert services.charges.get_charge(merchant.merchant_id, item.id).status == "succeeded"
 
 
 def test_a_late_authorization_after_a_reversal_charges_nothing(
@@ -278,12 +277,10 @@ def test_a_late_authorization_after_a_reversal_charges_nothing(
     # Past the settle window, before the held request reaches the bank: the sweep reverses.
     time.sleep(started + FUNCTION_TIMEOUT + 0.5 - time.monotonic())
     assert services.settlement.sweep().settled >= 1
-    charge = services.charges.get_charge(merchant.merchant_id, item["charge_id"])
-    assert (charge["status"], charge["failure_code"]) == ("failed", "processing_error")
+    charge = services.charges.get_charge(merchant.merchant_id, item.id)
+    assert (charge.status, charge.failure_code) == ("failed", "processing_error")
     time.sleep(started + held + 1 - time.monotonic())  # the held authorization arrives now
-    record = bank_record(bank_url, "authorizations", item["charge_id"])
+    record = bank_record(bank_url, "authorizations", item.id)
     assert record["status"] == "reversed"
-    assert bank_calls(bank_url, item["charge_id"])["POST /authorizations"] == 1
-    assert services.charges.get_charge(merchant.merchant_id, item["charge_id"])["status"] == (
-        "failed"
-    )
+    assert bank_calls(bank_url, item.id)["POST /authorizations"] == 1
+    assert services.charges.get_charge(merchant.merchant_id, item.id).status == "failed"

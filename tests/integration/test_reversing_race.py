@@ -86,7 +86,7 @@ def test_an_approval_voided_by_a_settler_is_never_answered_201(
     response = answer["r"]
     assert (response.status, response.error["code"]) == (502, "bank_unavailable"), response.text
     assert settled["r"] is not None and settled["r"].status == 502
-    charge = services.charges.get_charge(merchant.merchant_id, item["charge_id"])
-    assert (charge["status"], charge["failure_code"]) == ("failed", "processing_error")
-    record = bank_record(bank_url, "authorizations", item["charge_id"])
+    charge = services.charges.get_charge(merchant.merchant_id, item.id)
+    assert (charge.status, charge.failure_code) == ("failed", "processing_error")
+    record = bank_record(bank_url, "authorizations", item.id)
     assert record is not None and (record["status"], record["voided"]) == ("reversed", True)

@@ -19,8 +19,10 @@ import pytest
 from chalicelib.adapters.charge_repository import PENDING_SHARDS, pending_shard
 from chalicelib.adapters.dynamo import transact
 from chalicelib.container import Container
+from chalicelib.domain.charges import ChargeId
 from chalicelib.ids import iso, new_id, now_utc
 from tests.faults import Rule
+from tests.integration.test_pending import pending_charge
 
 pytestmark = pytest.mark.integration
 
@@ -32,24 +34,8 @@ def _charge_in_shard(services: Any, merchant: Any, shard: int) -> str:
     """A charge written ahead by a request that died before asking the bank."""
     while pending_shard(charge_id := new_id("ch")) != f"pending#{shard}":
         pass
-    stamp = iso(now_utc())
-    charge = {
-        "charge_id": charge_id,
-        "merchant_id": merchant.merchant_id,
-        "status": "pending",
-        "amount": 700,
-        "currency": "USD",
-        "amount_refunded": 0,
-        "amount_reserved": 0,
-        "refundable": 0,
-        "refund_count": 0,
-        "card": {"brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2031},
-        "metadata": {},
-        "created_at": stamp,
-        "updated_at": stamp,
-        "bank_requested_at": stamp,
-    }
-    transact(services.dynamodb, [services.charges.put_pending_charge_entry(charge)])
+    charge = pending_charge(merchant.merchant_id, ChargeId(charge_id), 700)
+    transact(services.dynamodb, [services.charges.put_pending(charge)])
     return charge_id
 
 
@@ -62,7 +48,7 @@ def _pending_past(services: Any, cutoff: str) -> int:
             total += len(items)
             if not more:
                 break
-            after = items[-1]["pending_sk"]
+            after = items[-1][0]
     return total
 
 
@@ -97,13 +83,13 @@ def test_items_the_bank_never_answers_cannot_starve_the_others(
     pending = _pending_past(services, iso(now_utc()))
     runs_allowed = math.ceil(pending / 1) + 1
     runs = 0
-    while services.charges.get_charge(merchant.merchant_id, other)["status"] == "pending":
+    while services.charges.get_charge(merchant.merchant_id, other).status == "pending":
         assert runs < runs_allowed, f"not examined within {runs} runs ({pending} pending)"
         sweeper.sweep(budget)
         runs += 1
     charge = services.charges.get_charge(merchant.merchant_id, other)
-    assert (charge["status"], charge["failure_code"]) == ("failed", "processing_error")
+    assert (charge.status, charge.failure_code) == ("failed", "processing_error")
     # The stuck ones are still pending: a failed status query decides nothing.
-    assert {services.charges.get_charge(merchant.merchant_id, c)["status"] for c in stuck} == {
+    assert {services.charges.get_charge(merchant.merchant_id, c).status for c in stuck} == {
         "pending"
     }

@@ -29,7 +29,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 from cryptography.exceptions import InvalidTag
@@ -68,7 +68,7 @@ class KeyServiceError(CardVaultError):
 # The KMS encryption-context keys; the key policy (pulumi/keys.py) requires exactly these.
 CONTEXT_MERCHANT = "merchant_id"
 # The fingerprint key's only algorithm: its key policy refuses any other (kms:MacAlgorithm).
-MAC_ALGORITHM = "HMAC_SHA_256"
+MAC_ALGORITHM: Final = "HMAC_SHA_256"
 CONTEXT_TOKEN = "token_id"
 
 Context = tuple[tuple[str, str], ...]  # a hashable, ordered encryption context
@@ -321,7 +321,7 @@ class CardFingerprinter:
     GenerateMac over a fixed label and the merchant id, fetched once and kept in memory.
     """
 
-    def __init__(self, kms_client: Any, mac_key_id: str, max_merchants: int = 10_000) -> None:
+    def __init__(self, kms_client: KMSClient, mac_key_id: str, max_merchants: int = 10_000) -> None:
         self._kms = kms_client
         self._mac_key_id = mac_key_id
         self._max_merchants = max_merchants

@@ -23,15 +23,29 @@ approval that the reversal voids is never recorded as money moved.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Mapping
 from typing import Any
 
 from chalicelib.adapters.dynamo import (
+    FirstRead,
+    ItemKey,
     WriteConflict,
+    WriteEntry,
     from_item,
     newest_first_page,
     to_item,
     to_values,
     transact,
+)
+from chalicelib.domain.charges import (
+    CardSummary,
+    Charge,
+    ChargeId,
+    ObjectRef,
+    Pending,
+    Refund,
+    RefundId,
+    TokenId,
 )
 from chalicelib.domain.lifecycle import (
     AUTHORIZE,
@@ -39,17 +53,17 @@ from chalicelib.domain.lifecycle import (
     CAPTURE,
     PENDING,
     SUCCEEDED,
-    VOID,
-    VOIDED,
     Decision,
-    can_transition,
-    final_status,
 )
 from chalicelib.domain.refunds import MAX_REFUNDS_PER_CHARGE
 from chalicelib.tables import CHARGES_LIST_INDEX, PENDING_INDEX
 
 CHARGE_SK = "charge"
+_REFUND_PREFIX = "refund#"
 PENDING_SHARDS = 8
+
+# A pending-index entry: its position in the shard (the sweep's cursor) and the item.
+Positioned = tuple[str, Pending]
 
 
 def charge_pk(merchant_id: str, charge_id: str) -> str:
@@ -57,27 +71,202 @@ def charge_pk(merchant_id: str, charge_id: str) -> str:
 
 
 def refund_sk(refund_id: str) -> str:
-    return f"refund#{refund_id}"
+    return f"{_REFUND_PREFIX}{refund_id}"
 
 
 def pending_shard(object_id: str) -> str:
     return f"pending#{zlib.crc32(object_id.encode()) % PENDING_SHARDS}"
 
 
-def _pending_keys(item: dict[str, Any], object_id: str) -> dict[str, str]:
-    return {
-        "pending_pk": pending_shard(object_id),
-        "pending_sk": f"{item['bank_requested_at']}#{object_id}",
-    }
+# ---- keys of a reference ---------------------------------------------------------------------
 
 
-def expiry_keys(charge: dict[str, Any]) -> dict[str, str]:
-    """An authorized charge stays in the pending index, ordered by ``capture_before``: the
-    reconcile sweep finds it there once its window is over, and voids it."""
-    return {
-        "pending_pk": pending_shard(charge["charge_id"]),
-        "pending_sk": f"{charge['capture_before']}#{charge['charge_id']}",
+def ref_keys(ref: ObjectRef) -> tuple[str, str]:
+    """The item's ``pk`` and ``sk``."""
+    sk = CHARGE_SK if ref.refund_id is None else refund_sk(ref.refund_id)
+    return charge_pk(ref.merchant_id, ref.charge_id), sk
+
+
+def ref_of_keys(pk: str, sk: str) -> ObjectRef:
+    """The reference ``ref_keys`` made these keys of (ids never hold a ``#``)."""
+    merchant_id, _, charge_id = pk.rpartition("#")
+    refund_id = RefundId(sk.removeprefix(_REFUND_PREFIX)) if sk != CHARGE_SK else None
+    return ObjectRef(merchant_id=merchant_id, charge_id=ChargeId(charge_id), refund_id=refund_id)
+
+
+def _key(ref: ObjectRef) -> ItemKey:
+    pk, sk = ref_keys(ref)
+    return ItemKey({"pk": {"S": pk}, "sk": {"S": sk}})
+
+
+# ---- records <-> items: the only code that knows the stored shape ---------------------------
+
+
+def _pending_sk(stamp: str, object_id: str) -> str:
+    return f"{stamp}#{object_id}"
+
+
+def _list_sk(charge: Charge) -> str:
+    return f"{charge.created_at}#{charge.id}"
+
+
+def charge_values(charge: Charge) -> dict[str, object]:
+    """The stored attributes of a charge (``None``: left out), with its keys and index keys.
+
+    A pending charge is in the pending index by ``bank_requested_at``; an authorized one
+    stays there, ordered by ``capture_before``: the reconcile sweep finds it once its window
+    is over, and voids it. A final charge is out of the (sparse) index.
+    """
+    pk, sk = ref_keys(charge.ref)
+    values: dict[str, object] = {
+        "pk": pk,
+        "sk": sk,
+        "list_pk": charge.merchant_id,
+        "list_sk": _list_sk(charge),
+        "charge_id": charge.id,
+        "merchant_id": charge.merchant_id,
+        "status": charge.status,
+        "amount": charge.amount,
+        "currency": charge.currency,
+        "captures": charge.captures,
+        "capture_before": charge.capture_before,
+        "operation": charge.operation,
+        "capture_amount": charge.capture_amount,
+        "amount_captured": charge.amount_captured,
+        "amount_refunded": charge.amount_refunded,
+        "amount_reserved": charge.amount_reserved,
+        "refundable": charge.refundable,
+        "refund_count": charge.refund_count,
+        "card": {
+            "brand": charge.card.brand,
+            "last4": charge.card.last4,
+            "exp_month": charge.card.exp_month,
+            "exp_year": charge.card.exp_year,
+        },
+        "description": charge.description,
+        "metadata": dict(charge.metadata),
+        "token_id": charge.token_id,
+        "created_at": charge.created_at,
+        "updated_at": charge.updated_at,
+        "bank_requested_at": charge.bank_requested_at,
+        "authorization_code": charge.authorization_code,
+        "failure_code": charge.failure_code,
+        "failure_message": charge.failure_message,
+        "checked_at": charge.checked_at,
+        "reversing_at": charge.reversing_at,
     }
+    if charge.status == PENDING:
+        values["pending_pk"] = pending_shard(charge.id)
+        values["pending_sk"] = _pending_sk(charge.bank_requested_at, charge.id)
+    elif charge.status == AUTHORIZED and charge.capture_before is not None:
+        values["pending_pk"] = pending_shard(charge.id)
+        values["pending_sk"] = _pending_sk(charge.capture_before, charge.id)
+    return values
+
+
+def charge_to_item(charge: Charge) -> dict[str, Any]:
+    return to_item(charge_values(charge))
+
+
+def charge_of(values: Mapping[str, Any]) -> Charge:
+    """A charge from its stored attributes (``from_item``'s plain values).
+
+    Attributes an item may lack are given what they meant when it was written without them:
+    a charge captured at once, by its authorization, with nothing refunded; a succeeded
+    charge without ``amount_captured`` captured its amount.
+    """
+    status = values["status"]
+    card = values["card"]
+    amount_captured = values.get("amount_captured")
+    if amount_captured is None:
+        amount_captured = values["amount"] if status == SUCCEEDED else 0
+    return Charge(
+        id=ChargeId(values["charge_id"]),
+        merchant_id=values["merchant_id"],
+        status=status,
+        amount=values["amount"],
+        currency=values["currency"],
+        card=CardSummary(
+            brand=card["brand"],
+            last4=card["last4"],
+            exp_month=card["exp_month"],
+            exp_year=card["exp_year"],
+        ),
+        token_id=TokenId(values.get("token_id", "")),
+        created_at=values["created_at"],
+        updated_at=values["updated_at"],
+        bank_requested_at=values.get("bank_requested_at", values["created_at"]),
+        captures=values.get("captures", True),
+        capture_before=values.get("capture_before"),
+        operation=values.get("operation", AUTHORIZE),
+        capture_amount=values.get("capture_amount"),
+        amount_captured=amount_captured,
+        amount_refunded=values.get("amount_refunded", 0),
+        amount_reserved=values.get("amount_reserved", 0),
+        refundable=values.get("refundable", 0),
+        refund_count=values.get("refund_count", 0),
+        description=values.get("description"),
+        metadata=values.get("metadata") or {},
+        authorization_code=values.get("authorization_code"),
+        failure_code=values.get("failure_code"),
+        failure_message=values.get("failure_message"),
+        checked_at=values.get("checked_at"),
+        reversing_at=values.get("reversing_at"),
+    )
+
+
+def refund_values(refund: Refund) -> dict[str, object]:
+    """The stored attributes of a refund, with its keys (and, pending, its index keys)."""
+    pk, sk = ref_keys(refund.ref)
+    values: dict[str, object] = {
+        "pk": pk,
+        "sk": sk,
+        "refund_id": refund.id,
+        "charge_id": refund.charge_id,
+        "merchant_id": refund.merchant_id,
+        "status": refund.status,
+        "amount": refund.amount,
+        "currency": refund.currency,
+        "reason": refund.reason,
+        "failure_code": refund.failure_code,
+        "created_at": refund.created_at,
+        "updated_at": refund.updated_at,
+        "bank_requested_at": refund.bank_requested_at,
+        "checked_at": refund.checked_at,
+        "reversing_at": refund.reversing_at,
+    }
+    if refund.status == PENDING:
+        values["pending_pk"] = pending_shard(refund.id)
+        values["pending_sk"] = _pending_sk(refund.bank_requested_at, refund.id)
+    return values
+
+
+def refund_to_item(refund: Refund) -> dict[str, Any]:
+    return to_item(refund_values(refund))
+
+
+def refund_of(values: Mapping[str, Any]) -> Refund:
+    """A refund from its stored attributes (``from_item``'s plain values)."""
+    return Refund(
+        id=RefundId(values["refund_id"]),
+        charge_id=ChargeId(values["charge_id"]),
+        merchant_id=values["merchant_id"],
+        status=values["status"],
+        amount=values["amount"],
+        currency=values["currency"],
+        created_at=values["created_at"],
+        updated_at=values["updated_at"],
+        bank_requested_at=values.get("bank_requested_at", values["created_at"]),
+        reason=values.get("reason"),
+        failure_code=values.get("failure_code"),
+        checked_at=values.get("checked_at"),
+        reversing_at=values.get("reversing_at"),
+    )
+
+
+def record_of(values: Mapping[str, Any]) -> Pending:
+    """A charge or a refund, by its sort key."""
+    return charge_of(values) if values["sk"] == CHARGE_SK else refund_of(values)
 
 
 def _final_condition(decision: Decision) -> str:
@@ -96,25 +285,28 @@ class ChargeRepository:
 
     # ---- reads ---------------------------------------------------------------------------
 
-    def key(self, pk: str, sk: str = CHARGE_SK) -> dict[str, Any]:
-        return {"pk": {"S": pk}, "sk": {"S": sk}}
+    def charge_key(self, merchant_id: str, charge_id: str) -> ItemKey:
+        return _key(ObjectRef(merchant_id=merchant_id, charge_id=ChargeId(charge_id)))
 
-    def charge_key(self, merchant_id: str, charge_id: str) -> dict[str, Any]:
-        return self.key(charge_pk(merchant_id, charge_id))
+    def charge_read(self, merchant_id: str, charge_id: str) -> FirstRead[Charge]:
+        """The charge, as a request's first read."""
+        return FirstRead(self.table, self.charge_key(merchant_id, charge_id), charge_of)
 
-    def get(self, pk: str, sk: str = CHARGE_SK) -> dict[str, Any] | None:
+    def get(self, ref: ObjectRef) -> Pending | None:
+        response = self._client.get_item(TableName=self.table, Key=_key(ref), ConsistentRead=True)
+        item = response.get("Item")
+        return record_of(from_item(item)) if item else None
+
+    def get_charge(self, merchant_id: str, charge_id: str) -> Charge | None:
         response = self._client.get_item(
-            TableName=self.table, Key=self.key(pk, sk), ConsistentRead=True
+            TableName=self.table, Key=self.charge_key(merchant_id, charge_id), ConsistentRead=True
         )
         item = response.get("Item")
-        return from_item(item) if item else None
-
-    def get_charge(self, merchant_id: str, charge_id: str) -> dict[str, Any] | None:
-        return self.get(charge_pk(merchant_id, charge_id))
+        return charge_of(from_item(item)) if item else None
 
     def get_with_refunds(
         self, merchant_id: str, charge_id: str
-    ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    ) -> tuple[Charge | None, list[Refund]]:
         """The merchant's charge and its refunds, oldest first: one bounded Query."""
         response = self._client.query(
             TableName=self.table,
@@ -123,32 +315,38 @@ class ChargeRepository:
             ConsistentRead=True,
             Limit=MAX_REFUNDS_PER_CHARGE + 1,
         )
-        items = [from_item(i) for i in response.get("Items", [])]
-        charge = next((i for i in items if i["sk"] == CHARGE_SK), None)
-        refunds = sorted(
-            (i for i in items if i["sk"] != CHARGE_SK),
-            key=lambda r: (r["created_at"], r["refund_id"]),
-        )
+        charge: Charge | None = None
+        refunds: list[Refund] = []
+        for raw in response.get("Items", []):
+            values = from_item(raw)
+            if values["sk"] == CHARGE_SK:
+                charge = charge_of(values)
+            else:
+                refunds.append(refund_of(values))
+        refunds.sort(key=lambda r: (r.created_at, r.id))
         return charge, refunds
 
     def list_for_merchant(
-        self, merchant_id: str, limit: int, before_list_sk: str | None
-    ) -> tuple[list[dict[str, Any]], bool]:
-        """A page of the merchant's charges, newest first, and whether more follow."""
-        return newest_first_page(
+        self, merchant_id: str, limit: int, after: Charge | None
+    ) -> tuple[list[Charge], bool]:
+        """A page of the merchant's charges, newest first (older than ``after``), and whether
+        more follow."""
+        items, more = newest_first_page(
             self._client,
             self.table,
             CHARGES_LIST_INDEX.name,
             ("list_pk", merchant_id),
             limit,
-            before_list_sk,
+            _list_sk(after) if after is not None else None,
         )
+        return [charge_of(i) for i in items], more
 
     def pending_page(
         self, shard: int, cutoff: str, after: str | None, limit: int = 100
-    ) -> tuple[list[dict[str, Any]], bool]:
-        """One page of a shard's pending items whose bank call began before ``cutoff``, in
-        ``pending_sk`` order after ``after`` (a ``pending_sk``); and whether more may follow."""
+    ) -> tuple[list[Positioned], bool]:
+        """One page of a shard's pending items whose bank call began before ``cutoff`` (and
+        authorized charges whose capture window ended before it), in index order after the
+        position ``after``; each with its position; and whether more may follow."""
         values = {":p": f"pending#{shard}", ":cutoff": cutoff}
         condition = "pending_pk = :p AND pending_sk < :cutoff"
         if after is not None and after + " " > cutoff:
@@ -164,19 +362,20 @@ class ChargeRepository:
             ExpressionAttributeValues=to_values(values),
             Limit=limit,
         )
-        items = [from_item(i) for i in response.get("Items", [])]
-        return items, "LastEvaluatedKey" in response
+        found = [from_item(i) for i in response.get("Items", [])]
+        return [(v["pending_sk"], record_of(v)) for v in found], "LastEvaluatedKey" in response
 
     # The reconcile sweep's cursor: where its last run stopped (see SettlementService.sweep).
     _CURSOR_KEY = {"pk": {"S": "sweep"}, "sk": {"S": "cursor"}}
 
     def sweep_cursor(self) -> tuple[int, str | None]:
-        """The shard and the last ``pending_sk`` the previous sweep got to (0, None at first)."""
+        """The shard and the last position the previous sweep got to (0, None at first)."""
         response = self._client.get_item(
             TableName=self.table, Key=self._CURSOR_KEY, ConsistentRead=True
         )
         item = from_item(response["Item"]) if "Item" in response else {}
-        return int(item.get("shard", 0)) % PENDING_SHARDS, item.get("after")
+        after = item.get("after")
+        return int(item.get("shard", 0)) % PENDING_SHARDS, str(after) if after else None
 
     def save_sweep_cursor(self, shard: int, after: str | None) -> None:
         # Unconditional: sweeps run one at a time; two at once would only re-examine items.
@@ -185,7 +384,7 @@ class ChargeRepository:
             Item=to_item({**from_item(self._CURSOR_KEY), "shard": shard, "after": after}),
         )
 
-    def claim_bank_check(self, item: dict[str, Any], now: str, not_since: str) -> bool:
+    def claim_bank_check(self, item: Pending, now: str, not_since: str) -> bool:
         """Take the right to ask the bank about a pending item, at most once per interval."""
         try:
             transact(
@@ -194,7 +393,7 @@ class ChargeRepository:
                     {
                         "Update": {
                             "TableName": self.table,
-                            "Key": self.key(item["pk"], item["sk"]),
+                            "Key": _key(item.ref),
                             "UpdateExpression": "SET checked_at = :now",
                             "ConditionExpression": (
                                 "#s = :pending AND "
@@ -210,11 +409,11 @@ class ChargeRepository:
             )
         except WriteConflict:
             # Refused, or a re-send of our own write whose answer was lost: the item says.
-            current = self.get(item["pk"], item["sk"])
-            return current is not None and current.get("checked_at") == now
+            current = self.get(item.ref)
+            return current is not None and current.checked_at == now
         return True
 
-    def mark_reversing(self, item: dict[str, Any], now: str) -> bool:
+    def mark_reversing(self, item: Pending, now: str) -> bool:
         """Mark a pending item as being reversed (keeping the first mark); False if final.
 
         A plain conditional write whose re-send (a lost answer) holds too: the condition is
@@ -227,7 +426,7 @@ class ChargeRepository:
                     {
                         "Update": {
                             "TableName": self.table,
-                            "Key": self.key(item["pk"], item["sk"]),
+                            "Key": _key(item.ref),
                             "UpdateExpression": (
                                 "SET reversing_at = if_not_exists(reversing_at, :now)"
                             ),
@@ -259,57 +458,38 @@ class ChargeRepository:
 
     # ---- write-ahead entries -------------------------------------------------------------
 
-    @staticmethod
-    def _charge_item(charge: dict[str, Any]) -> dict[str, Any]:
-        """The stored item of a pending charge: its keys and its index keys."""
-        return {
-            **charge,
-            "pk": charge_pk(charge["merchant_id"], charge["charge_id"]),
-            "sk": CHARGE_SK,
-            "list_pk": charge["merchant_id"],
-            "list_sk": f"{charge['created_at']}#{charge['charge_id']}",
-            **_pending_keys(charge, charge["charge_id"]),
-        }
+    def put_pending(self, item: Pending) -> WriteEntry:
+        """A new pending charge or refund (ids are random; the condition is a safety net)."""
+        assert item.status == PENDING
+        return WriteEntry(
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": charge_to_item(item)
+                    if isinstance(item, Charge)
+                    else refund_to_item(item),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+        )
 
-    def put_pending_charge_entry(self, charge: dict[str, Any]) -> dict[str, Any]:
-        return self._put_new(self._charge_item(charge))
+    def begin_operation_entry(self, pending: Charge) -> WriteEntry:
+        """authorized -> ``pending`` (``Charge.begin``) while a capture or void of the hold
+        is with the bank.
 
-    def put_pending_refund_entry(self, refund: dict[str, Any]) -> dict[str, Any]:
-        item = {
-            **refund,
-            "pk": charge_pk(refund["merchant_id"], refund["charge_id"]),
-            "sk": refund_sk(refund["refund_id"]),
-            **_pending_keys(refund, refund["refund_id"]),
-        }
-        return self._put_new(item)
-
-    def begin_operation_entry(
-        self, charge: dict[str, Any], operation: str, amount: int, stamp: str
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """authorized -> pending while a capture or void of the hold is with the bank.
-
-        The charge as written and its entry. The condition (still ``authorized``; for a
-        capture also before ``capture_before``) makes one capture or void the only one, also
-        across containers. A void carries the reversal's mark from the start: it is a
-        reversal of the authorization, so no settler may read the hold's approval as final.
+        The condition (still ``authorized``; for a capture also before ``capture_before``)
+        makes one capture or void the only one, also across containers.
         """
-        assert operation in (CAPTURE, VOID) and can_transition(AUTHORIZED, PENDING)
-        pending = {
-            **charge,
-            "status": PENDING,
-            "operation": operation,
-            "capture_amount": amount,
-            "bank_requested_at": stamp,
-            "updated_at": stamp,
-        }
-        pending.pop("checked_at", None)
-        values: dict[str, Any] = {
+        assert pending.status == PENDING and pending.operation != AUTHORIZE
+        stamp = pending.bank_requested_at
+        values: dict[str, object] = {
             ":pending": PENDING,
             ":authorized": AUTHORIZED,
-            ":op": operation,
-            ":amount": amount,
+            ":op": pending.operation,
+            ":amount": pending.capture_amount,
             ":now": stamp,
-            **{f":{k}": v for k, v in _pending_keys(pending, charge["charge_id"]).items()},
+            ":pending_pk": pending_shard(pending.id),
+            ":pending_sk": _pending_sk(stamp, pending.id),
         }
         update = (
             "SET #s = :pending, operation = :op, capture_amount = :amount, "
@@ -317,161 +497,131 @@ class ChargeRepository:
             "pending_pk = :pending_pk, pending_sk = :pending_sk"
         )
         condition = "#s = :authorized"
-        if operation == CAPTURE:
+        if pending.operation == CAPTURE:
             condition += " AND capture_before > :now"
         else:
-            pending["reversing_at"] = stamp
             update += ", reversing_at = :now"
-        entry = {
-            "Update": {
-                "TableName": self.table,
-                "Key": self.key(charge["pk"]),
-                "UpdateExpression": update + " REMOVE checked_at",
-                "ConditionExpression": condition,
-                "ExpressionAttributeNames": {"#s": "status"},
-                "ExpressionAttributeValues": to_values(values),
+        return WriteEntry(
+            {
+                "Update": {
+                    "TableName": self.table,
+                    "Key": _key(pending.ref),
+                    "UpdateExpression": update + " REMOVE checked_at",
+                    "ConditionExpression": condition,
+                    "ExpressionAttributeNames": {"#s": "status"},
+                    "ExpressionAttributeValues": to_values(values),
+                }
             }
-        }
-        return pending, entry
+        )
 
-    def _put_new(self, item: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "Put": {
-                "TableName": self.table,
-                "Item": to_item(item),
-                "ConditionExpression": "attribute_not_exists(pk)",
+    def reserve_refund_entry(self, charge: Charge, amount: int, updated_at: str) -> WriteEntry:
+        """``Charge.reserve`` as a relative update: concurrent refunds each take their part,
+        and the condition refuses any that the charge's state as now stored cannot take."""
+        charge.reserve(amount, updated_at)  # the rule, on the state this request read
+        return WriteEntry(
+            {
+                "Update": {
+                    "TableName": self.table,
+                    "Key": _key(charge.ref),
+                    "UpdateExpression": (
+                        "SET refundable = refundable - :a, "
+                        "amount_reserved = amount_reserved + :a, "
+                        "refund_count = if_not_exists(refund_count, :zero) + :one, "
+                        "updated_at = :now"
+                    ),
+                    "ConditionExpression": (
+                        "#s = :succeeded AND refundable >= :a AND "
+                        "(attribute_not_exists(refund_count) OR refund_count < :max)"
+                    ),
+                    "ExpressionAttributeNames": {"#s": "status"},
+                    "ExpressionAttributeValues": to_values(
+                        {
+                            ":a": amount,
+                            ":succeeded": SUCCEEDED,
+                            ":now": updated_at,
+                            ":zero": 0,
+                            ":one": 1,
+                            ":max": MAX_REFUNDS_PER_CHARGE,
+                        }
+                    ),
+                }
             }
-        }
-
-    def reserve_refund_entry(
-        self, charge: dict[str, Any], amount: int, updated_at: str
-    ) -> dict[str, Any]:
-        """Move ``amount`` from refundable to reserved and count one more refund object."""
-        return {
-            "Update": {
-                "TableName": self.table,
-                "Key": self.key(charge["pk"]),
-                "UpdateExpression": (
-                    "SET refundable = refundable - :a, amount_reserved = amount_reserved + :a, "
-                    "refund_count = if_not_exists(refund_count, :zero) + :one, updated_at = :now"
-                ),
-                "ConditionExpression": (
-                    "#s = :succeeded AND refundable >= :a AND "
-                    "(attribute_not_exists(refund_count) OR refund_count < :max)"
-                ),
-                "ExpressionAttributeNames": {"#s": "status"},
-                "ExpressionAttributeValues": to_values(
-                    {
-                        ":a": amount,
-                        ":succeeded": SUCCEEDED,
-                        ":now": updated_at,
-                        ":zero": 0,
-                        ":one": 1,
-                        ":max": MAX_REFUNDS_PER_CHARGE,
-                    }
-                ),
-            }
-        }
+        )
 
     # ---- final-state entries -------------------------------------------------------------
 
-    def finalize_charge_entry(
-        self, charge: dict[str, Any], decision: Decision, updated_at: str
-    ) -> dict[str, Any]:
-        """pending -> succeeded/failed; the condition makes the first finalizer the only one,
-        and refuses a success over a reversal's mark.
+    def finalize_charge_entry(self, final: Charge, decision: Decision) -> WriteEntry:
+        """pending -> ``final`` (``Charge.finalized``); the condition makes the first finalizer
+        the only one, and refuses a success over a reversal's mark.
 
         The charge is written whole (a Put costs the local stack far less than an update
         expression, and the same deployed): while it is pending nothing else changes it but
         a settler's ``checked_at``, which a final charge no longer needs.
         """
-        final = {
-            k: v
-            for k, v in self._charge_item(charge).items()
-            if k not in ("pending_pk", "pending_sk", "checked_at", "reversing_at")
-        }
-        final.update(final_charge_fields(charge, decision, updated_at))
-        assert can_transition(PENDING, final["status"])
-        if final["status"] == AUTHORIZED:
-            final.update(expiry_keys(final))
-        return {
-            "Put": {
-                "TableName": self.table,
-                "Item": to_item(final),
-                "ConditionExpression": _final_condition(decision),
-                "ExpressionAttributeNames": {"#s": "status"},
-                "ExpressionAttributeValues": to_values({":pending": PENDING}),
+        return WriteEntry(
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": charge_to_item(final),
+                    "ConditionExpression": _final_condition(decision),
+                    "ExpressionAttributeNames": {"#s": "status"},
+                    "ExpressionAttributeValues": to_values({":pending": PENDING}),
+                }
             }
-        }
+        )
 
     def settle_refund_entries(
-        self, refund: dict[str, Any], decision: Decision, updated_at: str
-    ) -> list[dict[str, Any]]:
-        """Reserved -> refunded (or back to refundable) and the refund final, together.
+        self, refund: Refund, decision: Decision, updated_at: str
+    ) -> list[WriteEntry]:
+        """``Charge.settle_refund`` (reserved -> refunded, or back to refundable) and the
+        refund final, together.
 
         Both entries must be sent in one transaction: the refund's condition (still pending)
         is what stops a second settlement from moving the money twice.
         """
-        assert can_transition(PENDING, decision.status)
-        if decision.status == SUCCEEDED:
+        final = refund.finalized(decision, updated_at)
+        if final.status == SUCCEEDED:
             moves = "amount_refunded = amount_refunded + :a"
         else:
             moves = "refundable = refundable + :a"
+        charge_ref = ObjectRef(merchant_id=refund.merchant_id, charge_id=refund.charge_id)
         return [
-            {
-                "Update": {
-                    "TableName": self.table,
-                    "Key": self.key(refund["pk"]),
-                    "UpdateExpression": (
-                        f"SET amount_reserved = amount_reserved - :a, {moves}, updated_at = :now"
-                    ),
-                    "ConditionExpression": "amount_reserved >= :a",
-                    "ExpressionAttributeValues": to_values(
-                        {":a": refund["amount"], ":now": updated_at}
-                    ),
+            WriteEntry(
+                {
+                    "Update": {
+                        "TableName": self.table,
+                        "Key": _key(charge_ref),
+                        "UpdateExpression": (
+                            f"SET amount_reserved = amount_reserved - :a, {moves}, "
+                            "updated_at = :now"
+                        ),
+                        "ConditionExpression": "amount_reserved >= :a",
+                        "ExpressionAttributeValues": to_values(
+                            {":a": refund.amount, ":now": updated_at}
+                        ),
+                    }
                 }
-            },
-            {
-                "Update": {
-                    "TableName": self.table,
-                    "Key": self.key(refund["pk"], refund["sk"]),
-                    "UpdateExpression": (
-                        "SET #s = :status, failure_code = :fcode, updated_at = :now "
-                        "REMOVE pending_pk, pending_sk, reversing_at"
-                    ),
-                    "ConditionExpression": _final_condition(decision),
-                    "ExpressionAttributeNames": {"#s": "status"},
-                    "ExpressionAttributeValues": to_values(
-                        {
-                            ":status": decision.status,
-                            ":fcode": decision.failure_code,
-                            ":now": updated_at,
-                            ":pending": PENDING,
-                        }
-                    ),
+            ),
+            WriteEntry(
+                {
+                    "Update": {
+                        "TableName": self.table,
+                        "Key": _key(refund.ref),
+                        "UpdateExpression": (
+                            "SET #s = :status, failure_code = :fcode, updated_at = :now "
+                            "REMOVE pending_pk, pending_sk, reversing_at"
+                        ),
+                        "ConditionExpression": _final_condition(decision),
+                        "ExpressionAttributeNames": {"#s": "status"},
+                        "ExpressionAttributeValues": to_values(
+                            {
+                                ":status": final.status,
+                                ":fcode": final.failure_code,
+                                ":now": updated_at,
+                                ":pending": PENDING,
+                            }
+                        ),
+                    }
                 }
-            },
+            ),
         ]
-
-
-def final_charge_fields(
-    charge: dict[str, Any], decision: Decision, updated_at: str
-) -> dict[str, Any]:
-    """What a decision changes on a pending charge, by the operation it waited for."""
-    operation = charge.get("operation", AUTHORIZE)
-    status = final_status(operation, charge.get("captures", True), decision.status)
-    fields: dict[str, Any] = {"status": status, "updated_at": updated_at}
-    if operation == AUTHORIZE:
-        fields.update(
-            authorization_code=decision.authorization_code,
-            failure_code=decision.failure_code,
-            failure_message=decision.failure_message,
-        )
-    elif status != VOIDED and decision.status != SUCCEEDED:
-        # A capture the bank declined, or whose reversal it accepted: the hold is gone.
-        fields.update(failure_code=decision.failure_code, failure_message=decision.failure_message)
-    captured = 0
-    if status == SUCCEEDED:
-        captured = charge["capture_amount"] if operation == CAPTURE else charge["amount"]
-    fields.update(amount_captured=captured, refundable=captured)
-    return fields

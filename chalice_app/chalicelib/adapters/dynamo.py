@@ -9,10 +9,11 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
-from typing import TYPE_CHECKING, Any, NewType, TypeAlias
+from typing import TYPE_CHECKING, Any, Generic, NewType, TypeAlias, TypeVar
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
@@ -27,6 +28,21 @@ PageStart = NewType("PageStart", dict[str, Any])
 # An item, a key or expression attribute values in DynamoDB's own shape, as the low-level
 # client takes and answers them (``{"name": {"S": value}}``): what ``to_item`` builds.
 Item: TypeAlias = "dict[str, AttributeValueTypeDef]"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class FirstRead(Generic[T]):
+    """One item a use case starts from, read with the request's other first reads in one
+    round trip (``get_many``), and how its plain values (``from_item``) become a record."""
+
+    table: str
+    key: ItemKey
+    decode: Callable[[dict[str, Any]], T]
+
+    def of(self, values: dict[str, Any] | None) -> T | None:
+        return self.decode(values) if values is not None else None
 
 
 @cache
@@ -180,7 +196,7 @@ class Contention(Exception):
     """A transaction kept being cancelled by concurrent ones on the same items."""
 
 
-def transact(client: Any, entries: list[dict[str, Any]]) -> None:
+def transact(client: Any, entries: Sequence[dict[str, Any]]) -> None:
     """Send write entries in one round trip, all or nothing; ``WriteConflict`` if refused.
 
     One entry is a plain conditional write (a lone ConditionCheck, which has no plain form,
@@ -199,7 +215,9 @@ def transact(client: Any, entries: list[dict[str, Any]]) -> None:
             # botocore re-sends a transaction whose answer it lost with the same token, and
             # DynamoDB answers that re-send as the first without applying it again. Each of
             # our own attempts after a cancellation is a new request: a new token.
-            client.transact_write_items(TransactItems=entries, ClientRequestToken=str(uuid.uuid4()))
+            client.transact_write_items(
+                TransactItems=list(entries), ClientRequestToken=str(uuid.uuid4())
+            )
             return
         except Exception as exc:
             if error_code(exc) != "TransactionCanceledException":
@@ -229,7 +247,9 @@ def _write_one(client: Any, entry: dict[str, Any]) -> None:
         raise WriteConflict([0]) from None
 
 
-def get_many(client: Any, keys: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any] | None]:
+def get_many(
+    client: Any, keys: Sequence[tuple[str, dict[str, Any]]]
+) -> list[dict[str, Any] | None]:
     """Strongly consistent reads of ``(table, key)`` pairs in one round trip, in order.
 
     One key is a GetItem; more are a BatchGetItem (its unprocessed keys are asked again).

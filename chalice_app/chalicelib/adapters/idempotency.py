@@ -3,7 +3,8 @@
 A record is written in the same transaction as the request's write-ahead record (its charge
 or refund ``pending``), so a key is bound to its object for good from that instant:
 
-* ``state = in_progress``: the object is ``object_pk``/``object_sk``; ``owner`` is the request
+* ``state = in_progress``: the object is ``object_pk``/``object_sk`` (the charges table's keys
+  of its ``ObjectRef``); ``owner`` is the request
   serving it until ``lease_expires_at`` (the function's timeout), after which a retry takes
   the record over and resumes the object;
 * ``state = completed``: the response (``status``, ``body``, ``request_id``) to replay.
@@ -18,7 +19,17 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.adapters.dynamo import WriteConflict, from_item, to_item, to_values, transact
+from chalicelib.adapters.charge_repository import ref_keys, ref_of_keys
+from chalicelib.adapters.dynamo import (
+    ItemKey,
+    WriteConflict,
+    WriteEntry,
+    from_item,
+    to_item,
+    to_values,
+    transact,
+)
+from chalicelib.domain.charges import ObjectRef
 
 IN_PROGRESS = "in_progress"
 COMPLETED = "completed"
@@ -32,8 +43,8 @@ class KeyRecord:
     state: str
     owner: str
     lease_expires_at: int = 0
-    object_pk: str | None = None
-    object_sk: str | None = None
+    # The object the key stands for, once written ahead.
+    object_ref: ObjectRef | None = None
     status: int | None = None
     body: str | None = None
     request_id: str | None = None
@@ -61,20 +72,20 @@ class IdempotencyStore:
     def _id(merchant_id: str, key: str) -> str:
         return f"{merchant_id}#{key}"
 
-    def key(self, merchant_id: str, key: str) -> dict[str, Any]:
-        return {"idempotency_key": {"S": self._id(merchant_id, key)}}
+    def key(self, merchant_id: str, key: str) -> ItemKey:
+        return ItemKey({"idempotency_key": {"S": self._id(merchant_id, key)}})
 
     def parse(self, item: dict[str, Any] | None, now: float) -> KeyRecord | None:
         """The record read with ``key``; one past its TTL is gone (DynamoDB deletes lazily)."""
         if item is None or item.get("ttl", 0) < now:
             return None
+        object_pk, object_sk = item.get("object_pk"), item.get("object_sk")
         return KeyRecord(
             fingerprint=item["fingerprint"],
             state=item["state"],
             owner=item["owner"],
             lease_expires_at=item.get("lease_expires_at", 0),
-            object_pk=item.get("object_pk"),
-            object_sk=item.get("object_sk"),
+            object_ref=ref_of_keys(object_pk, object_sk) if object_pk and object_sk else None,
             status=item.get("status"),
             body=item.get("body"),
             request_id=item.get("request_id"),
@@ -91,16 +102,20 @@ class IdempotencyStore:
     # (``owner``) may always be replaced by its own next phase.
     _FREE_OR_MINE = "attribute_not_exists(idempotency_key) OR #ttl < :now OR #owner = :rid"
 
-    def _put(self, item: dict[str, Any], now: float) -> dict[str, Any]:
-        return {
-            "Put": {
-                "TableName": self.table,
-                "Item": to_item({**item, "ttl": int(now) + self._ttl}),
-                "ConditionExpression": self._FREE_OR_MINE,
-                "ExpressionAttributeNames": {"#ttl": "ttl", "#owner": "owner"},
-                "ExpressionAttributeValues": to_values({":now": int(now), ":rid": item["owner"]}),
+    def _put(self, item: dict[str, Any], now: float) -> WriteEntry:
+        return WriteEntry(
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": to_item({**item, "ttl": int(now) + self._ttl}),
+                    "ConditionExpression": self._FREE_OR_MINE,
+                    "ExpressionAttributeNames": {"#ttl": "ttl", "#owner": "owner"},
+                    "ExpressionAttributeValues": to_values(
+                        {":now": int(now), ":rid": item["owner"]}
+                    ),
+                }
             }
-        }
+        )
 
     def bind_entry(
         self,
@@ -108,9 +123,9 @@ class IdempotencyStore:
         key: str,
         fingerprint: str,
         request_id: str,
-        object_key: tuple[str, str],
+        ref: ObjectRef,
         now: float,
-    ) -> dict[str, Any]:
+    ) -> WriteEntry:
         """The recovery point: this key now stands for the object written in the same commit."""
         return self._put(
             {
@@ -119,8 +134,7 @@ class IdempotencyStore:
                 "fingerprint": fingerprint,
                 "owner": request_id,
                 "lease_expires_at": self._lease_end(now),
-                "object_pk": object_key[0],
-                "object_sk": object_key[1],
+                **self._object_keys(ref),
             },
             now,
         )
@@ -134,8 +148,8 @@ class IdempotencyStore:
         status: int,
         body: dict[str, Any],
         now: float,
-        object_key: tuple[str, str] | None = None,
-    ) -> dict[str, Any]:
+        ref: ObjectRef | None = None,
+    ) -> WriteEntry:
         """The response to replay, stored by the request that owns (or finds free) the key."""
         item: dict[str, Any] = {
             "idempotency_key": self._id(merchant_id, key),
@@ -146,9 +160,14 @@ class IdempotencyStore:
             "status": status,
             "body": json.dumps(body, separators=(",", ":")),
         }
-        if object_key is not None:
-            item["object_pk"], item["object_sk"] = object_key
+        if ref is not None:
+            item.update(self._object_keys(ref))
         return self._put(item, now)
+
+    @staticmethod
+    def _object_keys(ref: ObjectRef) -> dict[str, str]:
+        object_pk, object_sk = ref_keys(ref)
+        return {"object_pk": object_pk, "object_sk": object_sk}
 
     def take_over(
         self, merchant_id: str, key: str, previous_owner: str, request_id: str, now: float

@@ -7,23 +7,34 @@ services only apply them. Nothing here knows DynamoDB, HTTP or the bank's wire f
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final, Literal
 
 from chalicelib.domain.declines import PROCESSING_ERROR, failure_message
 
-PENDING = "pending"
-SUCCEEDED = "succeeded"
-FAILED = "failed"
+# Every status a charge may have; a refund has the first three (``RefundStatus``).
+Status = Literal["pending", "succeeded", "failed", "authorized", "voided"]
+RefundStatus = Literal["pending", "succeeded", "failed"]
+# What a bank answer decides for a pending item (``authorized``: a capture that never
+# reached the bank leaves its hold as it was).
+Decided = Literal["succeeded", "failed", "authorized"]
+
+PENDING: Final = "pending"
+SUCCEEDED: Final = "succeeded"
+FAILED: Final = "failed"
 # A charge made with ``capture: false``: the bank holds the money until a capture or a void.
-AUTHORIZED = "authorized"
-VOIDED = "voided"
+AUTHORIZED: Final = "authorized"
+VOIDED: Final = "voided"
 
 # What a pending charge is waiting for the bank about (its ``operation``): its authorization,
 # the capture of its hold, or the release of its hold. A refund is always its own send.
-AUTHORIZE, CAPTURE, VOID = "authorize", "capture", "void"
+Operation = Literal["authorize", "capture", "void"]
+AUTHORIZE: Final = "authorize"
+CAPTURE: Final = "capture"
+VOID: Final = "void"
 
 # The transitions the platform makes: a pending item becomes final exactly once; an
 # authorized charge becomes pending again, once, while its capture or void is with the bank.
-TRANSITIONS: dict[str, frozenset[str]] = {
+TRANSITIONS: dict[Status, frozenset[Status]] = {
     PENDING: frozenset({SUCCEEDED, FAILED, AUTHORIZED, VOIDED}),
     AUTHORIZED: frozenset({PENDING}),
 }
@@ -40,7 +51,7 @@ SEND, STATUS, REVERSAL = "send", "status", "reversal"
 OPERATIONS = (SEND, STATUS, REVERSAL)
 
 
-def can_transition(current: str, new: str) -> bool:
+def can_transition(current: Status, new: Status) -> bool:
     return new in TRANSITIONS.get(current, frozenset())
 
 
@@ -48,7 +59,7 @@ def can_transition(current: str, new: str) -> bool:
 class Decision:
     """The final state a bank answer gives an item."""
 
-    status: str
+    status: Decided
     authorization_code: str | None = None
     failure_code: str | None = None
 
@@ -85,7 +96,7 @@ def decide(
     return None
 
 
-def final_status(charge_operation: str, captures: bool, decided: str) -> str:
+def final_status(charge_operation: Operation, captures: bool, decided: Decided) -> Status:
     """The charge status a decision gives a pending charge, by what it waited for.
 
     A decision says what the bank did with the reference: ``succeeded`` (it approved) or
@@ -100,7 +111,7 @@ def final_status(charge_operation: str, captures: bool, decided: str) -> str:
     return decided  # (a capture that never reached the bank: back to AUTHORIZED)
 
 
-def reverses_at_once(charge_operation: str) -> bool:
+def reverses_at_once(charge_operation: Operation) -> bool:
     """Whether an unknown answer to this send is reversed at once by the request.
 
     An authorization or a refund is: a 502 is better than money in doubt. A capture is not:
@@ -112,8 +123,8 @@ def reverses_at_once(charge_operation: str) -> bool:
 
 
 def operation_refusal(
-    status: str,
-    operation: str,
+    status: Status,
+    operation: Operation,
     *,
     amount: int,
     requested: int | None,
@@ -164,7 +175,9 @@ class Answer:
     error_code: str | None = None
 
 
-def charge_answer(status: str, failure_code: str | None, operation: str = AUTHORIZE) -> Answer:
+def charge_answer(
+    status: Status, failure_code: str | None, operation: Operation = AUTHORIZE
+) -> Answer:
     """What a charge, capture or void request answers for a charge in this state (first try
     or resumed); ``operation`` is the one the request made."""
     if status == PENDING:
@@ -180,7 +193,7 @@ def charge_answer(status: str, failure_code: str | None, operation: str = AUTHOR
     return Answer(402, "capture_failed" if operation == CAPTURE else "card_declined")
 
 
-def refund_answer(status: str, failure_code: str | None) -> Answer:
+def refund_answer(status: RefundStatus, failure_code: str | None) -> Answer:
     """What a refund request answers for a refund in this state (first try or resumed)."""
     if status == SUCCEEDED:
         return Answer(201)

@@ -4,23 +4,20 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
-from typing import Any
 
 from chalicelib.adapters.bank_client import CardDetails
 from chalicelib.adapters.card_vault import aad_for
-from chalicelib.adapters.charge_repository import CHARGE_SK, charge_pk
-from chalicelib.adapters.dynamo import WriteConflict
+from chalicelib.adapters.dynamo import FirstRead, WriteConflict
+from chalicelib.domain.charges import Charge, ChargeId, ObjectRef, Pending, Token
 from chalicelib.domain.lifecycle import PENDING
 from chalicelib.errors import ApiError
 from chalicelib.ids import iso, new_id, now_utc
-from chalicelib.models import Charge, ChargeList, ChargeRequest, ListChargesQuery
+from chalicelib.models import Charge as ChargeResource
+from chalicelib.models import ChargeList, ChargeRequest, ListChargesQuery
+from chalicelib.ports import Bank, CardVault, ChargeRepository, TokenRepository
 from chalicelib.resources import charge_resource
 from chalicelib.services.recording import Record, Reply
-from chalicelib.services.settlement import (
-    RECHECK_SECONDS,
-    SettlementService,
-    call_bank_before,
-)
+from chalicelib.services.settlement import RECHECK_SECONDS, SettlementService
 
 # A status read asks the bank about at most this many pending items, each at most once per
 # RECHECK_SECONDS whoever reads: reads cannot turn into a polling storm against the bank.
@@ -32,10 +29,10 @@ class ChargeService:
 
     def __init__(
         self,
-        tokens: Any,
-        charges: Any,
-        vault: Any,
-        bank: Any,
+        tokens: TokenRepository,
+        charges: ChargeRepository,
+        vault: CardVault,
+        bank: Bank,
         settlement: SettlementService,
         bank_call_deadline_seconds: float,
         capture_window_seconds: float,
@@ -50,16 +47,16 @@ class ChargeService:
 
     # ---- POST /charge (an idempotent command: first_read, create, resume) ----------------
 
-    def first_read(self, merchant_id: str, request: ChargeRequest) -> tuple[str, dict[str, Any]]:
-        """The item ``create`` starts from (read with the idempotency record, one round trip)."""
-        return self._tokens.table, self._tokens.key(request.token)
+    def first_read(self, merchant_id: str, request: ChargeRequest) -> FirstRead[Token]:
+        """The token ``create`` starts from (read with the idempotency record, one round trip)."""
+        return self._tokens.token_read(request.token)
 
     def create(
         self,
         merchant_id: str,
         request: ChargeRequest,
         record: Record,
-        token: dict[str, Any] | None,
+        token: Token | None,
     ) -> Reply:
         """Charge ``request.token``: 201, 202, 402 or 502 with the charge, else an ApiError.
 
@@ -69,90 +66,78 @@ class ChargeService:
         3. ask the bank, with the charge id as the reference;
         4. record the outcome with the stored response and audit (``settlement``).
         """
-        if (
-            token is None
-            or token["merchant_id"] != merchant_id
-            or token["expires_epoch"] <= int(time.time())
-        ):
+        if token is None or not token.usable_by(merchant_id, int(time.time())):
             raise ApiError("invalid_token", param="token")
-        if token["used"]:
+        if token.used:
             raise ApiError("token_already_used", param="token")
         card = self._open_card(token)
         now = now_utc()
         stamp = iso(now)
         # Without capture the bank only holds the money, until ``capture_before``.
         capture_before = None if request.captures else iso(now + self._capture_window)
-        charge_id = new_id("ch")
-        charge = {
-            "pk": charge_pk(merchant_id, charge_id),
-            "sk": CHARGE_SK,
-            "charge_id": charge_id,
-            "merchant_id": merchant_id,
-            "status": PENDING,
-            "amount": request.amount,
-            "currency": request.currency,
-            "captures": request.captures,
-            "capture_before": capture_before,
-            "amount_captured": 0,
-            "amount_refunded": 0,
-            "amount_reserved": 0,
-            "refundable": 0,
-            "refund_count": 0,
-            "card": {k: token[k] for k in ("brand", "last4", "exp_month", "exp_year")},
-            "description": request.description,
-            "metadata": request.metadata or {},
-            "token_id": token["token_id"],
-            "created_at": stamp,
-            "updated_at": stamp,
-            "bank_requested_at": stamp,
-        }
+        charge = Charge(
+            id=ChargeId(new_id("ch")),
+            merchant_id=merchant_id,
+            status=PENDING,
+            amount=request.amount,
+            currency=request.currency,
+            captures=request.captures,
+            capture_before=capture_before,
+            card=token.card,
+            description=request.description,
+            metadata=request.metadata or {},
+            token_id=token.id,
+            created_at=stamp,
+            updated_at=stamp,
+            bank_requested_at=stamp,
+        )
         deadline = time.monotonic() + self._call_deadline
         try:
-            record.write_ahead(
-                [
-                    self._tokens.consume_entry(token, int(time.time())),
-                    self._charges.put_pending_charge_entry(charge),
-                ],
-                (charge["pk"], CHARGE_SK),
+            self._settlement.write_ahead(
+                charge, record, effects=[self._tokens.consume_entry(token, int(time.time()))]
             )
         except WriteConflict:
             # Another request consumed the token between our read and our write.
             raise ApiError("token_already_used", param="token") from None
-
-        outcome = call_bank_before(
-            deadline,
-            lambda: self._bank.authorize(
-                charge_id, request.amount, request.currency, card, capture_before
-            ),
-        )
         # An unknown answer is reversed at once while the deadline allows: 502 once the bank
         # accepted the reversal, else 202 pending, settled later from the bank's record.
-        return self._settlement.conclude(charge, outcome, record, deadline)
+        return self._settlement.send(
+            charge,
+            lambda: self._bank.authorize(
+                charge.id, request.amount, request.currency, card, capture_before
+            ),
+            record,
+            deadline,
+        )
 
-    def resume(self, merchant_id: str, object_key: tuple[str, str], record: Record) -> Reply:
-        return self._settlement.resume(object_key, record)
+    def resume(self, merchant_id: str, ref: ObjectRef, record: Record) -> Reply:
+        return self._settlement.resume(ref, record)
 
-    def _open_card(self, token: dict[str, Any]) -> CardDetails:
-        merchant, token_id = token["merchant_id"], token["token_id"]
+    def _open_card(self, token: Token) -> CardDetails:
+        if token.card_number_ct is None or token.cvv_ct is None:
+            raise ApiError("token_already_used", param="token")  # (its card data is gone)
+        merchant, token_id = token.merchant_id, token.id
         number = self._vault.open(
-            token["card_number_ct"], aad_for(merchant, token_id, "card_number")
+            token.card_number_ct, aad_for(merchant, token_id, "card_number")
         ).decode()
-        cvv = self._vault.open(token["cvv_ct"], aad_for(merchant, token_id, "cvv")).decode()
-        return CardDetails(number, token["exp_month"], token["exp_year"], cvv)
+        cvv = self._vault.open(token.cvv_ct, aad_for(merchant, token_id, "cvv")).decode()
+        return CardDetails(number, token.exp_month, token.exp_year, cvv)
 
     # ---- reads ---------------------------------------------------------------------------
 
-    def get(self, merchant_id: str, charge_id: str) -> Charge:
+    def get(self, merchant_id: str, charge_id: str) -> ChargeResource:
         """The charge with its refunds; pending items are first settled with the bank."""
         charge, refunds = self._charges.get_with_refunds(merchant_id, charge_id)
         if charge is None:
             raise ApiError("resource_missing", param="id")
-        pending = [i for i in [charge, *refunds] if i["status"] == PENDING]
+        items: list[Pending] = [charge, *refunds]
+        pending = [i for i in items if i.status == PENDING]
         if pending and self._settle_some(pending[:_MAX_BANK_CHECKS_PER_READ]):
-            charge, refunds = self._charges.get_with_refunds(merchant_id, charge_id)
+            settled, refunds = self._charges.get_with_refunds(merchant_id, charge_id)
+            charge = settled or charge  # (charges are never deleted)
         return charge_resource(charge, refunds)
 
-    def _settle_some(self, pending: list[dict[str, Any]]) -> bool:
+    def _settle_some(self, pending: list[Pending]) -> bool:
         now = now_utc()
         since = iso(now - timedelta(seconds=RECHECK_SECONDS))
         settled = False
@@ -163,11 +148,10 @@ class ChargeService:
 
     def list(self, merchant_id: str, query: ListChargesQuery) -> ChargeList:
         """A page of the merchant's charges, newest first (refunds not expanded)."""
-        cursor = None
+        anchor = None
         if query.starting_after is not None:
             anchor = self._charges.get_charge(merchant_id, query.starting_after)
             if anchor is None:
                 raise ApiError("invalid_starting_after", param="starting_after")
-            cursor = f"{anchor['created_at']}#{anchor['charge_id']}"
-        items, has_more = self._charges.list_for_merchant(merchant_id, query.page_size, cursor)
+        items, has_more = self._charges.list_for_merchant(merchant_id, query.page_size, anchor)
         return ChargeList(items=[charge_resource(i, []) for i in items], has_more=has_more)

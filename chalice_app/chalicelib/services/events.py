@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from chalicelib import models
-from chalicelib.adapters.dynamo import ItemKey, WriteConflict
+from chalicelib.adapters.dynamo import FirstRead, WriteConflict
+from chalicelib.domain.charges import ObjectRef
 from chalicelib.domain.events import EVENT_TYPES
 from chalicelib.domain.webhook_urls import Resolver, UnresolvableHost, UnsafeUrl, check
 from chalicelib.domain.webhooks import Event, WebhookEndpoint
@@ -179,11 +180,13 @@ class EndpointCreation:
         self._allow_local = allow_local
         self._resolve = resolve
 
-    def first_read(self, merchant_id: str, request: WebhookEndpointRequest) -> tuple[str, ItemKey]:
+    def first_read(
+        self, merchant_id: str, request: WebhookEndpointRequest
+    ) -> FirstRead[Mapping[str, object]]:
         """The merchant's endpoint count. The URL is checked first, like the request's
         shape: a refused URL is not stored for replay (a name may resolve later)."""
         check_url(request.url, self._allow_local, self._resolve)
-        return self._endpoints.table, self._endpoints.counter_key(merchant_id)
+        return FirstRead(self._endpoints.table, self._endpoints.counter_key(merchant_id), dict)
 
     def create(
         self,
@@ -225,7 +228,7 @@ class EndpointCreation:
             raise ApiError("too_many_webhook_endpoints") from None
         return reply
 
-    def resume(self, merchant_id: str, object_key: tuple[str, str], record: Record) -> Reply:
+    def resume(self, merchant_id: str, ref: ObjectRef, record: Record) -> Reply:
         # Creation binds no key ahead of its commit (there is no in-progress record to
         # resume): the pipeline never gets here for this command.
         raise RuntimeError("a webhook endpoint creation has no recovery point to resume")

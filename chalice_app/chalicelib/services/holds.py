@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
 
-from chalicelib.adapters.dynamo import Contention, WriteConflict
-from chalicelib.domain.lifecycle import CAPTURE, VOID, operation_refusal
+from chalicelib.adapters.dynamo import Contention, FirstRead, WriteConflict
+from chalicelib.domain.charges import Charge, ObjectRef
+from chalicelib.domain.lifecycle import CAPTURE, VOID, Operation, operation_refusal
 from chalicelib.errors import ApiError, RetryLater, error_code
 from chalicelib.ids import iso, now_utc
-from chalicelib.models import CaptureRequest
+from chalicelib.models import CaptureRequest, VoidRequest
+from chalicelib.ports import ChargeRepository
 from chalicelib.services.recording import Record, Reply
 from chalicelib.services.settlement import SettlementService
 
@@ -26,12 +27,17 @@ from chalicelib.services.settlement import SettlementService
 # with a settler's check): judged again on a fresh read this many times.
 _ATTEMPTS = 3
 
+HoldBody = CaptureRequest | VoidRequest
+
 
 class HoldService:
     """Captures and voids of authorized charges."""
 
     def __init__(
-        self, charges: Any, settlement: SettlementService, bank_call_deadline_seconds: float
+        self,
+        charges: ChargeRepository,
+        settlement: SettlementService,
+        bank_call_deadline_seconds: float,
     ) -> None:
         self._charges = charges
         self._settlement = settlement
@@ -43,15 +49,15 @@ class HoldService:
     def void(self, charge_id: str) -> HoldCommand:
         return HoldCommand(self, VOID, charge_id)
 
-    def first_read(self, merchant_id: str, charge_id: str) -> tuple[str, dict[str, Any]]:
-        return self._charges.table, self._charges.charge_key(merchant_id, charge_id)
+    def first_read(self, merchant_id: str, charge_id: str) -> FirstRead[Charge]:
+        return self._charges.charge_read(merchant_id, charge_id)
 
     def start(
         self,
-        operation: str,
+        operation: Operation,
         request: CaptureRequest | None,
         record: Record,
-        charge: dict[str, Any] | None,
+        charge: Charge | None,
     ) -> Reply:
         """Capture (201, 202, 402, 502) or void (200, 202) the hold, else an ApiError.
 
@@ -63,45 +69,50 @@ class HoldService:
             if charge is None:
                 raise ApiError("resource_missing", param="id")
             code = operation_refusal(
-                charge["status"],
+                charge.status,
                 operation,
-                amount=charge["amount"],
+                amount=charge.amount,
                 requested=requested,
-                capture_before=charge.get("capture_before"),
+                capture_before=charge.capture_before,
                 now=iso(now_utc()),
             )
             if code is not None:
                 raise ApiError(
                     error_code(code), param="amount" if code == "amount_too_large" else None
                 )
-            amount = (requested or charge["amount"]) if operation == CAPTURE else 0
+            amount = (requested or charge.amount) if operation == CAPTURE else 0
             deadline = time.monotonic() + self._call_deadline
             try:
                 return self._settlement.start_operation(charge, operation, amount, record, deadline)
             except (WriteConflict, Contention):
-                charge = self._charges.get(charge["pk"])
+                charge = self._charges.get_charge(charge.merchant_id, charge.id)
         raise RetryLater("lock_timeout", 1)  # never a refusal without a definitive read
 
-    def resume(self, object_key: tuple[str, str], record: Record) -> Reply:
-        return self._settlement.resume(object_key, record)
+    def resume(self, ref: ObjectRef, record: Record) -> Reply:
+        return self._settlement.resume(ref, record)
 
 
 @dataclass(frozen=True)
 class HoldCommand:
-    """One capture or void of one charge, as the idempotent pipeline runs it."""
+    """One capture or void of one charge, as the idempotent pipeline runs it (either body
+    may be left out: None)."""
 
     service: HoldService
-    operation: str
+    operation: Operation
     charge_id: str
 
-    def first_read(self, merchant_id: str, request: Any) -> tuple[str, dict[str, Any]]:
+    def first_read(self, merchant_id: str, request: HoldBody | None) -> FirstRead[Charge]:
         return self.service.first_read(merchant_id, self.charge_id)
 
     def create(
-        self, merchant_id: str, request: Any, record: Record, charge: dict[str, Any] | None
+        self,
+        merchant_id: str,
+        request: HoldBody | None,
+        record: Record,
+        charge: Charge | None,
     ) -> Reply:
         capture = request if isinstance(request, CaptureRequest) else None
         return self.service.start(self.operation, capture, record, charge)
 
-    def resume(self, merchant_id: str, object_key: tuple[str, str], record: Record) -> Reply:
-        return self.service.resume(object_key, record)
+    def resume(self, merchant_id: str, ref: ObjectRef, record: Record) -> Reply:
+        return self.service.resume(ref, record)

@@ -17,12 +17,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from chalicelib.adapters.dynamo import WriteConflict, transact
+from pydantic import BaseModel
+
+from chalicelib.adapters.dynamo import WriteConflict, WriteEntry, transact
+from chalicelib.domain.charges import ObjectRef
 from chalicelib.errors import ApiError
 
-Entry = dict[str, Any]
+if TYPE_CHECKING:  # stubs only: not installed in the Lambda
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+Entry = WriteEntry
 
 
 @dataclass(frozen=True)
@@ -30,12 +36,17 @@ class Reply:
     """A use case's answer: HTTP status and the resource, or the error."""
 
     status: int
-    data: Any = None
+    data: BaseModel | None = None
     error: ApiError | None = None
     object_id: str | None = None
     # What a replay of this answer shows, when it must not repeat it whole (a signing
     # secret is shown once and never stored): stored for replay instead of this reply.
     replayed_as: Reply | None = None
+
+    def data_json(self) -> dict[str, object]:
+        """The resource as the response's ``data`` (JSON types)."""
+        assert self.data is not None, "a reply without an error carries its resource"
+        return self.data.model_dump(mode="json")
 
 
 class KeyClaimedElsewhere(Exception):
@@ -47,13 +58,16 @@ class KeyNoLongerValid(Exception):
 
 
 class Record(Protocol):
-    def write_ahead(self, entries: Sequence[Entry], object_key: tuple[str, str]) -> None: ...
+    def write_ahead(self, entries: Sequence[Entry], ref: ObjectRef) -> None: ...
 
     def finish(self, reply: Reply, entries: Sequence[Entry] = ()) -> None: ...
 
 
 def commit_with(
-    client: Any, entries: Sequence[Entry], own: Sequence[Entry], guard: Entry | None = None
+    client: DynamoDBClient,
+    entries: Sequence[Entry],
+    own: Sequence[Entry],
+    guard: Entry | None = None,
 ) -> None:
     """Commit a use case's ``entries`` with the record's ``own`` writes, all or nothing.
 
@@ -76,10 +90,10 @@ def commit_with(
 class SettlerRecord:
     """The record of a settler that answers no client: its writes go alone."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: DynamoDBClient) -> None:
         self._client = client
 
-    def write_ahead(self, entries: Sequence[Entry], object_key: tuple[str, str]) -> None:
+    def write_ahead(self, entries: Sequence[Entry], ref: ObjectRef) -> None:
         commit_with(self._client, entries, ())
 
     def finish(self, reply: Reply, entries: Sequence[Entry] = ()) -> None:

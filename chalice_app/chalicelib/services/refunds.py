@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import random
 import time
-from typing import Any
+from functools import partial
 
-from chalicelib.adapters.charge_repository import refund_sk
-from chalicelib.adapters.dynamo import Contention, WriteConflict
+from chalicelib.adapters.dynamo import Contention, FirstRead, WriteConflict
+from chalicelib.domain.charges import Charge, ObjectRef, Refund, RefundId
 from chalicelib.domain.lifecycle import PENDING
-from chalicelib.domain.refunds import refusal
 from chalicelib.errors import ApiError, RetryLater, error_code
 from chalicelib.ids import iso, new_id, now_utc
 from chalicelib.models import RefundRequest
+from chalicelib.ports import Bank, ChargeRepository
 from chalicelib.services.recording import Record, Reply
-from chalicelib.services.settlement import SettlementService, call_bank_before
+from chalicelib.services.settlement import SettlementService
 
 # A reservation that loses a race is judged again on the charge's new state, after a jittered
 # backoff, for at most this long; then 429 lock_timeout. Contention is never a refusal: a
@@ -31,8 +31,8 @@ class RefundService:
 
     def __init__(
         self,
-        charges: Any,
-        bank: Any,
+        charges: ChargeRepository,
+        bank: Bank,
         settlement: SettlementService,
         bank_call_deadline_seconds: float,
     ) -> None:
@@ -43,15 +43,15 @@ class RefundService:
 
     # ---- POST /refund (an idempotent command: first_read, create, resume) ----------------
 
-    def first_read(self, merchant_id: str, request: RefundRequest) -> tuple[str, dict[str, Any]]:
-        return self._charges.table, self._charges.charge_key(merchant_id, request.charge_id)
+    def first_read(self, merchant_id: str, request: RefundRequest) -> FirstRead[Charge]:
+        return self._charges.charge_read(merchant_id, request.charge_id)
 
     def create(
         self,
         merchant_id: str,
         request: RefundRequest,
         record: Record,
-        charge: dict[str, Any] | None,
+        charge: Charge | None,
     ) -> Reply:
         """Refund ``request.amount`` (default: all that remains): 201, 202, 402 or 502.
 
@@ -60,70 +60,39 @@ class RefundService:
         2. ask the bank, with the refund id as the reference;
         3. commit or release the reservation with the stored response and audit (an unknown
            answer: reversed at once, or the refund stays pending with its amount reserved).
+
+        A reservation that loses a race for the charge is judged again on its new state.
         """
-        refund, deadline = self._reserve(merchant_id, request, record, charge)
-        outcome = call_bank_before(
-            deadline,
-            lambda: self._bank.refund(refund["refund_id"], refund["charge_id"], refund["amount"]),
-        )
-        # An unknown answer is reversed at once while the deadline allows: 502 once the bank
-        # accepted the reversal, else 202 pending (the amount stays reserved until it settles).
-        return self._settlement.conclude(refund, outcome, record, deadline)
-
-    def resume(self, merchant_id: str, object_key: tuple[str, str], record: Record) -> Reply:
-        return self._settlement.resume(object_key, record)
-
-    def _reserve(
-        self,
-        merchant_id: str,
-        request: RefundRequest,
-        record: Record,
-        charge: dict[str, Any] | None,
-    ) -> tuple[dict[str, Any], float]:
-        """Write ahead; the refund and the monotonic deadline for its bank call."""
         give_up = time.monotonic() + _RESERVE_BUDGET_SECONDS
         attempt = 0
         while True:
             if charge is None:
                 raise ApiError("resource_missing", param="charge_id")
-            code = refusal(
-                charge["status"],
-                # refunds apply to captured money only (a partial capture: less than amount)
-                charge.get("amount_captured") or charge["amount"],
-                charge.get("amount_refunded", 0),
-                charge.get("refundable", 0),
-                charge.get("refund_count", 0),
-                request.amount,
-            )
+            code = charge.refund_refusal(request.amount)
             if code is not None:
                 raise ApiError(
                     error_code(code),
                     param="amount" if code == "amount_too_large" else "charge_id",
                 )
             stamp = iso(now_utc())
-            refund_id = new_id("re")
-            refund = {
-                "pk": charge["pk"],
-                "sk": refund_sk(refund_id),
-                "refund_id": refund_id,
-                "charge_id": charge["charge_id"],
-                "merchant_id": merchant_id,
-                "amount": request.amount or charge["refundable"],
-                "currency": charge["currency"],
-                "status": PENDING,
-                "reason": request.reason,
-                "created_at": stamp,
-                "updated_at": stamp,
-                "bank_requested_at": stamp,
-            }
+            refund = Refund(
+                id=RefundId(new_id("re")),
+                charge_id=charge.id,
+                merchant_id=merchant_id,
+                amount=request.amount or charge.refundable,
+                currency=charge.currency,
+                status=PENDING,
+                reason=request.reason,
+                created_at=stamp,
+                updated_at=stamp,
+                bank_requested_at=stamp,
+            )
             deadline = time.monotonic() + self._call_deadline
             try:
-                record.write_ahead(
-                    [
-                        self._charges.reserve_refund_entry(charge, refund["amount"], stamp),
-                        self._charges.put_pending_refund_entry(refund),
-                    ],
-                    (refund["pk"], refund["sk"]),
+                self._settlement.write_ahead(
+                    refund,
+                    record,
+                    effects=[self._charges.reserve_refund_entry(charge, refund.amount, stamp)],
                 )
             except (WriteConflict, Contention):
                 # Another refund moved the charge first: judge again on its new state.
@@ -134,6 +103,17 @@ class RefundService:
                 if time.monotonic() + pause >= give_up:
                     raise RetryLater("lock_timeout", _RETRY_AFTER_SECONDS) from None
                 time.sleep(pause)
-                charge = self._charges.get(charge["pk"])
+                charge = self._charges.get_charge(merchant_id, charge.id)
                 continue
-            return refund, deadline
+            # An unknown answer is reversed at once while the deadline allows: 502 once the
+            # bank accepted the reversal, else 202 pending (the amount stays reserved until
+            # it settles).
+            return self._settlement.send(
+                refund,
+                partial(self._bank.refund, refund.id, refund.charge_id, refund.amount),
+                record,
+                deadline,
+            )
+
+    def resume(self, merchant_id: str, ref: ObjectRef, record: Record) -> Reply:
+        return self._settlement.resume(ref, record)

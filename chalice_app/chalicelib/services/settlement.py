@@ -24,14 +24,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from chalicelib.adapters.bank_client import BankOutcome
-from chalicelib.adapters.charge_repository import PENDING_SHARDS, final_charge_fields
-from chalicelib.adapters.dynamo import Contention, WriteConflict
+from chalicelib.adapters.charge_repository import PENDING_SHARDS
+from chalicelib.adapters.dynamo import Contention, WriteConflict, WriteEntry
+from chalicelib.domain.charges import Charge, ObjectRef, Pending, Refund
 from chalicelib.domain.events import CHARGE_PENDING, REFUND_PENDING, final_event_type
 from chalicelib.domain.lifecycle import (
     AUTHORIZE,
@@ -43,13 +44,24 @@ from chalicelib.domain.lifecycle import (
     STATUS,
     VOID,
     Decision,
+    Operation,
     decide,
     must_reverse,
     reverses_at_once,
 )
 from chalicelib.ids import iso, now_utc, parse_iso
-from chalicelib.resources import charge_reply, charge_resource, refund_reply, refund_resource
+from chalicelib.ports import Bank, ChargeRepository, EventOutbox
+from chalicelib.resources import (
+    charge_reply,
+    charge_resource,
+    refund_reply,
+    refund_resource,
+    reply_for,
+)
 from chalicelib.services.recording import Record, Reply, SettlerRecord
+
+if TYPE_CHECKING:  # stubs only: not installed in the Lambda
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 log = logging.getLogger("platform.settlement")
 
@@ -70,8 +82,9 @@ def call_bank_before(deadline: float, call: Callable[[], BankOutcome]) -> BankOu
     return call()
 
 
-def _reply_for(item: dict[str, Any]) -> Reply:
-    return refund_reply(item) if "refund_id" in item else charge_reply(item)
+def _operation(item: Pending) -> Operation:
+    """What a pending item waits for the bank about (a refund: its own send)."""
+    return item.operation if isinstance(item, Charge) else AUTHORIZE
 
 
 @dataclass
@@ -85,16 +98,17 @@ class SweepReport:
 
 
 class SettlementService:
-    """Finalizes pending items; records each bank answer exactly once."""
+    """Writes ahead of every bank operation; finalizes pending items, recording each bank
+    answer exactly once."""
 
     def __init__(
         self,
-        charges: Any,
-        bank: Any,
+        charges: ChargeRepository,
+        bank: Bank,
         settle_after_seconds: float,
-        client: Any,
+        client: DynamoDBClient,
         item_seconds: float,
-        events: Any,
+        events: EventOutbox,
     ) -> None:
         self._charges = charges
         # The outbox: each final state is committed with its event, in one transaction.
@@ -106,52 +120,75 @@ class SettlementService:
         # item only while this much of its function's time remains.
         self._item_seconds = item_seconds
 
-    def _unreachable(self, item: dict[str, Any]) -> bool:
+    def _unreachable(self, item: Pending) -> bool:
         """True once the request that wrote ``item`` can no longer reach the bank."""
-        return now_utc() - parse_iso(item["bank_requested_at"]) >= self._settle_after
+        return now_utc() - parse_iso(item.bank_requested_at) >= self._settle_after
 
     def _bank_calls(
-        self, item: dict[str, Any]
+        self, item: Pending
     ) -> tuple[Callable[[], BankOutcome], Callable[[], BankOutcome]]:
         """The status query and the reversal that settle ``item``, by what it waits for.
 
         A capture is asked about by its own record at the bank; its reversal (as a void's)
         is the authorization's: the bank then refuses the reference, the capture included.
         """
-        if "refund_id" in item:
-            ref = item["refund_id"]
+        ref = item.id
+        if isinstance(item, Refund):
             return (lambda: self._bank.refund_status(ref)), (lambda: self._bank.reverse_refund(ref))
-        ref = item["charge_id"]
-        if item.get("operation", AUTHORIZE) == CAPTURE:
+        if item.operation == CAPTURE:
             status = lambda: self._bank.capture_status(ref)  # noqa: E731
         else:
             status = lambda: self._bank.authorization_status(ref)  # noqa: E731
         return status, (lambda: self._bank.reverse_authorization(ref))
 
-    def start_operation(
-        self, charge: dict[str, Any], operation: str, amount: int, record: Record, deadline: float
-    ) -> Reply:
-        """Capture or void an authorized charge's hold: the three commits around one bank
-        call, as for a charge (``WriteConflict``: the charge was no longer authorized, or
-        its window was over, when the write-ahead was judged).
+    # ---- the write-ahead of every money operation ---------------------------------------
 
-        1. write ahead: the charge ``pending`` with its operation, and the recovery point;
-        2. the capture, or the reversal of the authorization (a void), by the charge id;
-        3. ``conclude``: the final state with the stored response, audit and event.
+    def write_ahead(
+        self, pending: Pending, record: Record, effects: Sequence[WriteEntry] = ()
+    ) -> None:
+        """Commit, in one transaction, the use case's ``effects`` (a token consumed, an
+        amount reserved), ``pending`` (a new charge or refund; a charge whose hold a capture
+        or void begins) and the request's recovery point (``record``): what every money
+        operation writes before its bank call.
+
+        ``WriteConflict`` (or ``Contention``): a condition of the use case's own writes
+        refused them, and nothing was written; the use case judges again on what it reads
+        now. ``KeyClaimedElsewhere``: only the request's binding was refused.
         """
-        stamp = iso(now_utc())
-        pending, entry = self._charges.begin_operation_entry(charge, operation, amount, stamp)
-        record.write_ahead([entry], (charge["pk"], charge["sk"]))
-        ref = charge["charge_id"]
-        if operation == CAPTURE:
-            outcome = call_bank_before(deadline, lambda: self._bank.capture(ref, amount))
+        if isinstance(pending, Charge) and pending.operation != AUTHORIZE:
+            write = self._charges.begin_operation_entry(pending)
         else:
-            outcome = call_bank_before(deadline, lambda: self._bank.reverse_authorization(ref))
-        return self.conclude(pending, outcome, record, deadline)
+            write = self._charges.put_pending(pending)
+        record.write_ahead([*effects, write], pending.ref)
+
+    def send(
+        self, pending: Pending, call: Callable[[], BankOutcome], record: Record, deadline: float
+    ) -> Reply:
+        """After the write-ahead: the one bank operation (with the item's id as the
+        reference, while ``deadline`` allows), then ``conclude`` records what it answered.
+
+        Nothing raised from here may make the use case try its operation again: the bank
+        may have acted.
+        """
+        return self.conclude(pending, call_bank_before(deadline, call), record, deadline)
+
+    def start_operation(
+        self, charge: Charge, operation: Operation, amount: int, record: Record, deadline: float
+    ) -> Reply:
+        """Capture or void an authorized charge's hold (``WriteConflict`` from the
+        write-ahead: the charge was no longer authorized, or its window was over)."""
+        pending = charge.begin(operation, amount, iso(now_utc()))
+        self.write_ahead(pending, record)
+        ref = charge.id
+        if operation == CAPTURE:
+            return self.send(pending, lambda: self._bank.capture(ref, amount), record, deadline)
+        return self.send(pending, lambda: self._bank.reverse_authorization(ref), record, deadline)
+
+    # ---- settling ------------------------------------------------------------------------
 
     def settle(
         self,
-        item: dict[str, Any],
+        item: Pending,
         record: Record | None = None,
         owner_gone: bool = False,
         deadline: float | None = None,
@@ -161,7 +198,7 @@ class SettlementService:
         record = record or self._settler
         status, _ = self._bank_calls(item)
         outcome = self._call(deadline, status)
-        reversing = "reversing_at" in item
+        reversing = item.reversing_at is not None
         decision = decide(
             outcome.kind,
             STATUS,
@@ -180,9 +217,7 @@ class SettlementService:
     def _call(deadline: float | None, call: Callable[[], BankOutcome]) -> BankOutcome:
         return call() if deadline is None else call_bank_before(deadline, call)
 
-    def _reverse(
-        self, item: dict[str, Any], record: Record, deadline: float | None
-    ) -> Reply | None:
+    def _reverse(self, item: Pending, record: Record, deadline: float | None) -> Reply | None:
         """Mark the item, then reverse its reference: failed once the bank accepted."""
         if not self._charges.mark_reversing(item, iso(now_utc())):
             return self._recorded(item, record)  # someone else finalized it first
@@ -191,17 +226,17 @@ class SettlementService:
         decision = decide(outcome.kind, REVERSAL)
         if decision is None:
             return None
-        return self.record({**item, "reversing_at": "marked"}, decision, record, deadline)
+        return self.record(replace(item, reversing_at="marked"), decision, record, deadline)
 
     def conclude(
-        self, item: dict[str, Any], outcome: BankOutcome, record: Record, deadline: float
+        self, item: Pending, outcome: BankOutcome, record: Record, deadline: float
     ) -> Reply:
         """Record a request's own bank answer: the final state, or 202 while pending.
 
         An unknown answer is reversed at once, while ``deadline`` (monotonic) allows, except
         a capture's (``lifecycle.reverses_at_once``). A void's send is the reversal itself.
         """
-        operation = item.get("operation", AUTHORIZE) if "refund_id" not in item else AUTHORIZE
+        operation = _operation(item)
         decision = decide(
             outcome.kind,
             REVERSAL if operation == VOID else SEND,
@@ -220,37 +255,39 @@ class SettlementService:
             and time.monotonic() < deadline
         ):
             reply = self._reverse(item, record, deadline)
-        return reply if reply is not None else self._answer_pending(item, record)
+        return reply if reply is not None else self.conclude_pending(item, record)
 
-    def resume(self, object_key: tuple[str, str], record: Record) -> Reply:
+    def resume(self, ref: ObjectRef, record: Record) -> Reply:
         """Finish a request whose first attempt died after writing ahead (its lease is over).
 
         Never a second bank operation: the bank is asked what it did with the reference.
         """
-        item = self._charges.get(*object_key)
-        if item["status"] == PENDING:
+        item = self._read(ref)
+        if item.status == PENDING:
             reply = self.settle(item, record, owner_gone=True)
-            return reply if reply is not None else self._answer_pending(item, record)
+            return reply if reply is not None else self.conclude_pending(item, record)
         # Not pending when read: a final status never goes back, so the answer is recorded.
         recorded = self._recorded(item, record)
-        return recorded if recorded is not None else self._answer_pending(item, record)
+        return recorded if recorded is not None else self.conclude_pending(item, record)
 
-    def _recorded(self, item: dict[str, Any], record: Record) -> Reply | None:
+    def _read(self, ref: ObjectRef) -> Pending:
+        """An item a request wrote ahead (so it exists: items are never deleted)."""
+        item = self._charges.get(ref)
+        assert item is not None
+        return item
+
+    def _recorded(self, item: Pending, record: Record) -> Reply | None:
         """Answer what is recorded for ``item`` now; None while it is still pending."""
-        current = self._charges.get(item["pk"], item["sk"])
-        if current["status"] == PENDING:
+        current = self._read(item.ref)
+        if current.status == PENDING:
             return None
-        reply = _reply_for(current)
+        reply = reply_for(current)
         record.finish(reply)
         return reply
 
-    def _answer_pending(self, item: dict[str, Any], record: Record) -> Reply:
-        """202 with the item pending, and its ``charge.pending`` / ``refund.pending`` event."""
-        return self.conclude_pending(item, record)
-
     def record(
         self,
-        item: dict[str, Any],
+        item: Pending,
         decision: Decision,
         record: Record,
         deadline: float | None = None,
@@ -261,21 +298,21 @@ class SettlementService:
         finished here (what the bank then says is recorded), else None.
         """
         try:
-            if "refund_id" in item:
+            if isinstance(item, Refund):
                 return self._commit_refund(item, decision, record)
             return self._commit_charge(item, decision, record)
         except WriteConflict:
             pass
-        current = self._charges.get(item["pk"], item["sk"])
-        if current["status"] != PENDING:
-            reply = _reply_for(current)
+        current = self._read(item.ref)
+        if current.status != PENDING:
+            reply = reply_for(current)
             record.finish(reply)
             return reply
-        if "reversing_at" in item or "reversing_at" not in current:
+        if item.reversing_at is not None or current.reversing_at is None:
             return None
         return self.settle(current, record, deadline=deadline)
 
-    def conclude_pending(self, item: dict[str, Any], record: Record) -> Reply:
+    def conclude_pending(self, item: Pending, record: Record) -> Reply:
         """Answer 202 for an item the bank has not decided, with its ``charge.pending`` or
         ``refund.pending`` event.
 
@@ -284,11 +321,11 @@ class SettlementService:
         the item is still pending: a settler that recorded it meanwhile (a GET, the sweep,
         while this request waited on a late bank answer) is answered as recorded instead.
         """
-        if "refund_id" in item:
+        if isinstance(item, Refund):
             reply = refund_reply(item)
             event = self._events.entry(
-                item["merchant_id"],
-                item["refund_id"],
+                item.merchant_id,
+                item.id,
                 REFUND_PENDING,
                 iso(now_utc()),
                 refund_resource(item).model_dump(mode="json"),
@@ -296,8 +333,8 @@ class SettlementService:
         else:
             reply = charge_reply(item)
             event = self._events.entry(
-                item["merchant_id"],
-                item["charge_id"],
+                item.merchant_id,
+                item.id,
                 CHARGE_PENDING,
                 iso(now_utc()),
                 charge_resource(item, []).model_dump(mode="json"),
@@ -318,17 +355,17 @@ class SettlementService:
         record.finish(reply)
         return reply
 
-    def _commit_charge(self, charge: dict[str, Any], decision: Decision, record: Record) -> Reply:
+    def _commit_charge(self, charge: Charge, decision: Decision, record: Record) -> Reply:
         updated_at = iso(now_utc())
-        final = {**charge, **final_charge_fields(charge, decision, updated_at)}
-        entries = [self._charges.finalize_charge_entry(charge, decision, updated_at)]
-        if not (final["status"] == AUTHORIZED and charge.get("operation") == CAPTURE):
+        final = charge.finalized(decision, updated_at)
+        entries = [self._charges.finalize_charge_entry(final, decision)]
+        if not (final.status == AUTHORIZED and charge.operation == CAPTURE):
             # (a capture that never reached the bank changed nothing worth an event)
             entries.append(
                 self._events.entry(
-                    charge["merchant_id"],
-                    charge["charge_id"],
-                    final_event_type("charge", final["status"]),
+                    charge.merchant_id,
+                    charge.id,
+                    final_event_type("charge", final.status),
                     updated_at,
                     charge_resource(final, []).model_dump(mode="json"),
                 )
@@ -337,13 +374,13 @@ class SettlementService:
         record.finish(reply, entries)
         return reply
 
-    def _commit_refund(self, refund: dict[str, Any], decision: Decision, record: Record) -> Reply:
+    def _commit_refund(self, refund: Refund, decision: Decision, record: Record) -> Reply:
         updated_at = iso(now_utc())
-        final = {**refund, "status": decision.status, "failure_code": decision.failure_code}
+        final = refund.finalized(decision, updated_at)
         event = self._events.entry(
-            refund["merchant_id"],
-            refund["refund_id"],
-            final_event_type("refund", decision.status),
+            refund.merchant_id,
+            refund.id,
+            final_event_type("refund", final.status),
             updated_at,
             refund_resource(final).model_dump(mode="json"),
         )
@@ -379,12 +416,12 @@ class SettlementService:
             more = True
             while more:
                 items, more = self._charges.pending_page(shard, cutoff, after)
-                for item in items:
+                for position, item in items:
                     if deadline - time.monotonic() < self._item_seconds:
                         self._charges.save_sweep_cursor(shard, after)
                         return report
-                    after = item["pending_sk"]
-                    if item["status"] == AUTHORIZED:
+                    after = position
+                    if isinstance(item, Charge) and item.status == AUTHORIZED:
                         self._expire(item, report)
                         continue
                     if not self._charges.claim_bank_check(item, checked_at, recent):
@@ -395,16 +432,16 @@ class SettlementService:
         self._charges.save_sweep_cursor(shard, None)
         return report
 
-    def _expire(self, item: dict[str, Any], report: SweepReport) -> None:
+    def _expire(self, item: Charge, report: SweepReport) -> None:
         """Void an authorization whose ``capture_before`` is over: the bank releases the hold.
 
         Its index key is ``capture_before``, so it is found once the settle window past that
         time is over too: a capture judged just in time has written ahead long before.
         """
-        charge = self._charges.get(item["pk"], item["sk"])
-        if charge is None or charge["status"] != AUTHORIZED:
+        charge = self._charges.get_charge(item.merchant_id, item.id)
+        if charge is None or charge.status != AUTHORIZED:
             return  # captured or voided meanwhile (the index lags the table)
-        if charge["capture_before"] > iso(now_utc()):
+        if charge.capture_before is None or charge.capture_before > iso(now_utc()):
             return  # (a clock behind the one that wrote it)
         report.examined += 1
         deadline = time.monotonic() + self._item_seconds
@@ -417,11 +454,11 @@ class SettlementService:
         else:
             report.still_pending += 1
 
-    def _examine(self, item: dict[str, Any], report: SweepReport) -> None:
+    def _examine(self, item: Pending, report: SweepReport) -> None:
         report.examined += 1
         if self.settle(item) is not None:
             report.settled += 1
             return
         report.still_pending += 1
-        age = (now_utc() - parse_iso(item["bank_requested_at"])).total_seconds()
+        age = (now_utc() - parse_iso(item.bank_requested_at)).total_seconds()
         report.oldest_pending_age_seconds = max(report.oldest_pending_age_seconds, age)

@@ -34,6 +34,7 @@ from chalicelib.web.envelope import error_body, respond, success_body
 from chalicelib.web.pipeline import (
     Body,
     Command,
+    First,
     KeyRefused,
     PipelineDeps,
     Replayed,
@@ -133,7 +134,7 @@ class Call(Generic[BodyT, QueryT]):
     query: QueryT
     params: dict[str, str] = field(default_factory=dict)
 
-    def run(self, command: Command) -> Reply | Replayed:
+    def run(self, command: Command[BodyT, First]) -> Reply | Replayed:
         """Serve an idempotent command (POST /charge, POST /refund) through the pipeline."""
         return pipeline.run(command, self.merchant_id, self.body, self.record, self._deps)
 
@@ -254,7 +255,7 @@ def _answer(
             rendered[id(reply)] = (
                 error_body(reply.error, ctx.request_id)
                 if reply.error is not None
-                else success_body(reply.data.model_dump(mode="json"), ctx.request_id)
+                else success_body(reply.data_json(), ctx.request_id)
             )
         return rendered[id(reply)]
 

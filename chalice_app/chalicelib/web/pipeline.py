@@ -17,10 +17,11 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from chalicelib.adapters.dynamo import get_many
+from chalicelib.adapters.dynamo import FirstRead, get_many
 from chalicelib.adapters.idempotency import KeyRecord
+from chalicelib.domain.charges import ObjectRef
 from chalicelib.domain.keys import AuditEntry
 from chalicelib.errors import ApiError, RetryLater
 from chalicelib.ids import iso, now_utc
@@ -29,6 +30,7 @@ from chalicelib.services.recording import (
     Entry,
     KeyClaimedElsewhere,
     KeyNoLongerValid,
+    Record,
     Reply,
     commit_with,
 )
@@ -73,14 +75,22 @@ def _in_progress() -> ApiError:
     )
 
 
-class Command(Protocol):
-    """An idempotent use case (``ChargeService``, ``RefundService``)."""
+Req = TypeVar("Req", contravariant=True)
+First = TypeVar("First")
 
-    def first_read(self, merchant_id: str, request: Any) -> tuple[str, dict[str, Any]]: ...
 
-    def create(self, merchant_id: str, request: Any, record: Any, first: Any) -> Reply: ...
+class Command(Protocol[Req, First]):
+    """An idempotent use case (``ChargeService``, ``RefundService``, a ``HoldCommand``) of
+    requests ``Req``, starting from the record ``First`` (a charge starts from its token, a
+    refund from its charge), which its first read finds or not (None)."""
 
-    def resume(self, merchant_id: str, object_key: tuple[str, str], record: Any) -> Reply: ...
+    def first_read(self, merchant_id: str, request: Req) -> FirstRead[First]: ...
+
+    def create(
+        self, merchant_id: str, request: Req, record: Record, first: First | None
+    ) -> Reply: ...
+
+    def resume(self, merchant_id: str, ref: ObjectRef, record: Record) -> Reply: ...
 
 
 @dataclass(frozen=True)
@@ -122,7 +132,7 @@ class RequestRecord:
         self._audit = audit
         self.key = key
         self.request_fingerprint = fingerprint
-        self.bound: tuple[str, str] | None = None
+        self.bound: ObjectRef | None = None
         self.finished = False
         # The API key, for a route that judges it again (see ``Authenticator``): the
         # Authorization header; whether it was judged against its record as it is now; and,
@@ -135,7 +145,7 @@ class RequestRecord:
         # carries none: once the bank was asked, the outcome is recorded whatever happens).
         self.write_ahead_guard: Entry | None = None
 
-    def write_ahead(self, entries: Sequence[Entry], object_key: tuple[str, str]) -> None:
+    def write_ahead(self, entries: Sequence[Entry], ref: ObjectRef) -> None:
         own = []
         if self.key is not None:
             own.append(
@@ -144,7 +154,7 @@ class RequestRecord:
                     self.key,
                     self.request_fingerprint,
                     self._request_id,
-                    object_key,
+                    ref,
                     time.time(),
                 )
             )
@@ -152,7 +162,7 @@ class RequestRecord:
             commit_with(self._deps.dynamodb, entries, own, self.write_ahead_guard)
         except KeyNoLongerValid:
             raise KeyRefused(self._rejection_now()) from None
-        self.bound = object_key
+        self.bound = ref
 
     def finish(self, reply: Reply, entries: Sequence[Entry] = ()) -> None:
         own = []
@@ -221,8 +231,8 @@ class RequestRecord:
             self._merchant, self.key, existing.owner, self._request_id, time.time()
         ):
             return False
-        assert existing.object_pk is not None and existing.object_sk is not None
-        self.bound = (existing.object_pk, existing.object_sk)
+        assert existing.object_ref is not None
+        self.bound = existing.object_ref
         return True
 
 
@@ -236,9 +246,9 @@ class KeyRefused(ApiError):
 
 
 def run(
-    command: Command,
+    command: Command[Req, First],
     merchant_id: str,
-    request: RequestModel | None,
+    request: Req,
     record: RequestRecord,
     deps: PipelineDeps,
 ) -> Reply | Replayed:
@@ -248,13 +258,15 @@ def run(
     anything is written (see ``Authenticator``), and once more by a condition in the
     write-ahead commit (a key revoked in between writes nothing), at no extra round trip.
     """
-    reads = [command.first_read(merchant_id, request)]
+    read = command.first_read(merchant_id, request)
+    reads = [(read.table, read.key)]
     if record.key is not None:
         reads.append((deps.idempotency.table, deps.idempotency.key(merchant_id, record.key)))
     key_hash = presented_hash(record.credential)
     if key_hash is not None:
         reads.append((deps.api_keys.table, deps.api_keys.key(key_hash)))
-    first, *rest = get_many(deps.dynamodb, reads)
+    found, *rest = get_many(deps.dynamodb, reads)
+    first = read.of(found)
     key_record = deps.api_keys.parse(rest.pop()) if key_hash is not None else None
     refused = deps.authenticator.confirm(record.credential, key_record, merchant_id)
     if refused is not None:
@@ -279,11 +291,11 @@ def run(
 
 
 def _create(
-    command: Command,
+    command: Command[Req, First],
     merchant_id: str,
-    request: RequestModel | None,
+    request: Req,
     record: RequestRecord,
-    first: object,
+    first: First | None,
 ) -> Reply:
     try:
         return command.create(merchant_id, request, record, first)
@@ -297,7 +309,7 @@ def _create(
 
 
 def _answer_existing(
-    command: Command, merchant_id: str, record: RequestRecord, existing: KeyRecord
+    command: Command[Req, First], merchant_id: str, record: RequestRecord, existing: KeyRecord
 ) -> Reply | Replayed:
     if existing.fingerprint != record.request_fingerprint:
         raise ApiError("idempotency_key_reused")
