@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final, Literal
 
 from chalicelib.adapters.charge_repository import ref_keys, ref_of_keys
 from chalicelib.adapters.dynamo import (
@@ -31,16 +31,17 @@ from chalicelib.adapters.dynamo import (
 )
 from chalicelib.domain.charges import ObjectRef
 
-IN_PROGRESS = "in_progress"
-COMPLETED = "completed"
+KeyState = Literal["in_progress", "completed"]
+IN_PROGRESS: Final = "in_progress"
+COMPLETED: Final = "completed"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class KeyRecord:
     """What the table holds for a key (absent and expired records read as None)."""
 
     fingerprint: str
-    state: str
+    state: KeyState
     owner: str
     lease_expires_at: int = 0
     # The object the key stands for, once written ahead.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from chalicelib.adapters.bank_client import CardDetails
 from chalicelib.adapters.card_vault import aad_for
@@ -14,10 +15,12 @@ from chalicelib.errors import ApiError
 from chalicelib.ids import iso, new_id, now_utc
 from chalicelib.models import Charge as ChargeResource
 from chalicelib.models import ChargeList, ChargeRequest, ListChargesQuery
-from chalicelib.ports import Bank, CardVault, ChargeRepository, TokenRepository
 from chalicelib.resources import charge_resource
 from chalicelib.services.recording import Record, Reply
 from chalicelib.services.settlement import RECHECK_SECONDS, SettlementService
+
+if TYPE_CHECKING:  # the Protocols are for the type checker: nothing to import at run time
+    from chalicelib.ports import Bank, CardVault, ChargeRepository, TokenRepository
 
 # A status read asks the bank about at most this many pending items, each at most once per
 # RECHECK_SECONDS whoever reads: reads cannot turn into a polling storm against the bank.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from chalicelib.adapters.dynamo import Contention, FirstRead, WriteConflict
 from chalicelib.domain.charges import Charge, ObjectRef
@@ -19,9 +20,11 @@ from chalicelib.domain.lifecycle import CAPTURE, VOID, Operation, operation_refu
 from chalicelib.errors import ApiError, RetryLater, error_code
 from chalicelib.ids import iso, now_utc
 from chalicelib.models import CaptureRequest, VoidRequest
-from chalicelib.ports import ChargeRepository
 from chalicelib.services.recording import Record, Reply
 from chalicelib.services.settlement import SettlementService
+
+if TYPE_CHECKING:  # the Protocols are for the type checker: nothing to import at run time
+    from chalicelib.ports import ChargeRepository
 
 # A write-ahead refused although the charge then reads authorized (a transaction conflict
 # with a settler's check): judged again on a fresh read this many times.

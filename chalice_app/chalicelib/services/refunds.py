@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import time
 from functools import partial
+from typing import TYPE_CHECKING
 
 from chalicelib.adapters.dynamo import Contention, FirstRead, WriteConflict
 from chalicelib.domain.charges import Charge, ObjectRef, Refund, RefundId
@@ -12,9 +13,11 @@ from chalicelib.domain.lifecycle import PENDING
 from chalicelib.errors import ApiError, RetryLater, error_code
 from chalicelib.ids import iso, new_id, now_utc
 from chalicelib.models import RefundRequest
-from chalicelib.ports import Bank, ChargeRepository
 from chalicelib.services.recording import Record, Reply
 from chalicelib.services.settlement import SettlementService
+
+if TYPE_CHECKING:  # the Protocols are for the type checker: nothing to import at run time
+    from chalicelib.ports import Bank, ChargeRepository
 
 # A reservation that loses a race is judged again on the charge's new state, after a jittered
 # backoff, for at most this long; then 429 lock_timeout. Contention is never a refusal: a

@@ -50,7 +50,6 @@ from chalicelib.domain.lifecycle import (
     reverses_at_once,
 )
 from chalicelib.ids import iso, now_utc, parse_iso
-from chalicelib.ports import Bank, ChargeRepository, EventOutbox
 from chalicelib.resources import (
     charge_reply,
     charge_resource,
@@ -60,8 +59,10 @@ from chalicelib.resources import (
 )
 from chalicelib.services.recording import Record, Reply, SettlerRecord
 
-if TYPE_CHECKING:  # stubs only: not installed in the Lambda
+if TYPE_CHECKING:  # stubs and Protocols, for the type checker only
     from mypy_boto3_dynamodb import DynamoDBClient
+
+    from chalicelib.ports import Bank, ChargeRepository, EventOutbox
 
 log = logging.getLogger("platform.settlement")
 

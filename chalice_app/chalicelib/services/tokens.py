@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from chalicelib.adapters.card_vault import aad_for
 from chalicelib.domain import cards
@@ -11,8 +12,10 @@ from chalicelib.domain.charges import Token, TokenId
 from chalicelib.ids import iso, new_id, now_utc
 from chalicelib.models import Token as TokenResource
 from chalicelib.models import TokenCard, TokenRequest
-from chalicelib.ports import CardFingerprinter, CardVault, TokenRepository
 from chalicelib.services.recording import Record, Reply
+
+if TYPE_CHECKING:  # the Protocols are for the type checker: nothing to import at run time
+    from chalicelib.ports import CardFingerprinter, CardVault, TokenRepository
 
 
 class TokenService:
