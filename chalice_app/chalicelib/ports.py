@@ -105,6 +105,8 @@ class ChargeRepository(Protocol):
 
 
 class TokenRepository(Protocol):
+    """Single-use card tokens: created with their sealed card, consumed by one write."""
+
     def token_read(self, token_id: str) -> FirstRead[Token]: ...
 
     def put_entry(self, token: Token) -> WriteEntry: ...
@@ -121,6 +123,8 @@ class CardVault(Protocol):
 
 
 class CardFingerprinter(Protocol):
+    """Per-merchant fingerprints of card numbers."""
+
     def fingerprint(self, merchant_id: str, card_number: str) -> str: ...
 
 
