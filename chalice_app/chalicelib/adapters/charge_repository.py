@@ -443,18 +443,20 @@ class ChargeRepository:
             return False
         return True
 
-    def still_pending_entry(self, item: dict[str, Any]) -> dict[str, Any]:
+    def still_pending_entry(self, item: Pending) -> WriteEntry:
         """A condition, in another commit, that ``item`` is still pending (it writes nothing
         to the item): an answer of "pending" is stored only while that is true."""
-        return {
-            "ConditionCheck": {
-                "TableName": self.table,
-                "Key": self.key(item["pk"], item["sk"]),
-                "ConditionExpression": "#s = :pending",
-                "ExpressionAttributeNames": {"#s": "status"},
-                "ExpressionAttributeValues": to_values({":pending": PENDING}),
+        return WriteEntry(
+            {
+                "ConditionCheck": {
+                    "TableName": self.table,
+                    "Key": _key(item.ref),
+                    "ConditionExpression": "#s = :pending",
+                    "ExpressionAttributeNames": {"#s": "status"},
+                    "ExpressionAttributeValues": to_values({":pending": PENDING}),
+                }
             }
-        }
+        )
 
     # ---- write-ahead entries -------------------------------------------------------------
 
