@@ -2,6 +2,7 @@
 
 Reads the stack configuration (``payments_infra/config.py`` lists every key) and composes
 the components: roles -> keys -> data store -> functions -> API -> firewall -> operations.
+Each component takes plain values (names, ARNs, maps of ARNs) from those before it.
 
 This directory must never get an ``__init__.py``: with the repository root on ``sys.path``
 it would shadow the real ``pulumi`` package.
@@ -20,7 +21,12 @@ from payments_infra import app_model, config, naming  # noqa: E402
 from payments_infra.api import Api, ApiArgs  # noqa: E402
 from payments_infra.datastore import DataStore, DataStoreArgs  # noqa: E402
 from payments_infra.firewall import Firewall, FirewallArgs  # noqa: E402
-from payments_infra.functions import FunctionRoles, Functions, FunctionsArgs  # noqa: E402
+from payments_infra.functions import (  # noqa: E402
+    FunctionRoles,
+    FunctionRolesArgs,
+    Functions,
+    FunctionsArgs,
+)
 from payments_infra.keys import Keys, KeysArgs  # noqa: E402
 from payments_infra.operations import (  # noqa: E402
     Operations,
@@ -33,7 +39,7 @@ prefix = cfg.name_prefix
 app = app_model.load_chalice_app()
 identity, region = aws.get_caller_identity(), aws.get_region()
 
-roles = FunctionRoles("roles", prefix)
+roles = FunctionRoles("roles", FunctionRolesArgs(name_prefix=prefix))
 keys = Keys(
     "keys",
     KeysArgs(
@@ -66,8 +72,12 @@ functions = Functions(
         stage=cfg.stage,
         chalice_app=app,
         lambda_package=cfg.lambda_package,
-        roles=roles,
-        keys=keys,
+        role_arns=roles.arns,
+        role_names=roles.names,
+        card_data_key_arn=keys.card_data.key.arn,
+        fingerprint_key_arn=keys.fingerprint.key.arn,
+        bank_url_parameter_arn=keys.bank_url_parameter.arn,
+        bank_url_parameter_name=keys.bank_url_parameter.name,
         table_arns=data.arns,
         stream_arns=data.stream_arns,
         dead_letter_queue_arn=data.dead_letter_queue.arn,
@@ -83,7 +93,8 @@ api = Api(
         name_prefix=prefix,
         stage=cfg.stage,
         chalice_app=app,
-        functions=functions,
+        invoke_arns=functions.invoke_arns,
+        function_names=functions.names,
         stage_limits=cfg.stage_limits,
         merchant_limits=cfg.merchant_limits,
         api_stage_name=cfg.api_stage_name,
@@ -109,16 +120,23 @@ operations = Operations(
     OperationsArgs(
         name_prefix=prefix,
         stage=cfg.stage,
+        account_id=identity.account_id,
         chalice_app=app,
-        functions=functions,
-        api=api,
+        function_arns=functions.arns,
+        function_names=functions.names,
+        log_group_names=functions.log_group_names,
+        rest_api_name=api.rest_api.name,
+        api_stage_name=api.stage.stage_name,
+        table_names=data.names,
         stream_arns=data.stream_arns,
-        dead_letter_queue=data.dead_letter_queue,
+        audit_log_table_arn=data.audit_log_arn,
+        dead_letter_queue_arn=data.dead_letter_queue.arn,
+        dead_letter_queue_name=data.dead_letter_queue.name,
+        key_arns=keys.arns,
+        alarms_key_arn=keys.alarms.key.arn,
         pending_age_alarm_seconds=(
             cfg.pending_age_alarm_seconds or default_pending_age_alarm_seconds(app)
         ),
-        data=data,
-        keys=keys,
         alarm_subscriptions=cfg.alarm_subscriptions,
         latency_alarm_ms=cfg.latency_alarm_ms,
     ),

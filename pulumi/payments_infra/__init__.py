@@ -6,4 +6,16 @@
 * ``keys``, ``datastore``, ``functions``, ``api``, ``operations``: one ComponentResource each.
 
 ``pulumi/__main__.py`` only reads the stack config and composes them.
+
+Importing the package puts ``chalice_app/`` on ``sys.path``, so every module imports
+``chalicelib`` (the tables, the error catalogue, the card vault's constants) normally.
 """
+
+import sys
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CHALICE_DIR = PROJECT_ROOT / "chalice_app"
+
+if str(CHALICE_DIR) not in sys.path:
+    sys.path.insert(0, str(CHALICE_DIR))

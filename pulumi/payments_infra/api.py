@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +23,7 @@ from chalice.app import Chalice
 import pulumi
 
 from . import app_model
-from .functions import Functions, trust_policy
+from .functions import trust_policy
 
 TOKEN_ROUTE: app_model.Route = ("POST", "/token")
 # The import id of the account-wide API Gateway setting (any id reads the one setting).
@@ -50,12 +51,14 @@ class Limits:
     token: Throttle
 
 
-@dataclass
+@dataclass(frozen=True)
 class ApiArgs:
     name_prefix: str
     stage: str
-    chalice_app: Chalice
-    functions: Functions
+    chalice_app: Chalice  # its routes and authorizer make the API body
+    # Function key -> what the integrations call, and the name a permission names.
+    invoke_arns: Mapping[str, pulumi.Input[str]]
+    function_names: Mapping[str, pulumi.Input[str]]
     stage_limits: Limits  # the whole stage, every merchant together
     merchant_limits: Limits  # each merchant (usage plan, per API key)
     api_stage_name: str = "api"
@@ -91,15 +94,29 @@ def source_arn_path(route: app_model.Route) -> str:
 class Api(pulumi.ComponentResource):
     """The REST API of one stage."""
 
+    openapi: pulumi.Output[dict[str, Any]]  # the Swagger body, integrations resolved
+    rest_api: aws.apigateway.RestApi
+    deployment: aws.apigateway.Deployment
+    access_log_group: aws.cloudwatch.LogGroup
+    # The account-wide API Gateway setting: created, or read (``Account.get``) and checked.
+    account: aws.apigateway.Account
+    account_role_arn: pulumi.Output[str]
+    stage: aws.apigateway.Stage
+    permissions: dict[str, aws.lambda_.Permission]  # "<function>:<route>" or authorizer key
+    method_settings: dict[str, aws.apigateway.MethodSettings]
+    usage_plan: aws.apigateway.UsagePlan
+    domain: aws.apigateway.DomainName | None = None  # with a custom domain only
+    api_url: pulumi.Output[str]
+
     def __init__(
         self, name: str, args: ApiArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("payments:platform:Api", name, None, opts)
         self.args = args
         self._name = name
-        prefix, functions = args.name_prefix, args.functions.functions
+        prefix = args.name_prefix
 
-        invoke_arns = pulumi.Output.all(**{k: f.invoke_arn for k, f in functions.items()})
+        invoke_arns = pulumi.Output.all(**args.invoke_arns)
         self.openapi = invoke_arns.apply(
             lambda arns: app_model.build_openapi(
                 args.chalice_app,
@@ -162,6 +179,10 @@ class Api(pulumi.ComponentResource):
         self.register_outputs(
             {
                 "api_url": self.api_url,
+                "rest_api_id": self.rest_api.id,
+                "rest_api_name": self.rest_api.name,
+                "stage_arn": self.stage.arn,
+                "stage_name": self.stage.stage_name,
                 "usage_plan_id": self.usage_plan.id,
                 # Awaited here, so a failed precheck fails the deployment.
                 "account_role_arn": self.account_role_arn,
@@ -172,13 +193,13 @@ class Api(pulumi.ComponentResource):
         """API Gateway may invoke each function for its own routes only."""
         execution_arn = self.rest_api.execution_arn
         routes = app_model.route_table(self.args.chalice_app)
-        self.permissions: dict[str, aws.lambda_.Permission] = {}
+        self.permissions = {}
         for route, key in sorted(routes.items()):
             label = source_arn_path(route).replace("/", "-").replace("*", "id").lower()
             self.permissions[f"{key}:{label}"] = aws.lambda_.Permission(
                 f"{self._name}-invoke-{key}-{label}",
                 action="lambda:InvokeFunction",
-                function=self.args.functions.functions[key].name,
+                function=self.args.function_names[key],
                 principal="apigateway.amazonaws.com",
                 source_arn=pulumi.Output.concat(execution_arn, "/*/", source_arn_path(route)),
                 opts=pulumi.ResourceOptions(parent=self),
@@ -188,7 +209,7 @@ class Api(pulumi.ComponentResource):
                 self.permissions[spec.key] = aws.lambda_.Permission(
                     f"{self._name}-invoke-{spec.key}",
                     action="lambda:InvokeFunction",
-                    function=self.args.functions.functions[spec.key].name,
+                    function=self.args.function_names[spec.key],
                     principal="apigateway.amazonaws.com",
                     source_arn=pulumi.Output.concat(execution_arn, "/authorizers/*"),
                     opts=pulumi.ResourceOptions(parent=self),
@@ -196,7 +217,7 @@ class Api(pulumi.ComponentResource):
 
     def _throttling(self) -> None:
         stage_limits, merchant = self.args.stage_limits, self.args.merchant_limits
-        self.method_settings: dict[str, aws.apigateway.MethodSettings] = {}
+        self.method_settings = {}
         for label, path, throttle in (
             ("all", "*/*", stage_limits.default),
             ("token", method_path(TOKEN_ROUTE), stage_limits.token),

@@ -8,7 +8,6 @@ the same ``chalice package`` artifact; only the handler, role and environment di
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import json
 import sys
@@ -20,14 +19,11 @@ from typing import Any
 from chalice.app import Chalice
 from chalice.deploy.swagger import SwaggerGenerator
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-CHALICE_DIR = PROJECT_ROOT / "chalice_app"
+from chalicelib import errors
+
+from . import CHALICE_DIR, PROJECT_ROOT
+
 DEFAULT_LAMBDA_PACKAGE = PROJECT_ROOT / "build" / "chalice" / "deployment.zip"
-
-if str(CHALICE_DIR) not in sys.path:
-    sys.path.insert(0, str(CHALICE_DIR))
-
-errors = importlib.import_module("chalicelib.errors")
 
 RUNTIME = "python3.11"
 # `chalice package` bundles manylinux x86_64 wheels (cryptography, pydantic-core), so the
@@ -350,7 +346,7 @@ def build_openapi(
 RETRY_AFTER_SECONDS = 1
 
 
-def _envelope(code: str, message: str | None = None) -> str:
+def _envelope(code: errors.ErrorCode, message: str | None = None) -> str:
     """The API's error envelope (``chalicelib.errors``) for a response API Gateway makes."""
     spec = errors.CATALOGUE[code]
     body = {

@@ -37,7 +37,7 @@ from typing import Any
 
 import pulumi
 
-from . import app_model, naming
+from . import PROJECT_ROOT, app_model, naming
 from .api import Limits, Throttle
 
 # The contract: a revoked key stops reading within 5 s, whatever the gateway caches.
@@ -122,7 +122,7 @@ def read(config: pulumi.Config | None = None) -> StackConfig:
     stage = naming.validate_deployed_stage(config.get("stage") or pulumi.get_stack())
     package = Path(config.get("lambdaPackage") or app_model.DEFAULT_LAMBDA_PACKAGE)
     if not package.is_absolute():
-        package = app_model.PROJECT_ROOT / package
+        package = PROJECT_ROOT / package
     if not package.is_file():
         raise FileNotFoundError(f"{package} does not exist: run `make package` first")
     domain_name, certificate_arn = config.get("domainName"), config.get("certificateArn")

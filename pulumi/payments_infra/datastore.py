@@ -11,19 +11,18 @@ record with ``attribute_not_exists``, so an append never replaces one either.
 
 from __future__ import annotations
 
-import importlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi_aws as aws
 
 import pulumi
+from chalicelib import tables
 
 from . import grants
 from .keys import key_admin_trust_policy
-
-tables = importlib.import_module("chalicelib.tables")
 
 # Changes no principal but the break-glass role may make to the audit log.
 AUDIT_CHANGES = (
@@ -37,13 +36,14 @@ AUDIT_CHANGES = (
 AUDIT_APPENDS = (grants.PUT, "dynamodb:PartiQLInsert")
 
 
-@dataclass
+@dataclass(frozen=True)
 class DataStoreArgs:
     name_prefix: str
     kms_key_arn: pulumi.Input[str]  # customer-managed key for encryption at rest
     deletion_protection: bool = True
     account_id: str = ""
-    role_arns: dict[str, pulumi.Input[str]] = field(default_factory=dict)  # function roles
+    # Function key -> its role's ARN (the audit appenders among them may put records).
+    role_arns: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     operator_arns: tuple[str, ...] = ()  # who runs payments-admin (key events are audited)
     break_glass_trusted_arns: tuple[str, ...] = ()
 
@@ -104,11 +104,21 @@ def _key_schema(
 class DataStore(pulumi.ComponentResource):
     """One table per definition, point-in-time recovery on, CMK encryption."""
 
+    # Each keyed by the table's logical name (``chalicelib.tables``).
+    tables: dict[str, aws.dynamodb.Table]
+    arns: dict[str, pulumi.Output[str]]
+    names: dict[str, pulumi.Output[str]]
+    stream_arns: dict[str, pulumi.Output[str]]  # the tables with a stream only
+    audit_log_arn: pulumi.Output[str]
+    dead_letter_queue: aws.sqs.Queue
+    break_glass_role: aws.iam.Role
+    audit_log_policy: pulumi.Output[dict[str, Any]]
+
     def __init__(
         self, name: str, args: DataStoreArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("payments:platform:DataStore", name, None, opts)
-        self.tables: dict[str, aws.dynamodb.Table] = {}
+        self.tables = {}
         for table in tables.TABLES:
             self.tables[table.name] = aws.dynamodb.Table(
                 f"{name}-table-{table.name}",
@@ -164,10 +174,21 @@ class DataStore(pulumi.ComponentResource):
         )
         self.names = {logical: t.name for logical, t in self.tables.items()}
         self._protect_audit_log(name, args)
-        self.register_outputs({"table_names": self.names})
+        self.register_outputs(
+            {
+                "table_arns": self.arns,
+                "table_names": self.names,
+                "stream_arns": self.stream_arns,
+                "audit_log_arn": self.audit_log_arn,
+                "dead_letter_queue_arn": self.dead_letter_queue.arn,
+                "dead_letter_queue_name": self.dead_letter_queue.name,
+                "break_glass_role_arn": self.break_glass_role.arn,
+            }
+        )
 
     def _protect_audit_log(self, name: str, args: DataStoreArgs) -> None:
         table = self.tables[tables.AUDIT_LOG.name]
+        self.audit_log_arn = table.arn
         self.break_glass_role = aws.iam.Role(
             f"{name}-audit-break-glass-role",
             name=f"{args.name_prefix}audit-break-glass",

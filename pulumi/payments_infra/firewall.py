@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import pulumi_aws as aws
 
 import pulumi
+from chalicelib import errors
 
-from . import app_model
 from .api import TOKEN_ROUTE
 
 waf = aws.wafv2
@@ -43,7 +43,7 @@ COMMON_RULES = "AWSManagedRulesCommonRuleSet"
 COUNTED_COMMON_RULES = ("SizeRestrictions_BODY",)
 
 
-@dataclass
+@dataclass(frozen=True)
 class FirewallArgs:
     name_prefix: str
     stage_arn: pulumi.Input[str]
@@ -65,7 +65,7 @@ def _rule_visibility(metric: str) -> aws.wafv2.WebAclRuleVisibilityConfigArgs:
 
 def rate_limited_body() -> str:
     """The API's 429 envelope (``chalicelib.errors``), as WAF sends it."""
-    spec = app_model.errors.CATALOGUE["rate_limited"]
+    spec = errors.CATALOGUE["rate_limited"]
     return json.dumps({"error": {"type": spec.type, "code": spec.code, "message": spec.message}})
 
 
@@ -120,7 +120,8 @@ def _managed_rule(priority: int, group: str, metric: str) -> aws.wafv2.WebAclRul
         name=group,
         priority=priority,
         override_action=waf.WebAclRuleOverrideActionArgs(
-            none=waf.WebAclRuleOverrideActionNoneArgs()
+            # The generated class of an empty block has an unannotated __init__.
+            none=waf.WebAclRuleOverrideActionNoneArgs()  # type: ignore[no-untyped-call]
         ),
         statement=waf.WebAclRuleStatementArgs(
             managed_rule_group_statement=waf.WebAclRuleStatementManagedRuleGroupStatementArgs(
@@ -138,6 +139,9 @@ def _managed_rule(priority: int, group: str, metric: str) -> aws.wafv2.WebAclRul
 
 class Firewall(pulumi.ComponentResource):
     """A regional web ACL associated with the API stage."""
+
+    web_acl: aws.wafv2.WebAcl
+    association: aws.wafv2.WebAclAssociation
 
     def __init__(
         self, name: str, args: FirewallArgs, opts: pulumi.ResourceOptions | None = None
@@ -198,4 +202,6 @@ class Firewall(pulumi.ComponentResource):
             web_acl_arn=self.web_acl.arn,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.register_outputs({"web_acl_arn": self.web_acl.arn})
+        self.register_outputs(
+            {"web_acl_arn": self.web_acl.arn, "association_id": self.association.id}
+        )

@@ -7,10 +7,10 @@ function allowed to use a key by IAM is also the one the key policy names.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 
-tables = importlib.import_module("chalicelib.tables")
+from chalicelib import tables
+from chalicelib.tables import Index, Table
 
 GET, PUT, UPDATE, DELETE = (
     "dynamodb:GetItem",
@@ -30,9 +30,9 @@ GENERATE_DATA_KEY, DECRYPT, GENERATE_MAC = "kms:GenerateDataKey", "kms:Decrypt",
 class TableAccess:
     """DynamoDB actions on one table, and the indexes that may be queried."""
 
-    table: tables.Table
+    table: Table
     actions: tuple[str, ...]
-    indexes: tuple[tables.Index, ...] = ()
+    indexes: tuple[Index, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class Grant:
     # Reads the bank URL (SSM SecureString) and so may decrypt it with the secrets key.
     bank: bool = False
     # Reads these tables' streams (as its event source mapping does, with its role).
-    streams: tuple[tables.Table, ...] = ()
+    streams: tuple[Table, ...] = ()
     # Its event source mapping sends records it cannot process to the dead-letter queue.
     dead_letter_queue: bool = False
 

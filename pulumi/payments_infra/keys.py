@@ -19,18 +19,17 @@ Keys are ``protect``-ed and retained on delete: deleting one makes every token u
 
 from __future__ import annotations
 
-import importlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi_aws as aws
 
 import pulumi
+from chalicelib.adapters import card_vault as vault
 
 from . import grants
-
-vault = importlib.import_module("chalicelib.adapters.card_vault")
 
 # Administration without use (no Encrypt/Decrypt/GenerateDataKey/GenerateMac).
 ADMIN_ACTIONS = (
@@ -228,13 +227,17 @@ def key_admin_trust_policy(account_id: str, trusted: tuple[str, ...]) -> dict[st
     return _policy(statement)
 
 
-@dataclass
+# The key DynamoDB holds grants on (for its tables); a grant on any other key is news.
+TABLES_KEY = "tables"
+
+
+@dataclass(frozen=True)
 class KeysArgs:
     name_prefix: str  # payments-<stage>-
     stage: str
     account_id: str
     region: str
-    role_arns: dict[str, pulumi.Input[str]]  # function key -> its role's ARN
+    role_arns: Mapping[str, pulumi.Input[str]]  # function key -> its role's ARN
     bank_url: pulumi.Input[str]
     deployer_arn: str  # keeps administering the keys (Pulumi updates their policies)
     key_admin_trusted_arns: tuple[str, ...] = ()
@@ -243,6 +246,7 @@ class KeysArgs:
 
 @dataclass
 class _Key:
+    name: str  # card-data, card-fingerprint, tables, secrets, alarms
     key: aws.kms.Key
     alias: aws.kms.Alias
     policy: pulumi.Output[dict[str, Any]] = field(repr=False)
@@ -250,6 +254,16 @@ class _Key:
 
 class Keys(pulumi.ComponentResource):
     """The platform's KMS keys and the bank URL parameter."""
+
+    admin_role: aws.iam.Role
+    card_data: _Key
+    fingerprint: _Key
+    tables: _Key
+    secrets: _Key
+    alarms: _Key
+    arns: dict[str, pulumi.Output[str]]  # key name (card-data, tables, ...) -> key ARN
+    bank_url_parameter: aws.ssm.Parameter
+    bank_url_parameter_name: str
 
     def __init__(
         self, name: str, args: KeysArgs, opts: pulumi.ResourceOptions | None = None
@@ -288,7 +302,7 @@ class Keys(pulumi.ComponentResource):
             rotation=False,  # KMS cannot rotate HMAC keys
         )
         self.tables = self._key(
-            "tables",
+            TABLES_KEY,
             "DynamoDB encryption at rest",
             admins.apply(lambda a: tables_key_policy(a, account, region)),
             rotation=True,
@@ -316,13 +330,13 @@ class Keys(pulumi.ComponentResource):
             description="Base URL of the bank (read once per function container)",
             opts=pulumi.ResourceOptions(parent=self),
         )
+        self.arns = {k.name: k.key.arn for k in self.all()}
         self.register_outputs(
             {
-                "card_data_key_arn": self.card_data.key.arn,
-                "fingerprint_key_arn": self.fingerprint.key.arn,
-                "tables_key_arn": self.tables.key.arn,
-                "secrets_key_arn": self.secrets.key.arn,
-                "alarms_key_arn": self.alarms.key.arn,
+                "key_arns": self.arns,
+                "admin_role_arn": self.admin_role.arn,
+                "bank_url_parameter_arn": self.bank_url_parameter.arn,
+                "bank_url_parameter_name": self.bank_url_parameter.name,
             }
         )
 
@@ -356,4 +370,4 @@ class Keys(pulumi.ComponentResource):
             target_key_id=key.key_id,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        return _Key(key, alias, policy)
+        return _Key(name, key, alias, policy)

@@ -15,33 +15,30 @@ table; and any change of a key policy, a key grant or the audit log's resource p
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pulumi_aws as aws
+from chalice.app import Chalice
 
 import pulumi
+from chalicelib import metrics
+from chalicelib.web.authorizer import Unauthorized
 
 from . import app_model
-from .api import Api
 from .config import Subscription
-from .datastore import DataStore
-from .functions import Functions, settle_window_seconds
-from .keys import Keys
-
-authorizer = importlib.import_module("chalicelib.web.authorizer")
-metrics = importlib.import_module("chalicelib.metrics")
-tables = importlib.import_module("chalicelib.tables")
+from .functions import settle_window_seconds
+from .keys import TABLES_KEY
 
 PERIOD_SECONDS = 300
 LAMBDA_THROTTLES = ("AWS/Lambda", "Throttles")
 # How the Lambda runtime logs an unhandled exception ("[ERROR] Class: message") and a
 # timeout. The authorizer's 401 is its exception ``Unauthorized``, left out.
 AUTHORIZER_FAILURE_PATTERNS = {
-    "errors": f'"[ERROR]" -{authorizer.Unauthorized.__name__}',
+    "errors": f'"[ERROR]" -{Unauthorized.__name__}',
     "timeouts": '"Task timed out"',
 }
 # DynamoDB's SystemErrors metric is per operation: every operation the functions use.
@@ -76,27 +73,39 @@ def rate_seconds(expression: str) -> int:
     return int(match.group(1)) * _UNIT_SECONDS[match.group(2).rstrip("s")]
 
 
-def default_pending_age_alarm_seconds(chalice_app: object) -> int:
+def default_pending_age_alarm_seconds(chalice_app: Chalice) -> int:
     """Settle window plus one sweep period: older than that, a sweep should have settled it."""
     spec = app_model.FUNCTIONS_BY_KEY[app_model.RECONCILER]
-    _, expression = app_model.schedule_of(chalice_app, spec.schedule)  # type: ignore[arg-type]
+    assert spec.schedule is not None
+    _, expression = app_model.schedule_of(chalice_app, spec.schedule)
     return settle_window_seconds() + rate_seconds(expression)
 
 
-@dataclass
+@dataclass(frozen=True)
 class OperationsArgs:
     name_prefix: str
     stage: str
-    chalice_app: object  # the Chalice app (for the schedule expression)
-    functions: Functions
-    api: Api
-    stream_arns: dict[str, pulumi.Input[str]]
-    dead_letter_queue: aws.sqs.Queue
+    account_id: str  # the alarm topic accepts alarms and rules of this account only
+    chalice_app: Chalice  # the schedule expressions
+    # Function key -> its function's ARN, name and log group name.
+    function_arns: Mapping[str, pulumi.Input[str]]
+    function_names: Mapping[str, pulumi.Input[str]]
+    log_group_names: Mapping[str, pulumi.Input[str]]
+    # The API's name and stage name (its CloudWatch dimensions).
+    rest_api_name: pulumi.Input[str]
+    api_stage_name: pulumi.Input[str]
+    # Logical table name -> physical name, and -> its stream's ARN.
+    table_names: Mapping[str, pulumi.Input[str]]
+    stream_arns: Mapping[str, pulumi.Input[str]]
+    audit_log_table_arn: pulumi.Input[str]
+    dead_letter_queue_arn: pulumi.Input[str]
+    dead_letter_queue_name: pulumi.Input[str]
+    # Key name (``Keys.arns``) -> key ARN: changes to their policies and grants are news.
+    key_arns: Mapping[str, pulumi.Input[str]]
+    alarms_key_arn: pulumi.Input[str]  # encrypts the alarm topic
     # An item may be pending until the request that made it has timed out (the settle
     # window) and a sweep has run since; older than that, something is wrong.
     pending_age_alarm_seconds: int
-    data: DataStore
-    keys: Keys
     alarm_subscriptions: tuple[Subscription, ...] = ()
     latency_alarm_ms: int = 5000
     server_error_rate_percent: float = 1.0
@@ -109,6 +118,17 @@ class OperationsArgs:
 class Operations(pulumi.ComponentResource):
     """Schedule of the reconciler; alarms to one SNS topic."""
 
+    alarm_topic: aws.sns.Topic
+    subscriptions: list[aws.sns.TopicSubscription]
+    # Each keyed by function key.
+    schedule_rules: dict[str, aws.cloudwatch.EventRule]
+    schedule_expressions: dict[str, str]
+    invoke_configs: dict[str, aws.lambda_.FunctionEventInvokeConfig]
+    stream_mappings: dict[str, aws.lambda_.EventSourceMapping]
+    alarms: dict[str, aws.cloudwatch.MetricAlarm]  # by label (``<prefix><label>`` is its name)
+    log_metric_filters: dict[str, aws.cloudwatch.LogMetricFilter]
+    security_rules: dict[str, aws.cloudwatch.EventRule]
+
     def __init__(
         self, name: str, args: OperationsArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
@@ -118,8 +138,7 @@ class Operations(pulumi.ComponentResource):
         self._schedule()
         self._streams()
         self._alarm_topic()
-        self.alarms: dict[str, aws.cloudwatch.MetricAlarm] = {}
-        self.log_metric_filters: dict[str, aws.cloudwatch.LogMetricFilter] = {}
+        self.alarms, self.log_metric_filters = {}, {}
         self._api_alarms()
         self._function_alarms()
         self._pending_alarm()
@@ -127,15 +146,22 @@ class Operations(pulumi.ComponentResource):
         self._audit_alarm()
         self._table_alarms()
         self._security_rules()
-        self.register_outputs({"alarm_topic_arn": self.alarm_topic.arn})
+        self.register_outputs(
+            {
+                "alarm_topic_arn": self.alarm_topic.arn,
+                "alarm_names": {label: a.name for label, a in self.alarms.items()},
+                "schedule_rule_arns": {k: r.arn for k, r in self.schedule_rules.items()},
+                "security_rule_arns": {k: r.arn for k, r in self.security_rules.items()},
+            }
+        )
 
     def _alarm_topic(self) -> None:
         args = self.args
-        account = args.keys.args.account_id
+        account = args.account_id
         self.alarm_topic = aws.sns.Topic(
             f"{self._name}-alarms",
             name=f"{args.name_prefix}alarms",
-            kms_master_key_id=args.keys.alarms.key.arn,
+            kms_master_key_id=args.alarms_key_arn,
             opts=pulumi.ResourceOptions(parent=self),
         )
         aws.sns.TopicPolicy(
@@ -185,9 +211,7 @@ class Operations(pulumi.ComponentResource):
             )
 
     def _schedule(self) -> None:
-        self.schedule_rules: dict[str, aws.cloudwatch.EventRule] = {}
-        self.schedule_expressions: dict[str, str] = {}
-        self.invoke_configs: dict[str, aws.lambda_.FunctionEventInvokeConfig] = {}
+        self.schedule_rules, self.schedule_expressions, self.invoke_configs = {}, {}, {}
         for spec in app_model.FUNCTIONS:
             if spec.schedule:
                 self._schedule_one(spec)
@@ -195,7 +219,8 @@ class Operations(pulumi.ComponentResource):
     def _schedule_one(self, spec: app_model.FunctionSpec) -> None:
         assert spec.schedule is not None
         _, expression = app_model.schedule_of(self.args.chalice_app, spec.schedule)
-        function = self.args.functions.functions[spec.key]
+        function_arn = self.args.function_arns[spec.key]
+        function_name = self.args.function_names[spec.key]
         label = spec.schedule.replace("_", "-")
         rule = aws.cloudwatch.EventRule(
             f"{self._name}-{label}-schedule",
@@ -207,7 +232,7 @@ class Operations(pulumi.ComponentResource):
         aws.cloudwatch.EventTarget(
             f"{self._name}-{label}-target",
             rule=rule.name,
-            arn=function.arn,
+            arn=function_arn,
             opts=pulumi.ResourceOptions(parent=self),
         )
         # EventBridge invokes asynchronously: by default Lambda would retry a failed or
@@ -215,7 +240,7 @@ class Operations(pulumi.ComponentResource):
         # The next run is due within one period anyway.
         self.invoke_configs[spec.key] = aws.lambda_.FunctionEventInvokeConfig(
             f"{self._name}-{label}-invoke-config",
-            function_name=function.name,
+            function_name=function_name,
             maximum_retry_attempts=0,
             maximum_event_age_in_seconds=max(60, min(rate_seconds(expression), 21600)),
             opts=pulumi.ResourceOptions(parent=self),
@@ -223,7 +248,7 @@ class Operations(pulumi.ComponentResource):
         aws.lambda_.Permission(
             f"{self._name}-{label}-invoke-permission",
             action="lambda:InvokeFunction",
-            function=function.name,
+            function=function_name,
             principal="events.amazonaws.com",
             source_arn=rule.arn,
             opts=pulumi.ResourceOptions(parent=self),
@@ -232,7 +257,7 @@ class Operations(pulumi.ComponentResource):
         self.schedule_expressions[spec.key] = expression
 
     def _streams(self) -> None:
-        self.stream_mappings: dict[str, aws.lambda_.EventSourceMapping] = {}
+        self.stream_mappings = {}
         for spec in app_model.FUNCTIONS:
             if not spec.stream:
                 continue
@@ -240,7 +265,7 @@ class Operations(pulumi.ComponentResource):
             self.stream_mappings[spec.key] = aws.lambda_.EventSourceMapping(
                 f"{self._name}-{spec.key}-stream",
                 event_source_arn=self.args.stream_arns[spec.stream_table],
-                function_name=self.args.functions.functions[spec.key].arn,
+                function_name=self.args.function_arns[spec.key],
                 # From the oldest record kept: events committed before the mapping exists
                 # (or while it was disabled) are delivered too.
                 starting_position="TRIM_HORIZON",
@@ -254,14 +279,14 @@ class Operations(pulumi.ComponentResource):
                 maximum_record_age_in_seconds=-1,
                 destination_config=aws.lambda_.EventSourceMappingDestinationConfigArgs(
                     on_failure=aws.lambda_.EventSourceMappingDestinationConfigOnFailureArgs(
-                        destination_arn=self.args.dead_letter_queue.arn
+                        destination_arn=self.args.dead_letter_queue_arn
                     )
                 ),
                 opts=pulumi.ResourceOptions(parent=self),
             )
 
     def _dead_letter_alarms(self) -> None:
-        queue = {"QueueName": self.args.dead_letter_queue.name}
+        queue = {"QueueName": self.args.dead_letter_queue_name}
         self._alarm(
             "delivery-dead-letters",
             "Stream records of events the delivery function gave up on: resend those events",
@@ -308,37 +333,44 @@ class Operations(pulumi.ComponentResource):
 
     def _table_alarms(self) -> None:
         """Per table: throttled requests, and DynamoDB's own errors on any operation used."""
-        for logical, table in self.args.data.tables.items():
+        for logical, table_name in self.args.table_names.items():
             label = logical.lower()
 
-            def query(metric_id: str, metric: str, table: Any = table, **extra: str) -> Any:
+            def query(
+                metric_id: str,
+                metric: str,
+                table_name: pulumi.Input[str] = table_name,
+                **extra: str,
+            ) -> aws.cloudwatch.MetricAlarmMetricQueryArgs:
                 return aws.cloudwatch.MetricAlarmMetricQueryArgs(
                     id=metric_id,
                     metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
                         namespace="AWS/DynamoDB",
                         metric_name=metric,
-                        dimensions={"TableName": table.name, **extra},
+                        dimensions={"TableName": table_name, **extra},
                         period=PERIOD_SECONDS,
                         stat="Sum",
                     ),
                 )
 
-            for kind, description, queries in (
+            # (metric id, metric, extra dimensions) of each query an alarm sums.
+            for kind, description, summed in (
                 (
                     "throttles",
                     f"Requests to the {logical} table were throttled",
-                    [query("reads", "ReadThrottleEvents"), query("writes", "WriteThrottleEvents")],
+                    [("reads", "ReadThrottleEvents", {}), ("writes", "WriteThrottleEvents", {})],
                 ),
                 (
                     "system-errors",
                     f"DynamoDB failed requests to the {logical} table (HTTP 500)",
                     [
-                        query(f"e{i}", "SystemErrors", Operation=operation)
+                        (f"e{i}", "SystemErrors", {"Operation": operation})
                         for i, operation in enumerate(TABLE_OPERATIONS)
                     ],
                 ),
             ):
-                ids = [q.id for q in queries]  # type: ignore[attr-defined]
+                queries = [query(metric_id, metric, **extra) for metric_id, metric, extra in summed]
+                ids = [metric_id for metric_id, _, _ in summed]
                 self._alarm(
                     f"table-{label}-{kind}",
                     description,
@@ -359,11 +391,13 @@ class Operations(pulumi.ComponentResource):
 
     def _security_rules(self) -> None:
         """CloudTrail's record of a change to who may use a key or touch the audit log."""
-        keys, audit = self.args.keys, self.args.data.tables[tables.AUDIT_LOG.name]
-        all_keys = [k.key.arn for k in keys.all()]
-        granted_keys = [k.key.arn for k in keys.all() if k is not keys.tables]
+        key_arns = self.args.key_arns
+        all_keys = list(key_arns.values())
+        granted_keys = [arn for name, arn in key_arns.items() if name != TABLES_KEY]
 
-        def kms_pattern(events: tuple[str, ...], arns: list[str]) -> Any:
+        def kms_pattern(
+            events: tuple[str, ...], arns: Sequence[pulumi.Input[str]]
+        ) -> pulumi.Output[str]:
             return pulumi.Output.all(*arns).apply(
                 lambda resolved: json.dumps(
                     {
@@ -378,7 +412,7 @@ class Operations(pulumi.ComponentResource):
                 )
             )
 
-        audit_pattern = audit.arn.apply(
+        audit_pattern = pulumi.Output.from_input(self.args.audit_log_table_arn).apply(
             lambda arn: json.dumps(
                 {
                     "source": ["aws.dynamodb"],
@@ -391,7 +425,7 @@ class Operations(pulumi.ComponentResource):
                 }
             )
         )
-        self.security_rules: dict[str, aws.cloudwatch.EventRule] = {}
+        self.security_rules = {}
         for label, description, pattern in (
             (
                 "key-policy-changes",
@@ -425,7 +459,7 @@ class Operations(pulumi.ComponentResource):
             )
             self.security_rules[label] = rule
 
-    def _alarm(self, label: str, description: str, **kwargs: object) -> None:
+    def _alarm(self, label: str, description: str, **kwargs: Any) -> None:
         self.alarms[label] = aws.cloudwatch.MetricAlarm(
             f"{self._name}-alarm-{label}",
             name=f"{self.args.name_prefix}{label}",
@@ -437,8 +471,7 @@ class Operations(pulumi.ComponentResource):
         )
 
     def _api_alarms(self) -> None:
-        api = self.args.api
-        dimensions = {"ApiName": api.rest_api.name, "Stage": api.stage.stage_name}
+        dimensions = {"ApiName": self.args.rest_api_name, "Stage": self.args.api_stage_name}
 
         def query(metric_id: str, metric: str) -> aws.cloudwatch.MetricAlarmMetricQueryArgs:
             return aws.cloudwatch.MetricAlarmMetricQueryArgs(
@@ -473,7 +506,7 @@ class Operations(pulumi.ComponentResource):
         )
         self._latency_alarm(dimensions)
 
-    def _latency_alarm(self, dimensions: dict[str, Any]) -> None:
+    def _latency_alarm(self, dimensions: Mapping[str, pulumi.Input[str]]) -> None:
         self._alarm(
             "api-latency-p99",
             f"The API's p99 latency is above {self.args.latency_alarm_ms} ms for 15 minutes",
@@ -490,7 +523,7 @@ class Operations(pulumi.ComponentResource):
         )
 
     def _function_alarms(self) -> None:
-        for key, function in self.args.functions.functions.items():
+        for key, function_name in self.args.function_names.items():
             spec = app_model.FUNCTIONS_BY_KEY[key]
             # An authorizer signals every 401 by raising: its Errors metric counts bad keys.
             errors = self._authorizer_failures(key) if spec.authorizer else ("AWS/Lambda", "Errors")
@@ -501,7 +534,7 @@ class Operations(pulumi.ComponentResource):
                     namespace=namespace,
                     metric_name=metric,
                     dimensions=(
-                        {"FunctionName": function.name} if namespace == "AWS/Lambda" else None
+                        {"FunctionName": function_name} if namespace == "AWS/Lambda" else None
                     ),
                     statistic="Sum",
                     period=PERIOD_SECONDS,
@@ -517,7 +550,7 @@ class Operations(pulumi.ComponentResource):
                     "behind its stream: events are delivered late (records expire after 24 h)",
                     namespace="AWS/Lambda",
                     metric_name="IteratorAge",
-                    dimensions={"FunctionName": function.name},
+                    dimensions={"FunctionName": function_name},
                     statistic="Maximum",
                     period=PERIOD_SECONDS,
                     evaluation_periods=1,
@@ -530,12 +563,12 @@ class Operations(pulumi.ComponentResource):
         """A metric of the authorizer's real failures, from its log: unhandled errors other
         than the ``Unauthorized`` it raises for a 401, and timeouts."""
         metric = f"{self.args.name_prefix}{key}-failures"
-        log_group = self.args.functions.log_groups[key]
+        log_group_name = self.args.log_group_names[key]
         for label, pattern in AUTHORIZER_FAILURE_PATTERNS.items():
             self.log_metric_filters[f"{key}-{label}"] = aws.cloudwatch.LogMetricFilter(
                 f"{self._name}-{key}-{label}-filter",
                 name=f"{self.args.name_prefix}{key}-{label}",
-                log_group_name=log_group.name,
+                log_group_name=log_group_name,
                 pattern=pattern,
                 metric_transformation=aws.cloudwatch.LogMetricFilterMetricTransformationArgs(
                     name=metric, namespace=metrics.NAMESPACE, value="1", default_value="0"

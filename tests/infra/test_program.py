@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 import pulumi
+from chalicelib import tables
 from payments_infra import app_model, grants, naming
 from payments_infra.functions import TRACING_ACTIONS
 from tests.infra.conftest import (
@@ -23,7 +24,6 @@ from tests.infra.conftest import (
     role_policy,
 )
 
-tables = grants.tables
 FUNCTION = "aws:lambda/function:Function"
 API_FUNCTIONS = {"token", "charge", "refund", "holds", "reads", "public", "events"}
 
