@@ -39,8 +39,8 @@ $(BROWSER_STAMP): browser/package-lock.json
 run: $(PY_STAMP) $(MB_STAMP)
 	$(PY) -m payments_admin.stack
 
-# mypy reads its settings (strict on chalicelib) from pyproject.toml; ruff format checks the
-# Python files and the Python blocks of the Markdown docs.
+# mypy reads its settings (strict on chalicelib and pulumi/) from pyproject.toml; ruff format
+# checks the Python files and the Python blocks of the Markdown docs.
 # The API document must pass Redocly's and Spectral's OpenAPI rules with no error or warning.
 lint: $(PY_STAMP) $(API_LINT_STAMP)
 	$(VENV)/bin/ruff check .
