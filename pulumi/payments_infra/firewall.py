@@ -21,14 +21,26 @@ from dataclasses import dataclass
 
 import pulumi_aws as aws
 
+# pulumi_aws spells out every level of a rate rule's scope-down byte match in its class names.
+from pulumi_aws.wafv2 import (
+    WebAclRuleStatementRateBasedStatementScopeDownStatementByteMatchStatementArgs as ByteMatch,
+)
+from pulumi_aws.wafv2 import (
+    WebAclRuleStatementRateBasedStatementScopeDownStatementByteMatchStatementFieldToMatchArgs as FieldToMatch,  # noqa: E501
+)
+from pulumi_aws.wafv2 import (
+    WebAclRuleStatementRateBasedStatementScopeDownStatementByteMatchStatementFieldToMatchUriPathArgs as UriPath,  # noqa: E501
+)
+from pulumi_aws.wafv2 import (
+    WebAclRuleStatementRateBasedStatementScopeDownStatementByteMatchStatementTextTransformationArgs as TextTransformation,  # noqa: E501
+)
+
 import pulumi
 from chalicelib import errors
 
 from .api import TOKEN_ROUTE
 
 waf = aws.wafv2
-# pulumi_aws spells out every level of a rate rule's scope-down byte match in its class names.
-_BYTE_MATCH = "WebAclRuleStatementRateBasedStatementScopeDownStatementByteMatchStatement"
 
 RATE_LIMITED_BODY = "rate_limited"
 # Rate-based rules count over this window (WAF's default, in seconds); WAF re-evaluates an
@@ -80,18 +92,14 @@ def _rate_rule(
     """Block an address past ``limit`` requests per window (to paths ending so, if given)."""
     scope_down = None
     if path_suffix:
-        scope = waf.WebAclRuleStatementRateBasedStatementScopeDownStatementArgs
-        match = getattr(waf, f"{_BYTE_MATCH}Args")
-        field = getattr(waf, f"{_BYTE_MATCH}FieldToMatchArgs")
-        uri_path = getattr(waf, f"{_BYTE_MATCH}FieldToMatchUriPathArgs")
-        transformation = getattr(waf, f"{_BYTE_MATCH}TextTransformationArgs")
-        scope_down = scope(
-            byte_match_statement=match(
+        scope_down = waf.WebAclRuleStatementRateBasedStatementScopeDownStatementArgs(
+            byte_match_statement=ByteMatch(
                 # The stage name (or nothing, on a custom domain) comes first.
                 positional_constraint="ENDS_WITH",
                 search_string=path_suffix,
-                field_to_match=field(uri_path=uri_path()),
-                text_transformations=[transformation(priority=0, type="LOWERCASE")],
+                # The generated class of an empty block has an unannotated __init__.
+                field_to_match=FieldToMatch(uri_path=UriPath()),  # type: ignore[no-untyped-call]
+                text_transformations=[TextTransformation(priority=0, type="LOWERCASE")],
             )
         )
     return waf.WebAclRuleArgs(
