@@ -411,17 +411,18 @@ def _listed(http_api: Any, key: str) -> list[dict[str, Any]]:
         query = f"/charges?limit=100&starting_after={charges[-1]['id']}"
 
 
+UNSETTLED = ("pending", "authorized")
+
+
 def _unsettled(http_api: Any, services: Any, merchant: Any) -> list[str]:
     """The merchant's charges and refunds still pending or authorized, read from the store
     (a GET of a charge would settle its pending items itself)."""
     found = []
     for charge in _listed(http_api, merchant.secret_key):
         stored, refunds = services.charges.get_with_refunds(merchant.merchant_id, charge["id"])
-        found += [
-            f"{i.get('refund_id', charge['id'])} {i['status']}"
-            for i in [stored, *refunds]
-            if i["status"] in ("pending", "authorized")
-        ]
+        assert stored is not None, charge["id"]
+        found += [f"{charge['id']} {stored.status}"] if stored.status in UNSETTLED else []
+        found += [f"{r.id} {r.status}" for r in refunds if r.status in UNSETTLED]
     return found
 
 
